@@ -1,0 +1,314 @@
+//! The command line: clap definitions, value parsers, and the dispatch of each subcommand.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+
+use crate::Outcome;
+use crate::cluster::{self, LocalCluster, UpOptions};
+use crate::smoke::{self, SmokeOptions, TopicSpec};
+
+/// Put Apache Kafka clusters under load and under failure, and report how they held up.
+///
+/// Exit codes: 0 ok, 1 checks failed, 2 bad usage or configuration, 3 the run itself failed.
+#[derive(Debug, Parser)]
+#[command(name = "aftershock", version, about, long_about = None)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug); RUST_LOG overrides it.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Manage a local cluster of real Apache Kafka processes (KRaft).
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Fetch (once), format and start a local cluster; print its bootstrap list.
+    Up(UpArgs),
+    /// Show each node's pid, ports, liveness and registration.
+    Status(StatusArgs),
+    /// Stop every node (SIGTERM, then SIGKILL) and remove the cluster's data.
+    Down(DownArgs),
+    /// Download the Kafka jars into the cache without starting anything.
+    Fetch(FetchArgs),
+    /// Produce numbered messages with acks=all, read them back, check each arrives exactly once.
+    Smoke(SmokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DirArg {
+    /// Cluster directory [default: $AFTERSHOCK_CLUSTER_DIR, else ~/.local/state/aftershock/cluster]
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+impl DirArg {
+    fn get(&self) -> PathBuf {
+        self.dir.clone().unwrap_or_else(cluster::default_dir)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub dir: DirArg,
+    /// Number of nodes, each broker and controller.
+    #[arg(long, default_value_t = 3)]
+    pub nodes: usize,
+    /// Kafka version to run (fetched from Maven Central; ignored when KAFKA_HOME is set).
+    #[arg(long, default_value = cluster::dist::DEFAULT_KAFKA_VERSION)]
+    pub kafka_version: String,
+    /// JVM heap per node.
+    #[arg(long, default_value = "512m")]
+    pub heap: String,
+    /// Extra broker setting for every node, KEY=VALUE; repeatable.
+    #[arg(long = "broker-config", value_name = "KEY=VALUE", value_parser = crate::cluster::props::parse_override)]
+    pub broker_config: Vec<(String, String)>,
+    /// How long to wait for every broker to register.
+    #[arg(long, default_value = "120s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Print the cluster's status as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub dir: DirArg,
+    /// Print JSON (with a top-level `bootstrap` string) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    #[command(flatten)]
+    pub dir: DirArg,
+    /// Keep the data and logs (the nodes are still stopped).
+    #[arg(long)]
+    pub keep: bool,
+    /// How long each node gets to stop after SIGTERM before SIGKILL.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// Kafka version to fetch.
+    #[arg(long, default_value = cluster::dist::DEFAULT_KAFKA_VERSION)]
+    pub kafka_version: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SmokeArgs {
+    #[command(flatten)]
+    pub dir: DirArg,
+    /// Check this cluster instead of the local one in --dir.
+    #[arg(long, value_name = "HOST:PORT,...")]
+    pub bootstrap: Option<String>,
+    /// Messages to produce.
+    #[arg(long, default_value_t = 10_000)]
+    pub messages: u32,
+    /// Partitions of the topic the check creates.
+    #[arg(long, default_value_t = 6)]
+    pub partitions: i32,
+    /// Bound on the produce and on the consume step.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+/// Parses durations like `30s`, `2m`, `1h`, `500ms`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration like 30s, 2m or 1h: {e}"))
+}
+
+/// Sets up logging to stderr: warnings by default, more with -v, RUST_LOG wins.
+pub fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Runs one command.
+pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
+    match cli.command {
+        Command::Cluster(cmd) => cluster_command(cmd).await,
+    }
+}
+
+async fn cluster_command(cmd: ClusterCommand) -> anyhow::Result<Outcome> {
+    // Cluster management is blocking process and file work; keep it off the async workers.
+    tokio::task::spawn_blocking(move || cluster_blocking(cmd)).await.context("cluster command thread")?
+}
+
+fn cluster_blocking(cmd: ClusterCommand) -> anyhow::Result<Outcome> {
+    match cmd {
+        ClusterCommand::Up(a) => {
+            let opts = UpOptions {
+                dir: a.dir.get(),
+                nodes: a.nodes,
+                kafka_version: a.kafka_version,
+                heap: a.heap,
+                broker_config: a.broker_config.into_iter().collect::<BTreeMap<_, _>>(),
+                start_timeout: a.timeout,
+                ..UpOptions::new(a.dir.get())
+            };
+            let started = std::time::Instant::now();
+            let mut c = LocalCluster::up(&opts)?;
+            let status = c.status();
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                eprintln!(
+                    "cluster of {} Kafka {} nodes up in {:.1}s; dir {}",
+                    status.nodes.len(),
+                    status.kafka_version,
+                    started.elapsed().as_secs_f64(),
+                    status.dir.display()
+                );
+                println!("{}", status.bootstrap);
+            }
+            Ok(Outcome::Ok)
+        }
+        ClusterCommand::Status(a) => {
+            let mut c = LocalCluster::open(&a.dir.get())?;
+            let status = c.status();
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                print!("{}", render_status(&status));
+            }
+            Ok(if status.alive == status.nodes.len() { Outcome::Ok } else { Outcome::ChecksFailed })
+        }
+        ClusterCommand::Down(a) => {
+            let c = LocalCluster::open(&a.dir.get())?;
+            let dir = c.dir().to_path_buf();
+            let report = c.down(a.keep, a.timeout)?;
+            eprintln!(
+                "stopped {} node(s) in {}{}{}",
+                report.terminated.len(),
+                dir.display(),
+                if report.killed.is_empty() { String::new() } else { format!("; SIGKILLed {:?}", report.killed) },
+                if a.keep { "; data kept" } else { "; data removed" }
+            );
+            Ok(Outcome::Ok)
+        }
+        ClusterCommand::Fetch(a) => {
+            let d = cluster::dist::fetch(&a.kafka_version)?;
+            println!("{}", d.libs_dir.display());
+            Ok(Outcome::Ok)
+        }
+        ClusterCommand::Smoke(a) => {
+            let (bootstrap, replication) = match &a.bootstrap {
+                Some(b) => (b.clone(), None),
+                None => {
+                    let c = LocalCluster::open(&a.dir.get())?;
+                    (c.bootstrap(), Some(c.state().nodes.len()))
+                }
+            };
+            let nodes = match replication {
+                Some(n) => n,
+                None => crate::cluster::probe::registered_brokers(&bootstrap, a.timeout)?.len(),
+            };
+            let (rf, min_isr) = crate::cluster::props::replication_defaults(nodes);
+            let opts = SmokeOptions {
+                topic: format!("aftershock-smoke-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+                create: Some(TopicSpec {
+                    partitions: a.partitions,
+                    replication: rf as i32,
+                    min_insync_replicas: Some(min_isr as i32),
+                }),
+                messages: a.messages,
+                timeout: a.timeout,
+            };
+            let r = smoke::smoke(&bootstrap, &opts)?;
+            println!(
+                "smoke {}: topic {} ({} partitions, rf {}, min ISR {}): sent {} acked {} failed {} consumed {} missing {} duplicates {} (produce {:.2}s, consume {:.2}s){}",
+                if r.ok() { "ok" } else { "FAILED" },
+                r.topic,
+                a.partitions,
+                rf,
+                min_isr,
+                r.sent,
+                r.acked,
+                r.failed,
+                r.consumed,
+                r.missing,
+                r.duplicates,
+                r.produce_secs,
+                r.consume_secs,
+                r.first_error.as_deref().map(|e| format!("; first error: {e}")).unwrap_or_default()
+            );
+            Ok(if r.ok() { Outcome::Ok } else { Outcome::ChecksFailed })
+        }
+    }
+}
+
+fn render_status(s: &cluster::ClusterStatus) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(out, "cluster {} (Kafka {}) in {}", s.cluster_id, s.kafka_version, s.dir.display());
+    let _ = writeln!(out, "bootstrap {}", s.bootstrap);
+    let _ = writeln!(out, "{:>4}  {:>8}  {:<21}  {:>10}  {:<5}  {:<10}", "NODE", "PID", "BROKER", "CONTROLLER", "ALIVE", "REGISTERED");
+    for n in &s.nodes {
+        let _ = writeln!(
+            out,
+            "{:>4}  {:>8}  {:<21}  {:>10}  {:<5}  {:<10}",
+            n.id,
+            n.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+            format!("{}:{}", n.host, n.broker_port),
+            n.controller_port,
+            if n.alive { "yes" } else { "no" },
+            if n.registered { "yes" } else { "no" }
+        );
+    }
+    let _ = writeln!(out, "{} of {} alive, {} registered", s.alive, s.nodes.len(), s.registered);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
+        assert!(parse_duration("soon").unwrap_err().contains("not a duration"));
+    }
+
+    #[test]
+    fn parses_cluster_up() {
+        let cli = Cli::parse_from([
+            "aftershock", "cluster", "up", "--nodes", "5", "--dir", "/tmp/x", "--broker-config", "a.b=1",
+        ]);
+        let Command::Cluster(ClusterCommand::Up(a)) = cli.command else { panic!("not up") };
+        assert_eq!(a.nodes, 5);
+        assert_eq!(a.dir.dir, Some(PathBuf::from("/tmp/x")));
+        assert_eq!(a.broker_config, vec![("a.b".to_string(), "1".to_string())]);
+        assert_eq!(a.kafka_version, cluster::dist::DEFAULT_KAFKA_VERSION);
+    }
+}

@@ -1,0 +1,169 @@
+//! Node processes: starting a Kafka JVM, telling whether a recorded pid is still that JVM,
+//! and signalling it. Works from state alone, so a different aftershock process (or one
+//! started after a crash) can manage nodes it did not spawn.
+
+use std::fs::OpenOptions;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use super::state::{ClusterState, NodePaths, NodeState};
+use crate::error::{Error, Result};
+
+/// JVM flags as Kafka's own start scripts set them (kafka-run-class.sh), with a bounded heap.
+fn jvm_args(state: &ClusterState, paths: &NodePaths, log4j: &Path) -> Vec<String> {
+    vec![
+        format!("-Xmx{}", state.heap),
+        format!("-Xms{}", state.heap),
+        "-server".into(),
+        "-XX:+UseG1GC".into(),
+        "-XX:MaxGCPauseMillis=20".into(),
+        "-XX:InitiatingHeapOccupancyPercent=35".into(),
+        "-XX:+ExplicitGCInvokesConcurrent".into(),
+        "-XX:MaxInlineLevel=15".into(),
+        "-Djava.awt.headless=true".into(),
+        format!("-Dkafka.logs.dir={}", paths.dir.join("logs").display()),
+        format!("-Dlog4j2.configurationFile={}", log4j.display()),
+        "-cp".into(),
+        format!("{}/*", state.libs_dir.display()),
+    ]
+}
+
+/// Runs `kafka.tools.StorageTool format` for one node and waits for it.
+pub fn format_storage(state: &ClusterState, paths: &NodePaths, log4j: &Path) -> Result<()> {
+    let mut args = jvm_args(state, paths, log4j);
+    // The storage tool needs little memory; a full broker heap would only slow it down.
+    args[0] = "-Xmx256m".into();
+    args[1] = "-Xms64m".into();
+    let out = Command::new(&state.java)
+        .args(&args)
+        .args(["kafka.tools.StorageTool", "format", "-t", &state.cluster_id, "-c"])
+        .arg(&paths.config)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(Error::io(format!("running the Kafka storage tool with {}", state.java.display())))?;
+    if !out.status.success() {
+        let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        return Err(Error::Io {
+            context: format!("formatting the storage of {}", paths.dir.display()),
+            source: std::io::Error::other(super::dist::tail_lines(&text, 15)),
+        });
+    }
+    Ok(())
+}
+
+/// Starts one node's JVM in its own session, with stdout and stderr appended to its log,
+/// so that it survives the aftershock that started it and a terminal hang-up.
+pub fn spawn_node(state: &ClusterState, node: &NodeState, cluster_dir: &Path, log4j: &Path) -> Result<Child> {
+    let paths = NodePaths::new(cluster_dir, node.id);
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&paths.log)
+        .map_err(Error::io(format!("opening {}", paths.log.display())))?;
+    let log2 = log.try_clone().map_err(Error::io("duplicating the log handle"))?;
+    let mut cmd = Command::new(&state.java);
+    cmd.args(jvm_args(state, &paths, log4j))
+        .arg("kafka.Kafka")
+        .arg(&paths.config)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log2)
+        .current_dir(&paths.dir);
+    detach(&mut cmd);
+    cmd.spawn().map_err(Error::io(format!("starting Kafka node {} with {}", node.id, state.java.display())))
+}
+
+#[allow(unsafe_code)]
+fn detach(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt as _;
+    // SAFETY: setsid() is async-signal-safe and touches no memory of the parent, which is all
+    // a pre_exec hook may do. NB: a new session (not only a process group) keeps the node alive
+    // when the terminal that ran `cluster up` closes, and keeps Ctrl-C aimed at aftershock
+    // from reaching the brokers: stopping them is aftershock's decision, made through state.
+    unsafe {
+        cmd.pre_exec(|| nix::unistd::setsid().map(|_| ()).map_err(std::io::Error::from));
+    }
+}
+
+/// True when `pid` is a live (not zombie) process whose command line names `config`,
+/// i.e. it is still this node's JVM and not an unrelated process that reused the pid.
+pub fn is_node_alive(pid: u32, config: &Path) -> bool {
+    if !is_running(pid) {
+        return false;
+    }
+    match std::fs::read(format!("/proc/{pid}/cmdline")) {
+        Ok(raw) => {
+            let needle = config.as_os_str().as_encoded_bytes();
+            raw.split(|b| *b == 0).any(|arg| arg == needle)
+        }
+        Err(_) => false,
+    }
+}
+
+/// True when `pid` exists and is not a zombie.
+pub fn is_running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state is the first field after the parenthesised command name, which may itself
+        // contain spaces and parentheses.
+        Ok(stat) => match stat.rfind(')') {
+            Some(i) => !matches!(stat[i + 1..].trim_start().chars().next(), Some('Z') | Some('X') | None),
+            None => false,
+        },
+        Err(_) => false,
+    }
+}
+
+/// Sends `signal` to `pid`; a process that is already gone is not an error.
+pub fn signal(pid: u32, signal: Signal) -> Result<()> {
+    match kill(Pid::from_raw(pid as i32), signal) {
+        Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
+        Err(e) => Err(Error::Io { context: format!("sending {signal} to pid {pid}"), source: e.into() }),
+    }
+}
+
+/// Every live process whose command line mentions `dir`: used to prove that no JVM of a
+/// cluster outlives `down`, whatever the state file says.
+pub fn processes_mentioning(dir: &Path) -> Vec<u32> {
+    let needle = dir.as_os_str().as_encoded_bytes();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let me = std::process::id();
+    let mut pids: Vec<u32> = entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid != me && is_running(pid))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|raw| raw.windows(needle.len().max(1)).any(|w| w == needle))
+                .unwrap_or(false)
+        })
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn liveness_follows_the_process_and_its_command_line() {
+        let marker = tempfile::tempdir().unwrap();
+        let cfg = marker.path().join("server.properties");
+        let mut sleeper = Command::new("sh").arg("-c").arg("sleep 30").arg(&cfg).spawn().unwrap();
+        let spid = sleeper.id();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(is_node_alive(spid, &cfg));
+        assert!(!is_node_alive(spid, &marker.path().join("other.properties")));
+        assert!(processes_mentioning(marker.path()).contains(&spid));
+        signal(spid, Signal::SIGKILL).unwrap();
+        // killed but not yet reaped: a zombie is not alive
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(!is_running(spid));
+        assert!(!is_node_alive(spid, &cfg));
+        sleeper.wait().unwrap();
+        // signalling a gone pid is fine
+        signal(spid, Signal::SIGTERM).unwrap();
+    }
+}

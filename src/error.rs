@@ -1,0 +1,122 @@
+//! The library's error type: one enum with the context a user needs to act on each failure.
+
+use std::path::PathBuf;
+
+/// Result with the library's [`Error`] as the default error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in aftershock's library code.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// `java` could not be run at all.
+    #[error(
+        "cannot run Java ({java}): {reason}. Kafka needs Java 17 or newer: install it \
+         (Debian/Ubuntu: `apt-get install openjdk-17-jre-headless`) or set JAVA_HOME to a JDK 17+"
+    )]
+    JavaMissing { java: String, reason: String },
+
+    /// `java` runs but is older than Kafka 4.x accepts.
+    #[error(
+        "{java} is Java {found}, but Kafka 4.x brokers need Java 17 or newer: install a newer JDK or set JAVA_HOME to one"
+    )]
+    JavaTooOld { java: String, found: String },
+
+    /// No way to get Kafka's jars: neither Maven, nor KAFKA_HOME, nor a filled cache.
+    #[error(
+        "no Kafka {version} jars in the cache ({cache}) and no way to fetch them: either install Maven \
+         (`apt-get install maven`; aftershock then downloads the jars from Maven Central once), or set \
+         KAFKA_HOME to an unpacked Apache Kafka distribution (its libs/ is used)"
+    )]
+    NoKafkaSource { version: String, cache: PathBuf },
+
+    /// KAFKA_HOME is set but does not look like a Kafka distribution.
+    #[error("KAFKA_HOME={home} is not an Apache Kafka distribution: {reason}")]
+    BadKafkaHome { home: PathBuf, reason: String },
+
+    /// Maven ran but could not resolve the jars.
+    #[error("fetching Kafka {version} from Maven Central failed (mvn exited with {status}); last output:\n{output}")]
+    FetchFailed { version: String, status: String, output: String },
+
+    /// A directory cannot be created or written.
+    #[error("directory {dir} is not writable: {source}")]
+    DirNotWritable {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A cluster is already running in the directory given to `up`.
+    #[error(
+        "a cluster is already running in {dir} (node pids {pids:?}); use `aftershock cluster status --dir {dir}` \
+         to see it, or `aftershock cluster down --dir {dir}` to stop it first"
+    )]
+    AlreadyRunning { dir: PathBuf, pids: Vec<u32> },
+
+    /// No cluster state in the directory given to `status`/`down`.
+    #[error("no aftershock cluster in {dir} (no {file}); start one with `aftershock cluster up --dir {dir}`")]
+    NoCluster { dir: PathBuf, file: &'static str },
+
+    /// The cluster state file exists but cannot be read.
+    #[error("cluster state {path} is unreadable: {reason}")]
+    BadState { path: PathBuf, reason: String },
+
+    /// A node process exited while the cluster was starting.
+    #[error("Kafka node {node} exited during startup ({status}); the other nodes were stopped. Last lines of {log}:\n{tail}")]
+    NodeFailed { node: i32, status: String, log: PathBuf, tail: String },
+
+    /// The brokers did not all register in time.
+    #[error(
+        "only {registered} of {expected} brokers registered within {waited:?}; the nodes were stopped. Last lines of {log}:\n{tail}"
+    )]
+    StartTimeout { registered: usize, expected: usize, waited: std::time::Duration, log: PathBuf, tail: String },
+
+    /// Invalid argument values that clap cannot check by itself.
+    #[error("{0}")]
+    Usage(String),
+
+    /// A Kafka client call failed.
+    #[error("{context}: {source}")]
+    Kafka {
+        context: String,
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+
+    /// Any other I/O failure, with what was being done.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// True for errors caused by usage, configuration or missing prerequisites (exit code 2);
+    /// everything else means the run itself failed (exit code 3).
+    pub fn is_config(&self) -> bool {
+        matches!(
+            self,
+            Error::JavaMissing { .. }
+                | Error::JavaTooOld { .. }
+                | Error::NoKafkaSource { .. }
+                | Error::BadKafkaHome { .. }
+                | Error::DirNotWritable { .. }
+                | Error::AlreadyRunning { .. }
+                | Error::NoCluster { .. }
+                | Error::Usage(_)
+        )
+    }
+
+    /// Wraps an I/O error with what was being done.
+    pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+        let context = context.into();
+        move |source| Error::Io { context, source }
+    }
+
+    /// Wraps a Kafka client error with what was being done.
+    pub fn kafka(context: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaError) -> Error {
+        let context = context.into();
+        move |source| Error::Kafka { context, source }
+    }
+}

@@ -1,0 +1,57 @@
+//! aftershock: put Apache Kafka clusters under load and under failure, and report how they held up.
+//!
+//! # Layout
+//! - [`cli`]: the command line (clap) and the dispatch of each subcommand.
+//! - [`cluster`]: a local cluster of real Apache Kafka processes (KRaft) that aftershock
+//!   fetches, formats, starts, supervises and stops.
+//! - [`error`]: the library's error type.
+//! - [`smoke`]: a quick produce/consume check of a cluster.
+//!
+//! The binary is a thin shell around [`run`]: it parses the command line, calls [`run`], and
+//! turns the [`Outcome`] into the process exit code.
+
+pub mod cli;
+pub mod cluster;
+pub mod error;
+pub mod smoke;
+
+pub use error::{Error, Result};
+
+/// What a command ended with; each maps to one documented exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything asked for worked and every check passed (exit 0).
+    Ok,
+    /// The run worked but a check failed (exit 1).
+    ChecksFailed,
+    /// Bad usage, configuration or a missing prerequisite (exit 2).
+    BadConfig,
+    /// The run itself failed (exit 3).
+    RunFailed,
+}
+
+impl Outcome {
+    /// The process exit code of this outcome.
+    pub fn code(self) -> u8 {
+        match self {
+            Outcome::Ok => 0,
+            Outcome::ChecksFailed => 1,
+            Outcome::BadConfig => 2,
+            Outcome::RunFailed => 3,
+        }
+    }
+}
+
+/// Runs one parsed command line and reports errors on stderr.
+pub async fn run(cli: cli::Cli) -> Outcome {
+    match cli::dispatch(cli).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            match e.downcast_ref::<Error>() {
+                Some(err) if err.is_config() => Outcome::BadConfig,
+                _ => Outcome::RunFailed,
+            }
+        }
+    }
+}
