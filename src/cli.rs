@@ -29,6 +29,15 @@ pub enum Command {
     /// Manage a local cluster of real Apache Kafka processes (KRaft).
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// Check scenario files without touching a cluster; every problem is reported.
+    Validate(ValidateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Scenario files to check.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -149,6 +158,7 @@ pub fn init_tracing(verbose: u8) {
 pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Cluster(cmd) => cluster_command(cmd).await,
+        Command::Validate(a) => Ok(crate::scenario::validate_command(&a.files)),
     }
 }
 

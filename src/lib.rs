@@ -5,6 +5,9 @@
 //! - [`cluster`]: a local cluster of real Apache Kafka processes (KRaft) that aftershock
 //!   fetches, formats, starts, supervises and stops.
 //! - [`error`]: the library's error type.
+//! - [`scenario`]: scenario files, their validation and the validated model.
+//! - [`measure`]: histograms, per-second counters and the message ledger.
+//! - [`report`]: the versioned report.json and its writer.
 //! - [`smoke`]: a quick produce/consume check of a cluster.
 //!
 //! The binary is a thin shell around [`run`]: it parses the command line, calls [`run`], and
@@ -13,6 +16,9 @@
 pub mod cli;
 pub mod cluster;
 pub mod error;
+pub mod measure;
+pub mod report;
+pub mod scenario;
 pub mod smoke;
 
 pub use error::{Error, Result};
