@@ -53,11 +53,25 @@ pub async fn run(cli: cli::Cli) -> Outcome {
     match cli::dispatch(cli).await {
         Ok(outcome) => outcome,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&e));
             match e.downcast_ref::<Error>() {
                 Some(err) if err.is_config() => Outcome::BadConfig,
                 _ => Outcome::RunFailed,
             }
         }
     }
+}
+
+/// The error and its causes on one line, skipping causes the message already quotes
+/// (our error messages embed their source for readability).
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg.push_str(": ");
+            msg.push_str(&c);
+        }
+    }
+    msg
 }

@@ -216,15 +216,24 @@ fn read_back(bootstrap: &str, topic: &str, run: &str, messages: u32, timeout: Du
     let mut counts = vec![0u32; messages as usize];
     let prefix = format!("{run}:");
     let deadline = Instant::now() + timeout;
+    let mut last_error = None;
     while ends.iter().any(|(p, high)| next[p] < *high) {
         if Instant::now() >= deadline {
             return Err(Error::Kafka {
-                context: format!("reading {topic} back: the end was not reached within {timeout:?}"),
+                context: format!("reading {topic} back: the end was not reached within {timeout:?} (last error: {last_error:?})"),
                 source: KafkaError::Global(RDKafkaErrorCode::OperationTimedOut),
             });
         }
         let Some(msg) = consumer.poll(Duration::from_millis(200)) else { continue };
-        let msg = msg.map_err(Error::kafka(format!("consuming {topic}")))?;
+        // NB: with a broker down the consumer reports transport failures and keeps going on
+        // its own; only running out of time ends the read.
+        let msg = match msg {
+            Ok(m) => m,
+            Err(e) => {
+                last_error = Some(e.to_string());
+                continue;
+            }
+        };
         next.insert(msg.partition(), msg.offset() + 1);
         let Some(seq) = msg
             .payload()

@@ -129,6 +129,7 @@ impl LocalCluster {
         let java = dist::check_java()?;
         let kafka = dist::locate_kafka(&opts.kafka_version)?;
         clean_previous(&dir)?;
+        let dir = prepare_dir(&dir)?;
 
         let ports = free_ports(&opts.host, opts.nodes * 2)?;
         let nodes: Vec<NodeState> = (0..opts.nodes)
@@ -168,7 +169,7 @@ impl LocalCluster {
                 .iter()
                 .map(|n| {
                     let (state, dir, log4j) = (&state, &dir, &log4j);
-                    s.spawn(move || process::format_storage(state, &NodePaths::new(dir, n.id), log4j))
+                    s.spawn(move || process::format_storage(state, n.id, &NodePaths::new(dir, n.id), log4j))
                 })
                 .collect();
             handles.into_iter().try_for_each(|h| h.join().unwrap_or_else(|_| Err(Error::Usage("format thread panicked".into()))))

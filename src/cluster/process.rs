@@ -32,7 +32,7 @@ fn jvm_args(state: &ClusterState, paths: &NodePaths, log4j: &Path) -> Vec<String
 }
 
 /// Runs `kafka.tools.StorageTool format` for one node and waits for it.
-pub fn format_storage(state: &ClusterState, paths: &NodePaths, log4j: &Path) -> Result<()> {
+pub fn format_storage(state: &ClusterState, node: i32, paths: &NodePaths, log4j: &Path) -> Result<()> {
     let mut args = jvm_args(state, paths, log4j);
     // The storage tool needs little memory; a full broker heap would only slow it down.
     args[0] = "-Xmx256m".into();
@@ -46,10 +46,7 @@ pub fn format_storage(state: &ClusterState, paths: &NodePaths, log4j: &Path) -> 
         .map_err(Error::io(format!("running the Kafka storage tool with {}", state.java.display())))?;
     if !out.status.success() {
         let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-        return Err(Error::Io {
-            context: format!("formatting the storage of {}", paths.dir.display()),
-            source: std::io::Error::other(super::dist::tail_lines(&text, 15)),
-        });
+        return Err(Error::FormatFailed { node, tail: super::dist::tail_lines(&text, 15) });
     }
     Ok(())
 }
