@@ -31,6 +31,21 @@ pub enum Command {
     Cluster(ClusterCommand),
     /// Check scenario files without touching a cluster; every problem is reported.
     Validate(ValidateArgs),
+    /// Run a scenario: load (and later faults) against a cluster, then write report.json.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The scenario file.
+    #[arg(value_name = "FILE")]
+    pub scenario: PathBuf,
+    /// Run dir for report.json [default: reports/<scenario>-<UTC time>]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// No progress display.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -159,6 +174,67 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Cluster(cmd) => cluster_command(cmd).await,
         Command::Validate(a) => Ok(crate::scenario::validate_command(&a.files)),
+        Command::Run(a) => run_command(a).await,
+    }
+}
+
+async fn run_command(a: RunArgs) -> anyhow::Result<Outcome> {
+    let scenario = match crate::scenario::load(&a.scenario) {
+        Ok(s) => s,
+        Err(diagnostics) => {
+            eprint!("{diagnostics}");
+            return Ok(Outcome::BadConfig);
+        }
+    };
+    let opts = crate::runner::RunOptions {
+        out: a.out,
+        reports_root: PathBuf::from("reports"),
+        progress: crate::runner::Progress::auto(a.quiet),
+    };
+    let result = crate::runner::run_scenario(scenario, opts, shutdown_signal()).await?;
+    print_run_summary(&result);
+    println!("{}", result.run_dir.display());
+    Ok(result.outcome)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+    eprintln!("stopping: draining and writing the report (marked aborted)...");
+}
+
+fn print_run_summary(r: &crate::runner::RunResult) {
+    let rep = &r.report;
+    let v = &rep.verification;
+    eprintln!("run {} {:?}{}", rep.run_id, rep.status, rep.abort_reason.as_deref().map(|x| format!(": {x}")).unwrap_or_default());
+    for p in rep.phases.iter().filter(|p| p.measured) {
+        eprintln!(
+            "  phase {:<10} acked {:>9.1}/s  produce p50 {:>8.2} ms p99 {:>8.2} ms max {:>8.2} ms  e2e p99 {:>8.2} ms",
+            p.name,
+            p.ack_rate,
+            p.latency.produce.p50_us as f64 / 1000.0,
+            p.latency.produce.p99_us as f64 / 1000.0,
+            p.latency.produce.max_us as f64 / 1000.0,
+            p.latency.e2e.p99_us as f64 / 1000.0,
+        );
+    }
+    eprintln!(
+        "  verification: sent {} acked {} failed {} consumed {} lost {} duplicates {} reordered {} unexpected {}",
+        v.sent, v.acked, v.failed, v.consumed, v.lost, v.duplicates, v.reordered, v.unexpected
+    );
+    if rep.generator.limited {
+        eprintln!("  warning: the run was generator-limited: {}", rep.generator.reason.as_deref().unwrap_or(""));
     }
 }
 

@@ -6,6 +6,7 @@
 //!   fetches, formats, starts, supervises and stops.
 //! - [`error`]: the library's error type.
 //! - [`scenario`]: scenario files, their validation and the validated model.
+//! - [`load`]: open-loop producers and consumers with numbered payloads.
 //! - [`measure`]: histograms, per-second counters and the message ledger.
 //! - [`report`]: the versioned report.json and its writer.
 //! - [`smoke`]: a quick produce/consume check of a cluster.
@@ -16,8 +17,10 @@
 pub mod cli;
 pub mod cluster;
 pub mod error;
+pub mod load;
 pub mod measure;
 pub mod report;
+pub mod runner;
 pub mod scenario;
 pub mod smoke;
 

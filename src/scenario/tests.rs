@@ -1,0 +1,275 @@
+//! End-to-end tests of parsing and validation on in-memory scenario texts, and a check that
+//! the shipped JSON Schema names exactly the fields the reader accepts.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
+
+use super::file::{
+    RawCluster, RawConsumer, RawExisting, RawKeyCount, RawKeys, RawLocal, RawNormal, RawPhase, RawProducer,
+    RawSecretRef, RawSizeDist, RawTop, RawTopic, RawUniform, RawZipf,
+};
+use super::*;
+
+const MINIMAL: &str = r#"{
+  "name": "mini",
+  "cluster": {"local": {}},
+  "topics": [{"name": "t"}],
+  "producers": [{"name": "p", "topic": "t", "rate": 100}],
+  "consumers": [{"name": "c", "topic": "t"}],
+  "phases": [{"name": "warmup", "duration": "5s"}, {"name": "steady", "duration": "20s"}]
+}"#;
+
+fn errors(text: &str) -> Vec<String> {
+    parse_str(text, "f.json").unwrap_err().iter().map(|d| d.to_string()).collect()
+}
+
+#[test]
+fn fills_in_every_default() {
+    let s = parse_str(MINIMAL, "mini.json").unwrap();
+    assert_eq!(s.seed, 1);
+    assert_eq!(s.drain, Duration::from_secs(10));
+    assert_eq!(s.cluster, ClusterTarget::Local { nodes: 3, kafka_version: None, broker_config: Default::default() });
+    assert_eq!(s.topics[0], TopicSpec { name: "t".into(), partitions: -1, replication_factor: -1, config: Default::default(), reuse: false });
+    let p = &s.producers[0];
+    assert_eq!(p.instances, 1);
+    assert_eq!(p.rate, Rate::PerSec(100.0));
+    assert_eq!(p.ramp, Duration::ZERO);
+    assert_eq!(p.message_size, SizeDist::Fixed(1024));
+    assert_eq!(p.keys, KeyDist::None);
+    assert_eq!(p.acks, Acks::All);
+    assert!(p.idempotence);
+    assert_eq!(p.compression, "none");
+    assert_eq!(p.linger, Duration::from_millis(5));
+    assert_eq!(p.batch_size, 64 * 1024);
+    assert!(p.config.is_empty());
+    let c = &s.consumers[0];
+    assert_eq!(c.group, "aftershock-mini-c");
+    assert_eq!(c.instances, 1);
+    assert_eq!(c.start, StartFrom::Earliest);
+    assert_eq!(s.phases[0], Phase { name: "warmup".into(), duration: Duration::from_secs(5), measured: false });
+    assert!(s.phases[1].measured);
+    assert_eq!(s.source, None);
+    assert_eq!(s.raw["name"], "mini");
+}
+
+#[test]
+fn scenario_helpers() {
+    let s = parse_str(MINIMAL, "mini.json").unwrap();
+    assert_eq!(s.total_duration(), Duration::from_secs(25));
+    assert_eq!(s.measured_duration(), Duration::from_secs(20));
+    assert_eq!(s.measured_phases().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["steady"]);
+    assert_eq!(s.phase_at(Duration::from_secs(4)).unwrap().name, "warmup");
+    assert_eq!(s.phase_at(Duration::from_secs(5)).unwrap().name, "steady");
+    assert!(s.phase_at(Duration::from_secs(25)).is_none());
+    assert_eq!(s.phase_schedule()[1].0, Duration::from_secs(5));
+    assert!(s.topic("t").is_some());
+    use rand::Rng as _;
+    let a: u64 = s.rng("producer/p", 0).random();
+    assert_eq!(a, s.rng("producer/p", 0).random::<u64>());
+    assert_ne!(a, s.rng("producer/p", 1).random::<u64>());
+    let p = s.producers[0].librdkafka_config();
+    assert_eq!(p["acks"], "all");
+    assert_eq!(p["enable.idempotence"], "true");
+    assert_eq!(p["linger.ms"], "5");
+    assert_eq!(p["batch.size"], "65536");
+    assert_eq!(p["compression.type"], "none");
+    let c = s.consumers[0].librdkafka_config();
+    assert_eq!(c["group.id"], "aftershock-mini-c");
+    assert_eq!(c["auto.offset.reset"], "earliest");
+}
+
+#[test]
+fn idempotence_follows_acks_unless_given() {
+    let text = MINIMAL.replace(r#""rate": 100"#, r#""rate": 100, "acks": -1"#);
+    assert!(parse_str(&text, "f").unwrap().producers[0].idempotence);
+    let text = MINIMAL.replace(r#""rate": 100"#, r#""rate": 100, "acks": "1""#);
+    let p = &parse_str(&text, "f").unwrap().producers[0];
+    assert_eq!((p.acks, p.idempotence), (Acks::Leader, false));
+    let text = MINIMAL.replace(r#""rate": 100"#, r#""rate": 100, "acks": 0, "idempotence": true"#);
+    assert_eq!(
+        errors(&text),
+        ["f.json:5:68: producers[0].idempotence: idempotence needs acks \"all\", but acks is \"0\": set acks to \"all\" or idempotence to false"]
+    );
+}
+
+#[test]
+fn existing_clusters_keep_secret_references() {
+    let text = r#"{
+      "name": "x",
+      "cluster": {"existing": {"bootstrap": "k1:9093,k2:9093", "client_config": {
+        "security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN", "sasl.username": {"env": "KAFKA_USER"},
+        "sasl.password": {"file": "/run/secrets/kafka"}, "socket.timeout.ms": 30000}}},
+      "topics": [{"name": "existing-topic", "reuse": true}],
+      "consumers": [{"name": "c", "topic": "existing-topic", "start": "latest"}],
+      "phases": [{"name": "steady", "duration": "1m"}]
+    }"#;
+    let s = parse_str(text, "f").unwrap();
+    let ClusterTarget::Existing { bootstrap, client_config } = &s.cluster else { panic!("not existing") };
+    assert_eq!(bootstrap, "k1:9093,k2:9093");
+    assert_eq!(client_config["sasl.username"], ConfigValue::Env("KAFKA_USER".into()));
+    assert_eq!(client_config["sasl.password"], ConfigValue::File("/run/secrets/kafka".into()));
+    assert_eq!(client_config["socket.timeout.ms"], ConfigValue::Plain("30000".into()));
+    assert!(s.topics[0].reuse);
+    assert_eq!(s.consumers[0].start, StartFrom::Latest);
+    assert!(s.producers.is_empty());
+}
+
+#[test]
+fn reports_every_problem_with_its_position() {
+    let text = r#"{
+  "name": "x",
+  "cluster": {"local": {"nodes": 2}},
+  "topics": [{"name": "t", "replication_factor": 3}],
+  "producers": [
+    {"name": "p", "topic": "t", "rate": "-5", "message_size": "8B"},
+    {"name": "q", "topic": "u", "rate": "1k", "keys": {"zipf": {"count": 10, "exponent": 0}}}
+  ],
+  "phases": [{"name": "steady", "duration": "0s"}]
+}"#;
+    assert_eq!(
+        errors(text),
+        [
+            "f.json:4:44: topics[0].replication_factor: replication_factor 3 is above the local cluster's 2 nodes",
+            "f.json:6:40: producers[0].rate: `-5`: a rate must be above 0 messages per second, got -5; use \"max\" for a closed loop",
+            "f.json:6:62: producers[0].message_size: message size 8B is out of range: it must be between 16B and 16MiB",
+            "f.json:7:33: producers[1].topic: topic \"u\" is not declared in topics: add it there (with \"reuse\": true to use a topic that already exists on the cluster); did you mean \"t\"?",
+            "f.json:7:85: producers[1].keys.zipf.exponent: exponent must be above 0, got 0",
+            "f.json:9:37: phases[0].duration: a phase must be longer than 0s",
+        ]
+    );
+}
+
+#[test]
+fn syntax_errors_carry_serde_json_positions() {
+    assert_eq!(errors("{\n  \"name\": \"x\",\n}"), ["f.json:3:1: $: invalid JSON: trailing comma"]);
+    assert_eq!(errors(""), ["f.json:1:1: $: invalid JSON: EOF while parsing a value"]);
+}
+
+#[test]
+fn a_dropped_field_gets_no_default_and_no_second_report() {
+    // nodes is bad: the replication factor cannot be compared to a default of 3.
+    let text = MINIMAL.replace(r#""cluster": {"local": {}}"#, r#""cluster": {"local": {"nodes": "5"}}"#).replace(
+        r#"{"name": "t"}"#,
+        r#"{"name": "t", "replication_factor": 5}"#,
+    );
+    assert_eq!(errors(&text), ["f.json:3:33: cluster.local.nodes: invalid type: string \"5\", expected an integer"]);
+    // A misspelt field is not also reported missing.
+    let text = MINIMAL.replace(r#""rate": 100"#, r#""rat": 100"#);
+    assert_eq!(errors(&text), ["f.json:5:48: producers[0].rat: unknown field `rat`; did you mean `rate`?"]);
+    // A topic whose name is bad leaves references unchecked rather than wrong.
+    let text = MINIMAL.replace(r#"{"name": "t"}"#, r#"{"name": 7}"#);
+    assert_eq!(errors(&text), ["f.json:4:23: topics[0].name: invalid type: integer `7`, expected a string"]);
+}
+
+#[test]
+fn duplicate_keys_are_problems() {
+    let text = MINIMAL.replace(r#""name": "mini","#, r#""name": "mini", "name": "again","#);
+    assert_eq!(
+        errors(&text),
+        ["f.json:2:19: name: duplicate key: it already appears in this object, and only one value can count"]
+    );
+}
+
+#[test]
+fn unreadable_files_are_one_problem() {
+    let e = load(std::path::Path::new("/nonexistent/aftershock/x.json")).unwrap_err();
+    assert_eq!(e.len(), 1);
+    assert!(e.to_string().starts_with("/nonexistent/aftershock/x.json:1:1: $: cannot read the file"), "{e}");
+}
+
+#[test]
+fn shipped_scenarios_load() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let s = load(&path).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(s.source.as_deref(), Some(path.as_path()));
+            n += 1;
+        }
+    }
+    assert!(n >= 5);
+    let q = load(&dir.join("quickstart.json")).unwrap();
+    assert!(q.total_duration() + q.drain <= Duration::from_secs(40), "quickstart stays short");
+}
+
+/// A deserializer that only records the field (or variant) names a type asks for.
+struct Names<'a>(&'a mut Vec<&'static str>);
+
+impl<'de> Deserializer<'de> for Names<'_> {
+    type Error = de::value::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+        Err(de::Error::custom("names only"))
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        fields: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.0.extend(fields);
+        Err(de::Error::custom("names only"))
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        variants: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.0.extend(variants);
+        Err(de::Error::custom("names only"))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option
+        unit unit_struct newtype_struct seq tuple tuple_struct map identifier ignored_any
+    }
+}
+
+fn names<T: DeserializeOwned>() -> BTreeSet<String> {
+    let mut v = Vec::new();
+    let _ = T::deserialize(Names(&mut v));
+    v.into_iter().map(String::from).collect()
+}
+
+fn schema_keys(schema: &serde_json::Value, pointer: &str) -> BTreeSet<String> {
+    let node = schema.pointer(pointer).unwrap_or_else(|| panic!("no {pointer} in the schema"));
+    node.as_object().unwrap().keys().cloned().collect()
+}
+
+#[test]
+fn schema_names_exactly_the_fields_the_reader_accepts() {
+    let schema: serde_json::Value = serde_json::from_str(include_str!("../../schemas/scenario.schema.json")).unwrap();
+    let size_dist = "/$defs/producer/properties/message_size/anyOf/1/properties";
+    let keys = "/$defs/producer/properties/keys/anyOf/1/properties";
+    let checks: Vec<(BTreeSet<String>, String)> = vec![
+        (names::<RawTop>(), "/properties".to_string()),
+        (names::<RawCluster>(), "/$defs/cluster/properties".to_string()),
+        (names::<RawLocal>(), "/$defs/local/properties".to_string()),
+        (names::<RawExisting>(), "/$defs/existing/properties".to_string()),
+        (names::<RawTopic>(), "/$defs/topic/properties".to_string()),
+        (names::<RawProducer>(), "/$defs/producer/properties".to_string()),
+        (names::<RawSizeDist>(), size_dist.to_string()),
+        (names::<RawUniform>(), format!("{size_dist}/uniform/properties")),
+        (names::<RawNormal>(), format!("{size_dist}/normal/properties")),
+        (names::<RawKeyCount>(), "/$defs/keyCount/properties".to_string()),
+        (names::<RawZipf>(), format!("{keys}/zipf/properties")),
+        (names::<RawConsumer>(), "/$defs/consumer/properties".to_string()),
+        (names::<RawPhase>(), "/$defs/phase/properties".to_string()),
+    ];
+    for (fields, pointer) in checks {
+        assert!(!fields.is_empty(), "{pointer}");
+        assert_eq!(fields, schema_keys(&schema, &pointer), "{pointer}");
+    }
+    // Enum kinds written as object keys, plus the bare "none" of keys.
+    let mut key_kinds = names::<RawKeys>();
+    key_kinds.remove("none");
+    assert_eq!(key_kinds, schema_keys(&schema, keys));
+    assert_eq!(names::<RawSecretRef>(), BTreeSet::from(["env".to_string(), "file".to_string()]));
+}
