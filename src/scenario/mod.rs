@@ -224,7 +224,7 @@ fn parse(text: &str, file: &str, source: Option<PathBuf>) -> Result<Scenario, Di
             }
         })
         .collect();
-    diags.sort_by(|a, b| (a.line, a.column).cmp(&(b.line, b.column)));
+    diags.sort_by_key(|d| (d.line, d.column));
     diags.dedup();
     if diags.is_empty() {
         // Only reachable if validation refused without saying why; never report "ok" then.

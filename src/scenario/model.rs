@@ -251,9 +251,10 @@ pub enum ResolveError {
 pub struct TopicSpec {
     /// Topic name (Kafka's rules: letters, digits, `.`, `_`, `-`, at most 249).
     pub name: String,
-    /// Partitions when aftershock creates it; -1 for the broker's `num.partitions`.
+    /// Partitions, 1 or more (a reused topic may have others).
     pub partitions: i32,
-    /// Replication factor when aftershock creates it; -1 for the broker's `default.replication.factor`.
+    /// Replication factor, 1 or more; at most the node count of a local cluster, which
+    /// defaults it to min(3, nodes).
     pub replication_factor: i32,
     /// Topic settings when aftershock creates it (`min.insync.replicas`, `retention.ms`, ...).
     pub config: BTreeMap<String, String>,
@@ -313,7 +314,7 @@ impl ProducerSpec {
 /// Milliseconds as librdkafka reads them (it accepts fractions for `linger.ms`).
 fn millis(d: Duration) -> String {
     let us = d.as_micros();
-    if us % 1000 == 0 { (us / 1000).to_string() } else { format!("{}", us as f64 / 1000.0) }
+    if us.is_multiple_of(1000) { (us / 1000).to_string() } else { format!("{}", us as f64 / 1000.0) }
 }
 
 /// A target message rate.

@@ -15,7 +15,7 @@ use super::*;
 const MINIMAL: &str = r#"{
   "name": "mini",
   "cluster": {"local": {}},
-  "topics": [{"name": "t"}],
+  "topics": [{"name": "t", "partitions": 3}],
   "producers": [{"name": "p", "topic": "t", "rate": 100}],
   "consumers": [{"name": "c", "topic": "t"}],
   "phases": [{"name": "warmup", "duration": "5s"}, {"name": "steady", "duration": "20s"}]
@@ -31,7 +31,7 @@ fn fills_in_every_default() {
     assert_eq!(s.seed, 1);
     assert_eq!(s.drain, Duration::from_secs(10));
     assert_eq!(s.cluster, ClusterTarget::Local { nodes: 3, kafka_version: None, broker_config: Default::default() });
-    assert_eq!(s.topics[0], TopicSpec { name: "t".into(), partitions: -1, replication_factor: -1, config: Default::default(), reuse: false });
+    assert_eq!(s.topics[0], TopicSpec { name: "t".into(), partitions: 3, replication_factor: 3, config: Default::default(), reuse: false });
     let p = &s.producers[0];
     assert_eq!(p.instances, 1);
     assert_eq!(p.rate, Rate::PerSec(100.0));
@@ -90,7 +90,7 @@ fn idempotence_follows_acks_unless_given() {
     let text = MINIMAL.replace(r#""rate": 100"#, r#""rate": 100, "acks": 0, "idempotence": true"#);
     assert_eq!(
         errors(&text),
-        ["f.json:5:68: producers[0].idempotence: idempotence needs acks \"all\", but acks is \"0\": set acks to \"all\" or idempotence to false"]
+        ["f.json:5:84: producers[0].idempotence: idempotence needs acks \"all\", but acks is \"0\": set acks to \"all\" or idempotence to false"]
     );
 }
 
@@ -101,7 +101,7 @@ fn existing_clusters_keep_secret_references() {
       "cluster": {"existing": {"bootstrap": "k1:9093,k2:9093", "client_config": {
         "security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN", "sasl.username": {"env": "KAFKA_USER"},
         "sasl.password": {"file": "/run/secrets/kafka"}, "socket.timeout.ms": 30000}}},
-      "topics": [{"name": "existing-topic", "reuse": true}],
+      "topics": [{"name": "existing-topic", "partitions": 12, "replication_factor": 3, "reuse": true}],
       "consumers": [{"name": "c", "topic": "existing-topic", "start": "latest"}],
       "phases": [{"name": "steady", "duration": "1m"}]
     }"#;
@@ -121,7 +121,7 @@ fn reports_every_problem_with_its_position() {
     let text = r#"{
   "name": "x",
   "cluster": {"local": {"nodes": 2}},
-  "topics": [{"name": "t", "replication_factor": 3}],
+  "topics": [{"name": "t", "partitions": 3, "replication_factor": 3}],
   "producers": [
     {"name": "p", "topic": "t", "rate": "-5", "message_size": "8B"},
     {"name": "q", "topic": "u", "rate": "1k", "keys": {"zipf": {"count": 10, "exponent": 0}}}
@@ -131,12 +131,12 @@ fn reports_every_problem_with_its_position() {
     assert_eq!(
         errors(text),
         [
-            "f.json:4:44: topics[0].replication_factor: replication_factor 3 is above the local cluster's 2 nodes",
-            "f.json:6:40: producers[0].rate: `-5`: a rate must be above 0 messages per second, got -5; use \"max\" for a closed loop",
-            "f.json:6:62: producers[0].message_size: message size 8B is out of range: it must be between 16B and 16MiB",
-            "f.json:7:33: producers[1].topic: topic \"u\" is not declared in topics: add it there (with \"reuse\": true to use a topic that already exists on the cluster); did you mean \"t\"?",
-            "f.json:7:85: producers[1].keys.zipf.exponent: exponent must be above 0, got 0",
-            "f.json:9:37: phases[0].duration: a phase must be longer than 0s",
+            "f.json:4:67: topics[0].replication_factor: replication_factor 3 is above the local cluster's 2 nodes",
+            "f.json:6:41: producers[0].rate: `-5`: a rate must be above 0 messages per second, got -5; use \"max\" for a closed loop",
+            "f.json:6:63: producers[0].message_size: message size 8B is out of range: it must be between 16B and 16MiB",
+            "f.json:7:28: producers[1].topic: topic \"u\" is not declared in topics: add it there (with \"reuse\": true to use a topic that already exists on the cluster); did you mean \"t\"?",
+            "f.json:7:90: producers[1].keys.zipf.exponent: exponent must be above 0, got 0",
+            "f.json:9:45: phases[0].duration: a phase must be longer than 0s",
         ]
     );
 }
@@ -151,15 +151,15 @@ fn syntax_errors_carry_serde_json_positions() {
 fn a_dropped_field_gets_no_default_and_no_second_report() {
     // nodes is bad: the replication factor cannot be compared to a default of 3.
     let text = MINIMAL.replace(r#""cluster": {"local": {}}"#, r#""cluster": {"local": {"nodes": "5"}}"#).replace(
-        r#"{"name": "t"}"#,
-        r#"{"name": "t", "replication_factor": 5}"#,
+        r#"{"name": "t", "partitions": 3}"#,
+        r#"{"name": "t", "partitions": 3, "replication_factor": 5}"#,
     );
-    assert_eq!(errors(&text), ["f.json:3:33: cluster.local.nodes: invalid type: string \"5\", expected an integer"]);
+    assert_eq!(errors(&text), ["f.json:3:34: cluster.local.nodes: invalid type: string \"5\", expected an integer"]);
     // A misspelt field is not also reported missing.
     let text = MINIMAL.replace(r#""rate": 100"#, r#""rat": 100"#);
-    assert_eq!(errors(&text), ["f.json:5:48: producers[0].rat: unknown field `rat`; did you mean `rate`?"]);
+    assert_eq!(errors(&text), ["f.json:5:45: producers[0].rat: unknown field `rat`; did you mean `rate`?"]);
     // A topic whose name is bad leaves references unchecked rather than wrong.
-    let text = MINIMAL.replace(r#"{"name": "t"}"#, r#"{"name": 7}"#);
+    let text = MINIMAL.replace(r#"{"name": "t","#, r#"{"name": 7,"#);
     assert_eq!(errors(&text), ["f.json:4:23: topics[0].name: invalid type: integer `7`, expected a string"]);
 }
 
@@ -272,4 +272,49 @@ fn schema_names_exactly_the_fields_the_reader_accepts() {
     key_kinds.remove("none");
     assert_eq!(key_kinds, schema_keys(&schema, keys));
     assert_eq!(names::<RawSecretRef>(), BTreeSet::from(["env".to_string(), "file".to_string()]));
+}
+
+#[test]
+fn replication_defaults_come_from_the_local_cluster() {
+    let one = MINIMAL.replace(r#""cluster": {"local": {}}"#, r#""cluster": {"local": {"nodes": 1}}"#);
+    assert_eq!(parse_str(&one, "f").unwrap().topics[0].replication_factor, 1);
+    let two = MINIMAL.replace(r#""cluster": {"local": {}}"#, r#""cluster": {"local": {"broker_config": {"default.replication.factor": 2}}}"#);
+    assert_eq!(parse_str(&two, "f").unwrap().topics[0].replication_factor, 2);
+    let too_many = MINIMAL.replace(r#""cluster": {"local": {}}"#, r#""cluster": {"local": {"nodes": 1, "broker_config": {"default.replication.factor": 2}}}"#);
+    assert_eq!(
+        errors(&too_many),
+        ["f.json:3:85: cluster.local.broker_config[\"default.replication.factor\"]: default.replication.factor 2 is above the cluster's 1 node"]
+    );
+    let reserved = MINIMAL.replace(r#""cluster": {"local": {}}"#, r#""cluster": {"local": {"broker_config": {"listeners": "x"}}}"#);
+    assert!(errors(&reserved)[0].contains("`listeners` is set by aftershock"));
+}
+
+#[test]
+fn topics_need_partitions_and_on_existing_clusters_a_replication_factor() {
+    let text = MINIMAL
+        .replace(r#""cluster": {"local": {}}"#, r#""cluster": {"existing": {"bootstrap": "k:9092"}}"#)
+        .replace(r#"{"name": "t", "partitions": 3}"#, r#"{"name": "t"}"#);
+    assert_eq!(
+        errors(&text),
+        [
+            "f.json:4:14: topics[0].partitions: required field missing: the number of partitions, like 6",
+            "f.json:4:14: topics[0].replication_factor: required field missing: the replication factor, like 3 (only a local cluster has a default)",
+        ]
+    );
+}
+
+#[test]
+fn producers_settings_are_checked_against_each_other() {
+    let big = MINIMAL.replace(r#""rate": 100"#, r#""rate": 100, "message_size": "2MiB""#);
+    assert!(errors(&big)[0].contains("above librdkafka's message.max.bytes (1000000)"));
+    let raised = MINIMAL.replace(r#""rate": 100"#, r#""rate": 100, "message_size": "2MiB", "config": {"message.max.bytes": 4000000}"#);
+    assert!(parse_str(&raised, "f").is_ok());
+    let inflight = MINIMAL.replace(r#""rate": 100"#, r#""rate": 100, "config": {"max.in.flight.requests.per.connection": 10}"#);
+    assert!(errors(&inflight)[0].contains("above 5, which idempotence allows"));
+    let long_ramp = MINIMAL.replace(r#""rate": 100"#, r#""rate": 100, "ramp": "1m""#);
+    assert!(errors(&long_ramp)[0].contains("ramp 1m is longer than the whole run (25s)"));
+    let low_isr = MINIMAL.replace(r#"{"name": "t", "partitions": 3}"#, r#"{"name": "t", "partitions": 3, "replication_factor": 1}"#);
+    assert!(errors(&low_isr)[0].contains("replication factor 1 is below min.insync.replicas 2"));
+    let acks1 = low_isr.replace(r#""rate": 100"#, r#""rate": 100, "acks": 1"#);
+    assert!(parse_str(&acks1, "f").is_ok(), "acks=1 does not need min.insync.replicas");
 }

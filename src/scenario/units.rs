@@ -99,7 +99,7 @@ pub fn rate_from_number(x: f64) -> Result<Rate, String> {
 /// Formats a byte count the way scenario files write it (`1KiB`, `16MiB`, `100B`).
 pub fn format_size(bytes: u64) -> String {
     for (unit, m) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-        if bytes >= m && bytes % m == 0 {
+        if bytes >= m && bytes.is_multiple_of(m) {
             return format!("{}{unit}", bytes / m);
         }
     }

@@ -57,8 +57,13 @@ pub(crate) fn validate(
     };
     let cx = Context {
         scenario: name.clone().unwrap_or_default(),
+        cluster_known: cluster.is_some(),
         local_nodes: match &cluster {
             Some(ClusterTarget::Local { nodes, .. }) => Some(*nodes),
+            _ => None,
+        },
+        default_rf: match &cluster {
+            Some(ClusterTarget::Local { nodes, broker_config, .. }) => Some(local_default_rf(*nodes, broker_config)),
             _ => None,
         },
     };
@@ -164,7 +169,11 @@ fn entries<R, T>(
 /// What entries need to know about the rest of the file.
 struct Context {
     scenario: String,
+    /// Whether the cluster section could be read and checked.
+    cluster_known: bool,
     local_nodes: Option<usize>,
+    /// A local cluster's replication factor for topics that give none.
+    default_rf: Option<i32>,
 }
 
 /// librdkafka settings that have their own field, and that field's name.
@@ -332,6 +341,12 @@ impl Checker<'_> {
             } else if k.trim().is_empty() {
                 self.err_key(path, "empty setting name");
             } else {
+                if k == "default.replication.factor"
+                    && let (Some(n), Ok(rf)) = (nodes, v.0.trim().parse::<i64>())
+                    && rf > n
+                {
+                    self.err(path.clone(), format!("default.replication.factor {rf} is above the cluster's {n} node{}", if n == 1 { "" } else { "s" }));
+                }
                 broker_config.insert(k.clone(), v.0.clone());
             }
         }
@@ -420,7 +435,10 @@ impl Checker<'_> {
             },
         };
         let partitions = match t.partitions {
-            None => self.or_default(&at.key("partitions"), -1),
+            None => {
+                self.missing(at.key("partitions"), "the number of partitions, like 6");
+                None
+            }
             Some(p) if (1..=i64::from(i32::MAX)).contains(&p) => Some(p as i32),
             Some(p) => {
                 self.err(at.key("partitions"), format!("partitions must be 1 or more, got {p}"));
@@ -428,7 +446,15 @@ impl Checker<'_> {
             }
         };
         let replication_factor = match t.replication_factor {
-            None => self.or_default(&at.key("replication_factor"), -1),
+            None => match cx.default_rf {
+                Some(rf) => self.or_default(&at.key("replication_factor"), rf),
+                // An unknown cluster has its problem reported already.
+                None if !cx.cluster_known => None,
+                None => {
+                    self.missing(at.key("replication_factor"), "the replication factor, like 3 (only a local cluster has a default)");
+                    None
+                }
+            },
             Some(r) if r < 1 || r > i64::from(i16::MAX) => {
                 self.err(at.key("replication_factor"), format!("replication_factor must be 1 or more, got {r}"));
                 None
@@ -887,13 +913,10 @@ impl Checker<'_> {
     ) {
         // Only a local cluster's defaults are known; an existing cluster's are not.
         let Some(ClusterTarget::Local { nodes, broker_config, .. }) = cluster else { return };
-        let (default_rf, default_isr) = crate::cluster::props::replication_defaults(*nodes);
-        let broker_int = |k: &str, d: usize| broker_config.get(k).and_then(|v| v.trim().parse::<i64>().ok()).unwrap_or(d as i64);
-        let default_rf = broker_int("default.replication.factor", default_rf);
-        let default_isr = broker_int("min.insync.replicas", default_isr);
+        let (_, default_isr) = local_defaults(*nodes, broker_config);
         for (i, t) in topics.iter().enumerate() {
             let Some(t) = t else { continue };
-            let rf = if t.replication_factor > 0 { i64::from(t.replication_factor) } else { default_rf };
+            let rf = i64::from(t.replication_factor);
             let isr_explicit = t.config.get("min.insync.replicas").and_then(|v| v.trim().parse::<i64>().ok());
             let isr = isr_explicit.unwrap_or(default_isr);
             if isr <= rf {
@@ -919,6 +942,18 @@ impl Checker<'_> {
             );
         }
     }
+}
+
+/// The replication factor and min.insync.replicas a local cluster gives topics by default:
+/// aftershock's (see `cluster::props::replication_defaults`) unless `broker_config` sets them.
+fn local_defaults(nodes: usize, broker_config: &BTreeMap<String, String>) -> (i64, i64) {
+    let (rf, isr) = crate::cluster::props::replication_defaults(nodes);
+    let get = |k: &str, d: usize| broker_config.get(k).and_then(|v| v.trim().parse::<i64>().ok()).filter(|v| *v >= 1).unwrap_or(d as i64);
+    (get("default.replication.factor", rf), get("min.insync.replicas", isr))
+}
+
+fn local_default_rf(nodes: usize, broker_config: &BTreeMap<String, String>) -> i32 {
+    i32::try_from(local_defaults(nodes, broker_config).0).unwrap_or(i32::MAX)
 }
 
 /// Why `key` may not appear in an existing cluster's `client_config`, if it may not.
