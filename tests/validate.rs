@@ -133,6 +133,18 @@ const EXPECTED: &[(&str, &[Line])] = &[
             ("3:19: producers[0].rate:", &["required field missing", "rate"]),
         ],
     ),
+    (
+        "nulls-and-empty-kinds.json",
+        &[
+            ("3:14: cluster:", &["exactly one key", "{\"local\": {...}}"]),
+            ("4:61: topics[0].config.a:", &["invalid type: null"]),
+            ("5:67: producers[0].keys:", &["exactly one key", "{\"zipf\": {...}}"]),
+            ("5:87: producers[0].message_size:", &["invalid type: null"]),
+            ("5:101: producers[0].acks:", &["invalid type: array"]),
+            ("6:16: consumers:", &["invalid type: null"]),
+            ("7:58: phases[0].measured:", &["invalid type: null"]),
+        ],
+    ),
     ("negative-rate.json", &[("5:54: producers[0].rate:", &["above 0", "-100"])]),
     ("not-an-object.json", &[("1:1: $:", &["invalid type: array", "scenario object"])]),
     ("rf-above-nodes.json", &[("4:68: topics[0].replication_factor:", &["replication_factor 5", "3 nodes"])]),
@@ -264,6 +276,7 @@ fn the_schema_refuses_what_it_can_see() {
         "missing-required.json",
         "negative-rate.json",
         "not-an-object.json",
+        "nulls-and-empty-kinds.json",
         "unknown-field.json",
         "wrong-type.json",
     ] {

@@ -95,13 +95,15 @@ struct Ctx {
 
 impl ClientContext for Ctx {
     fn stats(&self, stats: Statistics) {
-        // Summed over this instance's partitions; librdkafka reports -1 where it does not know.
+        // Summed over this instance's partitions, against the offset consumed so far (the
+        // committed one only moves every auto-commit interval, which would draw a saw-tooth);
+        // librdkafka reports -1 where it does not know.
         let lag: i64 = stats
             .topics
             .values()
             .flat_map(|t| t.partitions.values())
-            .filter(|p| p.partition >= 0 && p.consumer_lag >= 0)
-            .map(|p| p.consumer_lag)
+            .filter(|p| p.partition >= 0 && p.consumer_lag_stored >= 0)
+            .map(|p| p.consumer_lag_stored)
             .sum();
         self.lag.store(lag, Ordering::Relaxed);
     }

@@ -393,9 +393,14 @@ pub(crate) fn read_scenario(doc: &Value, problems: &mut Vec<Problem>) -> RawScen
     }
     let mut doc = doc.clone();
     if let Value::Object(o) = &mut doc {
+        let nulls: Vec<String> = o.iter().filter(|(_, v)| v.is_null()).map(|(k, _)| k.clone()).collect();
+        for k in nulls {
+            problems.push(Problem::new(root.key(k.clone()), NULL_MSG));
+            o.remove(&k);
+        }
         for (k, v) in o.iter_mut() {
             if !LISTS.iter().any(|(list, _)| list == k) {
-                reject_arrays(v, &root.key(k.clone()), problems);
+                reject_arrays_and_nulls(v, &root.key(k.clone()), problems);
             }
         }
     }
@@ -412,7 +417,7 @@ pub(crate) fn read_scenario(doc: &Value, problems: &mut Vec<Problem>) -> RawScen
                     problems.push(Problem::new(at.index(i), format!("invalid type: array, expected a {kind} object")));
                     return None;
                 }
-                reject_arrays(&mut v, &at.index(i), problems);
+                reject_arrays_and_nulls(&mut v, &at.index(i), problems);
                 read::<T>(&v, &at.index(i), problems)
             })
             .collect()
@@ -430,12 +435,15 @@ pub(crate) fn read_scenario(doc: &Value, problems: &mut Vec<Problem>) -> RawScen
     }
 }
 
-/// Reports and removes every array inside `v` (and `v` itself, if one).
+const NULL_MSG: &str = "invalid type: null; write a value or leave the field out";
+
+/// Reports and removes every array and null inside `v` (and `v` itself, if one).
 ///
 /// Only the four top-level lists are arrays in the format. serde would otherwise accept an
 /// array for a struct (as a tuple of its fields in order), so a `["steady", "10s"]` phase would
-/// read as if written with names; refusing arrays here keeps the format to objects.
-fn reject_arrays(v: &mut Value, at: &JsonPath, problems: &mut Vec<Problem>) {
+/// read as if written with names; refusing arrays here keeps the format to objects. Nulls
+/// would read as absent fields, which the JSON Schema (and so an editor) does not allow.
+fn reject_arrays_and_nulls(v: &mut Value, at: &JsonPath, problems: &mut Vec<Problem>) {
     const MSG: &str = "invalid type: array; only topics, producers, consumers and phases are lists";
     if v.is_array() {
         problems.push(Problem::new(at.clone(), MSG));
@@ -443,13 +451,14 @@ fn reject_arrays(v: &mut Value, at: &JsonPath, problems: &mut Vec<Problem>) {
         return;
     }
     if let Value::Object(o) = v {
-        let arrays: Vec<String> = o.iter().filter(|(_, x)| x.is_array()).map(|(k, _)| k.clone()).collect();
-        for k in arrays {
-            problems.push(Problem::new(at.key(k.clone()), MSG));
+        let bad: Vec<(String, bool)> =
+            o.iter().filter(|(_, x)| x.is_array() || x.is_null()).map(|(k, x)| (k.clone(), x.is_array())).collect();
+        for (k, array) in bad {
+            problems.push(Problem::new(at.key(k.clone()), if array { MSG } else { NULL_MSG }));
             o.remove(&k);
         }
         for (k, x) in o.iter_mut() {
-            reject_arrays(x, &at.key(k.clone()), problems);
+            reject_arrays_and_nulls(x, &at.key(k.clone()), problems);
         }
     }
 }
@@ -593,7 +602,13 @@ fn polish_text(message: &str, at: &Located) -> String {
         || message.contains("expected fewer elements in map")
         || message.contains("invalid type: map, expected enum")
     {
-        return "expected an object with exactly one key that names the kind, like {\"uniform\": {...}}".into();
+        let example = match at.path.0.last() {
+            Some(Seg::Key(k)) if k == "cluster" => "{\"local\": {...}} or {\"existing\": {...}}",
+            Some(Seg::Key(k)) if k == "keys" => "{\"zipf\": {...}} (or the string \"none\")",
+            Some(Seg::Key(k)) if k == "message_size" => "{\"uniform\": {...}} or {\"normal\": {...}}",
+            _ => "{\"env\": \"NAME\"} or {\"file\": \"/path\"}",
+        };
+        return format!("expected an object with exactly one key that names the kind, like {example}");
     }
     if message.starts_with("invalid type: unit variant")
         && let Some(v) = &at.variant
@@ -719,7 +734,7 @@ mod tests {
     #[test]
     fn enum_objects_need_exactly_one_known_key() {
         let (_, msgs) = problems_of::<RawProducer>(json!({"message_size": {"uniform": {}, "normal": {}}}));
-        assert_eq!(msgs, ["producers[0].message_size: expected an object with exactly one key that names the kind, like {\"uniform\": {...}}"]);
+        assert_eq!(msgs, ["producers[0].message_size: expected an object with exactly one key that names the kind, like {\"uniform\": {...}} or {\"normal\": {...}}"]);
         let (_, msgs) = problems_of::<RawProducer>(json!({"message_size": {"gauss": {}}}));
         assert_eq!(msgs, ["producers[0].message_size.gauss (key): unknown kind `gauss`; expected `uniform`, `normal`"]);
         let (_, msgs) = problems_of::<RawConsumer>(json!({"start": "middle"}));

@@ -4,9 +4,9 @@
 //! first one:
 //! 1. the text is parsed into a `serde_json::Value`; a syntax error stops here, with
 //!    serde_json's line and column;
-//! 2. [`file`] reads the value into raw structs (`deny_unknown_fields`), entry by entry and
+//! 2. `file` reads the value into raw structs (`deny_unknown_fields`), entry by entry and
 //!    field by field, recording type errors and unknown fields with their paths;
-//! 3. [`validate`] checks the raw structs purely (ranges, units, references, uniqueness) and
+//! 3. `validate` checks the raw structs purely (ranges, units, references, uniqueness) and
 //!    builds the [`Scenario`];
 //! 4. each problem's path is mapped to a line and column by [`position::PositionIndex`].
 //!

@@ -318,3 +318,94 @@ fn producers_settings_are_checked_against_each_other() {
     let acks1 = low_isr.replace(r#""rate": 100"#, r#""rate": 100, "acks": 1"#);
     assert!(parse_str(&acks1, "f").is_ok(), "acks=1 does not need min.insync.replicas");
 }
+
+#[test]
+fn the_documented_example_is_valid() {
+    let doc = include_str!("../../docs/scenarios.md");
+    let example = doc.split("## Worked example").nth(1).and_then(|s| s.split("```json").nth(1)).and_then(|s| s.split("```").next());
+    let s = parse_str(example.expect("a json block after ## Worked example"), "docs/scenarios.md").unwrap_or_else(|e| panic!("{e}"));
+    // What the document says the defaults come to.
+    let p = &s.producers[0];
+    assert_eq!(p.rate.per_instance(p.instances), Rate::PerSec(2500.0));
+    assert_eq!(p.message_size, SizeDist::Normal { mean: 1024, stddev: 256, min: 16, max: 2048 });
+    assert!(p.idempotence && p.acks == Acks::All && p.batch_size == 65536);
+    assert_eq!(s.topics[0].replication_factor, 3);
+    assert_eq!(s.consumers[0].group, "aftershock-orders-hot-keys-billing");
+    assert_eq!(s.consumers[1].start, StartFrom::Latest);
+    assert_eq!(s.total_duration(), Duration::from_secs(145));
+    assert_eq!(s.measured_duration(), Duration::from_secs(120));
+}
+
+/// Every node of `v` with its path.
+fn nodes(v: &serde_json::Value, at: Vec<String>, out: &mut Vec<Vec<String>>) {
+    out.push(at.clone());
+    match v {
+        serde_json::Value::Object(o) => o.iter().for_each(|(k, x)| nodes(x, [at.clone(), vec![k.clone()]].concat(), out)),
+        serde_json::Value::Array(a) => a.iter().enumerate().for_each(|(i, x)| nodes(x, [at.clone(), vec![i.to_string()]].concat(), out)),
+        _ => {}
+    }
+}
+
+fn pointer(path: &[String]) -> String {
+    path.iter().map(|s| format!("/{}", s.replace('~', "~0").replace('/', "~1"))).collect()
+}
+
+#[test]
+fn any_value_anywhere_gives_located_problems_and_never_a_panic() {
+    let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/producer-options.json")).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut paths = Vec::new();
+    nodes(&doc, Vec::new(), &mut paths);
+    let replacements = [
+        serde_json::json!(null),
+        serde_json::json!(-1),
+        serde_json::json!(0),
+        serde_json::json!(1.5),
+        serde_json::json!("x"),
+        serde_json::json!(""),
+        serde_json::json!(true),
+        serde_json::json!([]),
+        serde_json::json!({}),
+        serde_json::json!({"zzz": 1}),
+    ];
+    let mut refused = 0;
+    for path in &paths {
+        for r in &replacements {
+            let mut d = doc.clone();
+            match d.pointer_mut(&pointer(path)) {
+                Some(slot) => *slot = r.clone(),
+                None => continue,
+            }
+            let mangled = serde_json::to_string_pretty(&d).unwrap();
+            if let Err(diags) = parse_str(&mangled, "m.json") {
+                refused += 1;
+                assert!(!diags.is_empty());
+                for diag in diags.iter() {
+                    assert!(diag.line >= 1 && diag.column >= 1, "{diag}");
+                    assert!(!diag.message.contains("internal error"), "{}: {diag}\n{mangled}", pointer(path));
+                }
+            }
+        }
+    }
+    assert!(refused > paths.len() * 5, "most mangled files are refused ({refused})");
+}
+
+#[test]
+fn mangled_text_never_panics() {
+    let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/consumer-options.json")).unwrap();
+    let cuts: Vec<usize> = text.char_indices().map(|(i, _)| i).step_by(11).collect();
+    for i in cuts {
+        for insert in ["", "\"", "{", "]", ",", "1e999", "\u{2603}"] {
+            let mangled = format!("{}{insert}{}", &text[..i], &text[i..].chars().skip(1).collect::<String>());
+            if let Err(diags) = parse_str(&mangled, "m.json") {
+                assert!(diags.iter().all(|d| d.line >= 1 && d.column >= 1 && !d.message.contains("internal error")), "{diags}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_broken_topic_list_does_not_make_references_wrong() {
+    let text = MINIMAL.replace(r#""topics": [{"name": "t", "partitions": 3}]"#, r#""topics": {"name": "t"}"#);
+    assert_eq!(errors(&text), ["f.json:4:13: topics: invalid type: object, expected an array"]);
+}

@@ -57,7 +57,8 @@ pub(crate) fn validate(
     };
     let cx = Context {
         scenario: name.clone().unwrap_or_default(),
-        cluster_known: cluster.is_some(),
+        // An existing cluster never has a default replication factor, valid or not.
+        cluster_known: cluster.is_some() || matches!(raw.cluster, Some(RawCluster::Existing(_))),
         local_nodes: match &cluster {
             Some(ClusterTarget::Local { nodes, .. }) => Some(*nodes),
             _ => None,
@@ -169,7 +170,7 @@ fn entries<R, T>(
 /// What entries need to know about the rest of the file.
 struct Context {
     scenario: String,
-    /// Whether the cluster section could be read and checked.
+    /// Whether it is known if topics get a default replication factor.
     cluster_known: bool,
     local_nodes: Option<usize>,
     /// A local cluster's replication factor for topics that give none.
@@ -875,7 +876,10 @@ impl Checker<'_> {
 
     /// Producers and consumers may only use topics declared in `topics`.
     fn topic_references(&mut self, raw: &RawScenario, topics_at: &JsonPath, producers_at: &JsonPath, consumers_at: &JsonPath) {
-        // With a topic entry unreadable or nameless, the list of names is not known: say nothing.
+        // With the list or an entry unreadable or nameless, the names are not known: say nothing.
+        if self.is_broken(topics_at) {
+            return;
+        }
         let Some(declared) = raw.topics.iter().map(|t| t.as_ref().and_then(|t| t.name.as_deref())).collect::<Option<Vec<_>>>() else {
             return;
         };
