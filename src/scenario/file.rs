@@ -34,6 +34,8 @@ pub(crate) struct RawTop {
     pub consumers: Option<Vec<Value>>,
     pub phases: Option<Vec<Value>>,
     pub drain: Option<DurationText>,
+    pub faults: Option<Vec<Value>>,
+    pub safety: Option<RawSafety>,
 }
 
 /// Everything read from a file. In each list, `None` marks an entry that could not be read
@@ -50,6 +52,44 @@ pub(crate) struct RawScenario {
     /// `None` when the file has no `phases` at all.
     pub phases: Option<Vec<Option<RawPhase>>>,
     pub drain: Option<DurationText>,
+    pub faults: Vec<Option<RawFault>>,
+    pub safety: Option<RawSafety>,
+}
+
+/// One entry of `faults`. The target stays a JSON value: it is a word or a small object, and
+/// validation names the accepted forms better than an untagged serde enum would.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a fault object, like {\"name\": \"kill-leader\", \"at\": \"20s\", \"action\": \"kill\", \"target\": \"controller\", \"duration\": \"15s\"}")]
+pub(crate) struct RawFault {
+    pub name: Option<String>,
+    pub at: Option<DurationText>,
+    pub phase: Option<String>,
+    pub offset: Option<DurationText>,
+    pub action: Option<String>,
+    pub target: Option<Value>,
+    pub duration: Option<DurationText>,
+    pub restart_after: Option<DurationText>,
+    pub every: Option<DurationText>,
+    pub times: Option<u32>,
+    pub peers: Option<String>,
+    pub direction: Option<String>,
+}
+
+/// `safety`: abort conditions and the steady-state check before faults.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "safety settings, like {\"abort_if\": {\"error_rate_above\": \"50%\", \"for\": \"10s\"}}")]
+pub(crate) struct RawSafety {
+    pub abort_if: Option<RawAbortIf>,
+    pub require_healthy: Option<bool>,
+}
+
+/// `safety.abort_if`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an abort condition, like {\"error_rate_above\": \"50%\", \"for\": \"10s\"}")]
+pub(crate) struct RawAbortIf {
+    pub error_rate_above: Option<Scalar>,
+    #[serde(rename = "for")]
+    pub for_: Option<DurationText>,
 }
 
 /// `cluster`: exactly one of `local` or `existing`.
@@ -382,7 +422,8 @@ impl<'de> Deserialize<'de> for RawConfigValue {
 }
 
 /// The lists of the format, with the kind of their entries.
-const LISTS: &[(&str, &str)] = &[("topics", "topic"), ("producers", "producer"), ("consumers", "consumer"), ("phases", "phase")];
+const LISTS: &[(&str, &str)] =
+    &[("topics", "topic"), ("producers", "producer"), ("consumers", "consumer"), ("phases", "phase"), ("faults", "fault")];
 
 /// Reads a whole document, entry by entry, recording every problem in `problems`.
 pub(crate) fn read_scenario(doc: &Value, problems: &mut Vec<Problem>) -> RawScenario {
@@ -432,6 +473,8 @@ pub(crate) fn read_scenario(doc: &Value, problems: &mut Vec<Problem>) -> RawScen
         consumers: list("consumers", top.consumers, problems),
         phases: top.phases.map(|p| list("phases", Some(p), problems)),
         drain: top.drain,
+        faults: list("faults", top.faults, problems),
+        safety: top.safety,
     }
 }
 

@@ -34,6 +34,10 @@ pub struct Scenario {
     pub phases: Vec<Phase>,
     /// After the last phase, how long consumers may take to read what was acknowledged.
     pub drain: Duration,
+    /// The fault schedule, in file order.
+    pub faults: Vec<crate::chaos::spec::FaultSpec>,
+    /// Abort conditions and the health check before faults.
+    pub safety: crate::chaos::spec::Safety,
     /// The file this scenario was read from, if any.
     pub source: Option<PathBuf>,
     /// The file as parsed, for the report. Secrets in it are only references

@@ -17,9 +17,10 @@ use super::Problem;
 use super::defaults;
 use super::file::{
     AcksText, DurationText, NumOrText, RateText, RawCluster, RawConfigValue, RawConsumer, RawExisting, RawKeys,
-    RawLocal, RawPhase, RawProducer, RawScenario, RawSecretRef, RawSize, RawSizeDist, RawStart, RawTopic, Scalar,
-    SizeText,
+    RawFault, RawLocal, RawPhase, RawProducer, RawSafety, RawScenario, RawSecretRef, RawSize, RawSizeDist, RawStart,
+    RawTopic, Scalar, SizeText,
 };
+use crate::chaos::spec::{Direction, ErrorRateAbort, FaultAction, FaultSpec, FaultStart, Peers, Safety, TargetSpec};
 use super::model::{
     Acks, ClusterTarget, ConfigValue, ConsumerSpec, KeyDist, Phase, ProducerSpec, Rate, Scenario, SizeDist,
     StartFrom, TopicSpec,
@@ -92,6 +93,17 @@ pub(crate) fn validate(
         None => c.or_default(&root.key("drain"), defaults::DRAIN),
         Some(d) => c.positive_duration(d, root.key("drain"), "the drain"),
     };
+    let faults_at = root.key("faults");
+    let phase_names: Vec<&str> =
+        raw.phases.iter().flatten().flatten().filter_map(|p| p.name.as_deref()).collect();
+    let topic_parts: Vec<(&str, i32)> = topics.iter().flatten().map(|t| (t.name.as_str(), t.partitions)).collect();
+    let faults: Vec<Option<FaultSpec>> =
+        entries(&mut c, &raw.faults, &faults_at, |c, f, at| c.fault(f, at, &phase_names, &topic_parts, cx.local_nodes));
+    c.unique("fault", &faults_at, raw.faults.iter().map(|f| f.as_ref().and_then(|f| f.name.as_deref())));
+    let safety = match &raw.safety {
+        None => Some(Safety::default()),
+        Some(s) => c.safety(s, &root.key("safety")),
+    };
 
     // Names must be unique within each list; the raw names are used so that an entry with
     // another problem still takes part.
@@ -140,6 +152,8 @@ pub(crate) fn validate(
             consumers: consumers.into_iter().collect::<Option<Vec<_>>>()?,
             phases: phases.into_iter().collect::<Option<Vec<_>>>()?,
             drain: drain?,
+            faults: faults.into_iter().collect::<Option<Vec<_>>>()?,
+            safety: safety?,
             source,
             raw: doc,
         })
@@ -679,6 +693,255 @@ impl Checker<'_> {
             None => self.or_default(&at.key("measured"), !warmup)?,
         };
         Some(Phase { measured, name, duration: duration? })
+    }
+
+    fn fault(
+        &mut self,
+        f: &RawFault,
+        at: &JsonPath,
+        phases: &[&str],
+        topics: &[(&str, i32)],
+        local_nodes: Option<usize>,
+    ) -> Option<FaultSpec> {
+        let name = self.name("fault", f.name.as_deref(), at.key("name"));
+        let start = match (&f.at, &f.phase) {
+            (Some(_), Some(_)) => {
+                self.err(at.key("phase"), "give either `at` (an offset from the start of the load) or `phase` (with an optional `offset`), not both");
+                None
+            }
+            (Some(d), None) => {
+                if f.offset.is_some() {
+                    self.err(at.key("offset"), "`offset` goes with `phase`; with `at`, the offset is `at` itself");
+                }
+                self.duration(d, at.key("at")).map(FaultStart::At)
+            }
+            (None, Some(p)) => {
+                if !phases.contains(&p.as_str()) {
+                    self.err(at.key("phase"), format!("unknown phase `{p}`; the scenario's phases are: {}", phases.join(", ")));
+                }
+                let offset = match &f.offset {
+                    None => Some(Duration::ZERO),
+                    Some(o) => self.duration(o, at.key("offset")),
+                };
+                offset.map(|offset| FaultStart::Phase { phase: p.clone(), offset })
+            }
+            (None, None) => {
+                self.missing(at.key("at"), "when the fault starts: \"at\": \"20s\" (from the start of the load), or \"phase\": \"steady\" with an optional \"offset\"");
+                None
+            }
+        };
+        let action = match f.action.as_deref() {
+            None => {
+                self.missing(at.key("action"), "what the fault does: kill, stop, pause, restart or partition");
+                None
+            }
+            Some("kill") => Some(FaultAction::Kill),
+            Some("stop") => Some(FaultAction::Stop),
+            Some("pause") => Some(FaultAction::Pause),
+            Some("restart") => Some(FaultAction::Restart),
+            Some("partition") => {
+                let peers = match f.peers.as_deref() {
+                    None | Some("all") => Some(Peers::All),
+                    Some("nodes") => Some(Peers::OtherNodes),
+                    Some("clients") => Some(Peers::Clients),
+                    Some(other) => {
+                        self.err(at.key("peers"), format!("unknown peers `{other}`: expected nodes (the other nodes), clients or all"));
+                        None
+                    }
+                };
+                let direction = match f.direction.as_deref() {
+                    None | Some("both") => Some(Direction::Both),
+                    Some("inbound") => Some(Direction::Inbound),
+                    Some("outbound") => Some(Direction::Outbound),
+                    Some(other) => {
+                        self.err(at.key("direction"), format!("unknown direction `{other}`: expected both, inbound or outbound"));
+                        None
+                    }
+                };
+                Some(FaultAction::Partition { peers: peers?, direction: direction? })
+            }
+            Some(other) => {
+                self.err(at.key("action"), format!("unknown action `{other}`: expected kill, stop, pause, restart or partition"));
+                None
+            }
+        };
+        if !matches!(action, Some(FaultAction::Partition { .. }) | None) {
+            for (field, v) in [("peers", &f.peers), ("direction", &f.direction)] {
+                if v.is_some() {
+                    self.err(at.key(field), format!("`{field}` only applies to the partition action"));
+                }
+            }
+        }
+        let target = match (&f.target, action) {
+            (None, Some(FaultAction::Restart)) => Some(TargetSpec::AllButOne),
+            (None, _) => {
+                self.missing(
+                    at.key("target"),
+                    "the node to hit: {\"node\": 2}, \"random\", {\"leader_of\": {\"topic\": \"t\", \"partition\": 0}}, \"controller\", \"most_leaders\" or \"all_but_one\"",
+                );
+                None
+            }
+            (Some(v), _) => self.target(v, at.key("target"), topics, local_nodes),
+        };
+        let duration = match &f.duration {
+            None if action == Some(FaultAction::Restart) => Some(Duration::ZERO),
+            None => {
+                self.missing(at.key("duration"), "the fault window, like \"15s\": the fault is undone when it ends");
+                None
+            }
+            Some(d) => self.positive_duration(d, at.key("duration"), "a fault window"),
+        };
+        let restart_after = match &f.restart_after {
+            None => Some(None),
+            Some(d) => {
+                if !matches!(action, Some(FaultAction::Kill | FaultAction::Stop) | None) {
+                    self.err(at.key("restart_after"), "`restart_after` only applies to kill and stop");
+                }
+                let r = self.duration(d, at.key("restart_after"));
+                if let (Some(r), Some(w)) = (r, duration)
+                    && r > w
+                {
+                    self.err(at.key("restart_after"), format!("restart_after {} is past the end of the window ({})", fmt_duration(r), fmt_duration(w)));
+                }
+                r.map(Some)
+            }
+        };
+        let every = match &f.every {
+            None => Some(None),
+            Some(d) => {
+                let e = self.positive_duration(d, at.key("every"), "a repeat interval");
+                if let (Some(e), Some(w)) = (e, duration)
+                    && e <= w
+                {
+                    self.err(at.key("every"), format!("every {} must be longer than the fault window ({}): windows may not overlap", fmt_duration(e), fmt_duration(w)));
+                }
+                e.map(Some)
+            }
+        };
+        let times = match (f.times, &every) {
+            (Some(0), _) => {
+                self.err(at.key("times"), "times must be at least 1");
+                None
+            }
+            (Some(t), Some(None)) if t > 1 => {
+                self.err(at.key("times"), "times above 1 needs `every`, the interval between repeats");
+                None
+            }
+            (Some(t), _) => Some(t),
+            (None, Some(Some(_))) => {
+                self.missing(at.key("times"), "how many times the fault fires in all, with `every`");
+                None
+            }
+            (None, _) => Some(1),
+        };
+        Some(FaultSpec {
+            name: name?,
+            start: start?,
+            action: action?,
+            target: target?,
+            duration: duration?,
+            restart_after: restart_after?,
+            every: every?,
+            times: times?,
+        })
+    }
+
+    fn target(&mut self, v: &Value, path: JsonPath, topics: &[(&str, i32)], local_nodes: Option<usize>) -> Option<TargetSpec> {
+        const FORMS: &str = "{\"node\": 2}, \"random\", {\"leader_of\": {\"topic\": \"t\", \"partition\": 0}}, \"controller\", \"most_leaders\" or \"all_but_one\"";
+        match v {
+            Value::String(s) => match s.as_str() {
+                "random" => Some(TargetSpec::Random),
+                "controller" => Some(TargetSpec::Controller),
+                "most_leaders" => Some(TargetSpec::MostLeaders),
+                "all_but_one" => Some(TargetSpec::AllButOne),
+                other => {
+                    self.err(path, format!("unknown target `{other}`: expected {FORMS}"));
+                    None
+                }
+            },
+            Value::Object(o) if o.len() == 1 && o.contains_key("node") => match o["node"].as_i64() {
+                Some(n) if n >= 1 && local_nodes.is_none_or(|max| n as usize <= max) => Some(TargetSpec::Node(n as i32)),
+                Some(n) if n >= 1 => {
+                    self.err(path.key("node"), format!("node {n} does not exist: the local cluster has nodes 1 to {}", local_nodes.unwrap_or(0)));
+                    None
+                }
+                _ => {
+                    self.err(path.key("node"), "a node id: a whole number from 1");
+                    None
+                }
+            },
+            Value::Object(o) if o.len() == 1 && o.contains_key("leader_of") => {
+                let lo = &o["leader_of"];
+                let topic = lo.get("topic").and_then(Value::as_str);
+                let partition = lo.get("partition").map(|p| p.as_i64());
+                let extra: Vec<&String> = lo.as_object().map(|m| m.keys().filter(|k| *k != "topic" && *k != "partition").collect()).unwrap_or_default();
+                if let Some(k) = extra.first() {
+                    self.err(path.key("leader_of").key((*k).clone()), format!("unknown field `{k}`, expected `topic` or `partition`"));
+                    return None;
+                }
+                let Some(topic) = topic else {
+                    self.err(path.key("leader_of").key("topic"), "the topic whose partition leader is hit (a declared topic)");
+                    return None;
+                };
+                let partition = match partition {
+                    None => 0,
+                    Some(Some(p)) if p >= 0 => p as i32,
+                    Some(_) => {
+                        self.err(path.key("leader_of").key("partition"), "a partition number from 0");
+                        return None;
+                    }
+                };
+                match topics.iter().find(|(t, _)| *t == topic) {
+                    None => {
+                        self.err(path.key("leader_of").key("topic"), format!("unknown topic `{topic}`: declare it in `topics`"));
+                        None
+                    }
+                    Some((_, n)) if partition >= *n => {
+                        self.err(path.key("leader_of").key("partition"), format!("topic {topic} has partitions 0 to {}", n - 1));
+                        None
+                    }
+                    Some(_) => Some(TargetSpec::LeaderOf { topic: topic.to_string(), partition }),
+                }
+            }
+            _ => {
+                self.err(path, format!("invalid target: expected {FORMS}"));
+                None
+            }
+        }
+    }
+
+    fn safety(&mut self, s: &RawSafety, at: &JsonPath) -> Option<Safety> {
+        let abort_on_errors = match &s.abort_if {
+            None => Some(None),
+            Some(a) => {
+                let rate = match &a.error_rate_above {
+                    None => {
+                        self.missing(at.key("abort_if").key("error_rate_above"), "the share of failed deliveries that aborts the run, like \"50%\" or 0.5");
+                        None
+                    }
+                    Some(Scalar(t)) => {
+                        let t = t.trim();
+                        let parsed = match t.strip_suffix('%') {
+                            Some(p) => p.trim().parse::<f64>().ok().map(|v| v / 100.0),
+                            None => t.parse::<f64>().ok(),
+                        };
+                        match parsed {
+                            Some(r) if (0.0..=1.0).contains(&r) => Some(r),
+                            _ => {
+                                self.err(at.key("abort_if").key("error_rate_above"), format!("`{t}` is not a share: expected a percentage like \"50%\" or a fraction from 0 to 1"));
+                                None
+                            }
+                        }
+                    }
+                };
+                let for_ = match &a.for_ {
+                    None => Some(Duration::from_secs(10)),
+                    Some(d) => self.positive_duration(d, at.key("abort_if").key("for"), "an abort window"),
+                };
+                Some(Some(ErrorRateAbort { error_rate: rate?, for_: for_? }))
+            }
+        };
+        Some(Safety { abort_on_errors: abort_on_errors?, require_healthy: s.require_healthy.unwrap_or(true) })
     }
 
     fn topic_ref(&mut self, t: Option<&str>, path: JsonPath, kind: &str) -> Option<String> {

@@ -1,0 +1,133 @@
+//! The validated fault schedule of a scenario: what to break, when, for how long, and which
+//! node, plus the safety rules of a run with faults. Built by the scenario validator.
+
+use std::time::Duration;
+
+/// One entry of the scenario's `faults` list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultSpec {
+    /// Unique within the scenario; used in the report and by checks.
+    pub name: String,
+    pub start: FaultStart,
+    pub action: FaultAction,
+    pub target: TargetSpec,
+    /// The fault window: the fault is undone when it ends (kill and stop: the node is
+    /// restarted then, unless `restart_after` brought it back earlier).
+    pub duration: Duration,
+    /// Kill and stop only: restart the node this long after the fault, inside the window.
+    pub restart_after: Option<Duration>,
+    /// Repeat every this long after the first start, `times` times in all.
+    pub every: Option<Duration>,
+    pub times: u32,
+}
+
+/// When a fault first fires.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FaultStart {
+    /// This long after the load starts.
+    At(Duration),
+    /// This long after the start of the named phase.
+    Phase { phase: String, offset: Duration },
+}
+
+/// What a fault does to its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultAction {
+    /// SIGKILL, then a restart after `restart_after` or when the window ends.
+    Kill,
+    /// SIGTERM (a graceful shutdown), then a restart the same way.
+    Stop,
+    /// SIGSTOP for the window, then SIGCONT: the zombie broker.
+    Pause,
+    /// A rolling restart of every node, one at a time, each waiting until every partition is
+    /// fully in sync again. The target is ignored.
+    Restart,
+    /// Cut the node off by nftables rules inside its network namespace (`cluster up --netns`).
+    Partition { peers: Peers, direction: Direction },
+}
+
+impl FaultAction {
+    /// The action's name as written in scenario files.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FaultAction::Kill => "kill",
+            FaultAction::Stop => "stop",
+            FaultAction::Pause => "pause",
+            FaultAction::Restart => "restart",
+            FaultAction::Partition { .. } => "partition",
+        }
+    }
+}
+
+/// Whom a partitioned node is cut off from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peers {
+    OtherNodes,
+    Clients,
+    All,
+}
+
+/// Which way a cut works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Both,
+    /// The node receives nothing from the peers (it can still send).
+    Inbound,
+    /// The node sends nothing to the peers (it can still receive).
+    Outbound,
+}
+
+/// How the node a fault hits is chosen, when the fault fires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetSpec {
+    Node(i32),
+    /// A random node (seeded by the scenario's seed).
+    Random,
+    /// The leader of partition `partition` of `topic` at that moment.
+    LeaderOf { topic: String, partition: i32 },
+    /// The active KRaft controller (the quorum leader, not client metadata's random pick).
+    Controller,
+    /// The node that leads the most partitions.
+    MostLeaders,
+    /// Every node but one (chosen at random, seeded).
+    AllButOne,
+}
+
+impl TargetSpec {
+    /// How the target reads in timelines and reports.
+    pub fn describe(&self) -> String {
+        match self {
+            TargetSpec::Node(n) => format!("node {n}"),
+            TargetSpec::Random => "a random node".into(),
+            TargetSpec::LeaderOf { topic, partition } => format!("the leader of {topic}/{partition}"),
+            TargetSpec::Controller => "the active controller".into(),
+            TargetSpec::MostLeaders => "the node leading the most partitions".into(),
+            TargetSpec::AllButOne => "all nodes but one".into(),
+        }
+    }
+}
+
+/// Safety rules of a run with faults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Safety {
+    /// Stop every fault (and end the run, marked aborted) when the share of failed deliveries
+    /// stays above `error_rate` for `for_` in a row.
+    pub abort_on_errors: Option<ErrorRateAbort>,
+    /// Refuse to inject faults into a cluster that is not healthy (a node down, a partition
+    /// without a leader or with an incomplete ISR) when the first fault is due.
+    pub require_healthy: bool,
+}
+
+impl Default for Safety {
+    fn default() -> Safety {
+        Safety { abort_on_errors: None, require_healthy: true }
+    }
+}
+
+/// See [`Safety::abort_on_errors`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ErrorRateAbort {
+    /// A fraction, 0 to 1.
+    pub error_rate: f64,
+    pub for_: Duration,
+}
