@@ -3,3 +3,7 @@
 //! makes `heal` possible after a crash, and the recovery figures of each fault.
 
 pub mod spec;
+pub mod engine;
+pub mod ledger;
+pub mod local;
+pub mod observe;

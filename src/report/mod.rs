@@ -10,6 +10,7 @@
 //! Units are stated in the report itself ([`Units`]): latencies in microseconds, rates in
 //! messages per second, times in seconds since the run start.
 
+pub mod faults;
 pub mod generator;
 
 use std::collections::BTreeMap;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::measure::histogram::{self, HistogramError, LatencyHistogram, LatencySummary, round_to};
 use crate::measure::{Counters, LatencySet, Measurements, Verification};
+pub use faults::{FaultRecord, FaultTarget, Recovery, RecoveryFigure};
 
 /// Version of the report format written by this aftershock.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -107,6 +109,10 @@ pub struct Report {
     pub histograms: Histograms,
     pub generator: GeneratorCheck,
     pub verification: Verification,
+    /// The faults injected during the run, in the order they fired; empty without faults
+    /// (and in reports written before faults existed).
+    #[serde(default)]
+    pub faults: Vec<FaultRecord>,
 }
 
 /// Where the run ran.
@@ -415,6 +421,7 @@ impl Report {
             timeseries,
             histograms,
             verification,
+            faults: Vec::new(),
         })
     }
 

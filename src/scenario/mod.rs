@@ -26,6 +26,7 @@ use crate::Outcome;
 use position::{JsonPath, PositionIndex};
 
 pub use model::{
+    seeded_rng,
     Acks, ClusterTarget, ConfigValue, ConsumerSpec, KeyDist, KeySampler, Phase, ProducerSpec, Rate, ResolveError,
     Scenario, SizeDist, StartFrom, TopicSpec,
 };

@@ -95,6 +95,11 @@ impl Scenario {
     }
 }
 
+/// A random stream derived from `seed`, a stream name and an index, as [`Scenario::rng`] does.
+pub fn seeded_rng(seed: u64, stream: &str, index: u64) -> StdRng {
+    StdRng::seed_from_u64(derive_seed(seed, stream, index))
+}
+
 /// Mixes a seed with a stream name and index (FNV-1a, then splitmix64 finalisers), so that
 /// neighbouring seeds or indexes still give unrelated streams.
 fn derive_seed(seed: u64, stream: &str, index: u64) -> u64 {

@@ -1,0 +1,406 @@
+//! Runs a scenario's fault schedule against a local cluster: each occurrence waits for its
+//! time, resolves its target, is written to the ledger, applied as a guard, observed, and
+//! undone when its window ends or the run is cancelled.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::seq::IndexedRandom as _;
+use rdkafka::config::ClientConfig;
+use tokio_util::sync::CancellationToken;
+
+use super::ledger::FaultLedger;
+use super::observe::{ClusterView, active_controller};
+use super::spec::{FaultAction, FaultSpec, FaultStart, Safety, TargetSpec};
+use crate::cluster::LocalCluster;
+use crate::error::{Error, Result};
+use crate::measure::RunClock;
+
+/// The fault producers attribute acknowledgements to: its sequence number (from 1) and its
+/// injection time in run-clock nanoseconds. Written once per fault, read on every ack.
+#[derive(Debug, Default)]
+pub struct FaultMarks {
+    seq: AtomicU32,
+    start_ns: AtomicU64,
+}
+
+impl FaultMarks {
+    /// The latest fault, if any: (sequence number, injection time in run-clock ns).
+    #[inline]
+    pub fn current(&self) -> Option<(u32, u64)> {
+        let seq = self.seq.load(Ordering::Acquire);
+        (seq > 0).then(|| (seq, self.start_ns.load(Ordering::Relaxed)))
+    }
+
+    fn set(&self, seq: u32, start_ns: u64) {
+        self.start_ns.store(start_ns, Ordering::Relaxed);
+        self.seq.store(seq, Ordering::Release);
+    }
+}
+
+/// One planned occurrence of a fault.
+#[derive(Debug, Clone)]
+pub struct Occurrence {
+    /// 1-based, in start order; the key of the ledger and of [`FaultMarks`].
+    pub seq: u32,
+    pub spec: FaultSpec,
+    /// Which repetition of the fault (0-based).
+    pub repeat: u32,
+    /// Offset from the start of the load.
+    pub start: Duration,
+}
+
+/// Expands `every`/`times` and phase-relative starts into a timeline sorted by start.
+/// `phases` are (name, offset of its start from the start of the load).
+pub fn timeline(faults: &[FaultSpec], phases: &[(String, Duration)]) -> Vec<Occurrence> {
+    let mut out = Vec::new();
+    for f in faults {
+        let first = match &f.start {
+            FaultStart::At(d) => *d,
+            FaultStart::Phase { phase, offset } => phases.iter().find(|(n, _)| n == phase).map(|(_, s)| *s).unwrap_or_default() + *offset,
+        };
+        for repeat in 0..f.times.max(1) {
+            let start = first + f.every.unwrap_or_default() * repeat;
+            out.push(Occurrence { seq: 0, spec: f.clone(), repeat, start });
+        }
+    }
+    out.sort_by_key(|o| o.start);
+    for (i, o) in out.iter_mut().enumerate() {
+        o.seq = i as u32 + 1;
+    }
+    out
+}
+
+/// What happened to one occurrence; times are offsets from the run clock's start.
+#[derive(Debug, Clone, Default)]
+pub struct FaultOutcome {
+    pub seq: u32,
+    pub name: String,
+    pub action: String,
+    pub repeat: u32,
+    pub planned_start: Duration,
+    pub nodes: Vec<i32>,
+    /// Why these nodes were hit.
+    pub reason: String,
+    pub injected: Option<Duration>,
+    pub reverted: Option<Duration>,
+    /// Not applied, and why.
+    pub skipped: Option<String>,
+    /// First time, after injection, that every node was registered and every partition led
+    /// and fully in sync, having been otherwise in between.
+    pub healthy_again: Option<Duration>,
+    /// Whether the cluster was seen degraded at all after the injection.
+    pub degraded_seen: bool,
+    /// First time a restarted node was registered again.
+    pub node_registered: Option<Duration>,
+    /// For controller faults: when another node became the quorum leader, and which.
+    pub new_controller: Option<(Duration, i32)>,
+    /// Anything that went wrong applying, observing or undoing.
+    pub errors: Vec<String>,
+}
+
+/// What the engine needs from the run.
+pub struct ChaosContext {
+    pub cluster: Arc<Mutex<LocalCluster>>,
+    pub base: ClientConfig,
+    pub ledger: FaultLedger,
+    pub clock: RunClock,
+    pub load_start: Instant,
+    pub marks: Arc<FaultMarks>,
+    pub seed: u64,
+    pub safety: Safety,
+    /// When the observation of a fault must end at the latest (end of the run).
+    pub observe_until: Instant,
+}
+
+/// Runs every occurrence; returns their outcomes in start order. Cancelling `cancel` undoes
+/// active faults at once; `abort` receives a reason if the run must stop (unhealthy cluster).
+pub async fn run_faults(plan: Vec<Occurrence>, ctx: Arc<ChaosContext>, cancel: CancellationToken, abort: Arc<Mutex<Option<String>>>) -> Vec<FaultOutcome> {
+    let mut handles = Vec::new();
+    let first = plan.first().map(|o| o.seq);
+    for occ in plan {
+        let (ctx, cancel, abort) = (ctx.clone(), cancel.clone(), abort.clone());
+        let check_health = Some(occ.seq) == first && ctx.safety.require_healthy;
+        handles.push(tokio::spawn(async move { run_one(occ, ctx, cancel, abort, check_health).await }));
+    }
+    let mut out = Vec::new();
+    for h in handles {
+        match h.await {
+            Ok(o) => out.push(o),
+            Err(e) => out.push(FaultOutcome { errors: vec![format!("fault task failed: {e}")], ..Default::default() }),
+        }
+    }
+    out.sort_by_key(|o| o.seq);
+    out
+}
+
+async fn run_one(occ: Occurrence, ctx: Arc<ChaosContext>, cancel: CancellationToken, abort: Arc<Mutex<Option<String>>>, check_health: bool) -> FaultOutcome {
+    let mut out = FaultOutcome {
+        seq: occ.seq,
+        name: occ.spec.name.clone(),
+        action: occ.spec.action.name().to_string(),
+        repeat: occ.repeat,
+        planned_start: (ctx.load_start + occ.start).saturating_duration_since(ctx.clock.start()),
+        ..Default::default()
+    };
+    let due = tokio::time::Instant::from_std(ctx.load_start + occ.start);
+    tokio::select! {
+        _ = tokio::time::sleep_until(due) => {}
+        _ = cancel.cancelled() => {
+            out.skipped = Some("the run ended before the fault was due".into());
+            return out;
+        }
+    }
+    let n_nodes = lock(&ctx.cluster).state().nodes.len();
+    if check_health {
+        let base = ctx.base.clone();
+        let view = blocking(move || ClusterView::fetch(&base, Duration::from_secs(10))).await;
+        match view {
+            Ok(v) if v.healthy(n_nodes) => {}
+            Ok(v) => {
+                let why = format!("the cluster was unhealthy when the first fault was due ({}); no fault was injected (set \"safety\": {{\"require_healthy\": false}} to inject anyway)", v.problems(n_nodes));
+                *lock(&abort) = Some(why.clone());
+                out.skipped = Some(why);
+                cancel.cancel();
+                return out;
+            }
+            Err(e) => {
+                let why = format!("could not check the cluster's health before the first fault: {e}");
+                *lock(&abort) = Some(why.clone());
+                out.skipped = Some(why);
+                cancel.cancel();
+                return out;
+            }
+        }
+    }
+
+    // Resolve the target now: leaders and the controller move during a run.
+    let resolved = {
+        let (ctx2, spec) = (ctx.clone(), occ.spec.clone());
+        blocking(move || resolve_target(&ctx2, &spec, occ.seq)).await
+    };
+    let (nodes, reason) = match resolved {
+        Ok(r) => r,
+        Err(e) => {
+            out.skipped = Some(format!("could not resolve the target ({}): {e}", occ.spec.target.describe()));
+            return out;
+        }
+    };
+    out.nodes = nodes.clone();
+    out.reason = reason;
+
+    let injected_at = Instant::now();
+    out.injected = Some(injected_at.saturating_duration_since(ctx.clock.start()));
+    ctx.marks.set(occ.seq, ctx.clock.offset_nanos(injected_at));
+    // Observe while the fault is on and after it is undone.
+    let observer_stop = CancellationToken::new();
+    let observer = tokio::spawn(observe(ctx.clone(), nodes.clone(), occ.spec.target.clone(), n_nodes, injected_at, observer_stop.clone(), cancel.clone()));
+
+    let applied = {
+        let (ctx2, spec, nodes) = (ctx.clone(), occ.spec.clone(), nodes.clone());
+        blocking(move || super::local::apply(&ctx2.cluster, &ctx2.ledger, occ.seq, &spec, &nodes)).await
+    };
+    match applied {
+        Err(e) => out.errors.push(format!("applying: {e}")),
+        Ok(mut guard) => {
+            // The window, cut short by cancellation; kill/stop restart early when asked.
+            let window_end = tokio::time::Instant::from_std(injected_at + occ.spec.duration);
+            if let Some(after) = occ.spec.restart_after {
+                let at = tokio::time::Instant::from_std(injected_at + after);
+                tokio::select! { _ = tokio::time::sleep_until(at) => {}, _ = cancel.cancelled() => {} }
+                let c = ctx.cluster.clone();
+                let (g, r) = blocking_guard(move || {
+                    let r = guard.restart_early(&c);
+                    (guard, r)
+                })
+                .await;
+                guard = g;
+                if let Err(e) = r {
+                    out.errors.push(format!("restarting early: {e}"));
+                }
+            }
+            tokio::select! { _ = tokio::time::sleep_until(window_end) => {}, _ = cancel.cancelled() => {} }
+            let c = ctx.cluster.clone();
+            let r = blocking(move || guard.revert(&c)).await;
+            if let Err(e) = r {
+                out.errors.push(format!("undoing: {e}"));
+            }
+            out.reverted = Some(ctx.clock.offset(Instant::now()));
+        }
+    }
+    let obs = observer.await.unwrap_or_default();
+    observer_stop.cancel();
+    out.healthy_again = obs.healthy_again;
+    out.degraded_seen = obs.degraded_seen;
+    out.node_registered = obs.node_registered;
+    out.new_controller = obs.new_controller;
+    out.errors.extend(obs.errors);
+    out
+}
+
+#[derive(Debug, Default)]
+struct Observed {
+    healthy_again: Option<Duration>,
+    degraded_seen: bool,
+    node_registered: Option<Duration>,
+    new_controller: Option<(Duration, i32)>,
+    errors: Vec<String>,
+}
+
+/// Polls metadata (and the quorum state) every 250 ms from injection until the cluster is
+/// whole again or the run ends.
+async fn observe(
+    ctx: Arc<ChaosContext>,
+    victims: Vec<i32>,
+    target: TargetSpec,
+    n_nodes: usize,
+    injected_at: Instant,
+    stop: CancellationToken,
+    cancel: CancellationToken,
+) -> Observed {
+    let mut o = Observed::default();
+    let mut victim_gone = false;
+    let deadline = ctx.observe_until.max(injected_at + Duration::from_secs(5));
+    loop {
+        if stop.is_cancelled() || cancel.is_cancelled() || Instant::now() >= deadline {
+            break;
+        }
+        let base = ctx.base.clone();
+        let view = blocking(move || ClusterView::fetch(&base, Duration::from_secs(2))).await;
+        let now = ctx.clock.offset(Instant::now());
+        if let Ok(v) = view {
+            let all_registered = v.brokers.len() >= n_nodes;
+            if !all_registered || !v.healthy(n_nodes) {
+                o.degraded_seen = true;
+            }
+            if victims.iter().any(|id| !v.brokers.contains(id)) {
+                victim_gone = true;
+            } else if victim_gone && o.node_registered.is_none() {
+                o.node_registered = Some(now);
+            }
+            if o.degraded_seen && o.healthy_again.is_none() && v.healthy(n_nodes) {
+                o.healthy_again = Some(now);
+            }
+        }
+        if target == TargetSpec::Controller && o.new_controller.is_none() {
+            let c = lock(&ctx.cluster);
+            let alive: Vec<i32> = c.state().nodes.iter().map(|n| n.id).filter(|id| !victims.contains(id)).collect();
+            if let Some(leader) = active_controller(c.dir(), c.state(), &alive) {
+                if !victims.contains(&leader) {
+                    o.new_controller = Some((now, leader));
+                }
+            }
+        }
+        let done = o.healthy_again.is_some()
+            && (!victim_gone || o.node_registered.is_some())
+            && (target != TargetSpec::Controller || o.new_controller.is_some());
+        if done {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    o
+}
+
+/// Chooses the nodes a fault hits, and says why.
+fn resolve_target(ctx: &ChaosContext, spec: &FaultSpec, seq: u32) -> Result<(Vec<i32>, String)> {
+    let mut rng = crate::scenario::seeded_rng(ctx.seed, &format!("fault/{}", spec.name), u64::from(seq));
+    let (ids, dir, state) = {
+        let mut c = lock(&ctx.cluster);
+        let ids: Vec<i32> = c.state().nodes.iter().map(|n| n.id).collect();
+        let alive: Vec<i32> = ids.iter().copied().filter(|id| c.is_alive(*id)).collect();
+        (alive, c.dir().to_path_buf(), c.state().clone())
+    };
+    if matches!(spec.action, FaultAction::Restart) {
+        return Ok((state.nodes.iter().map(|n| n.id).collect(), "a rolling restart hits every node in turn".into()));
+    }
+    let none = || Error::Usage("no live node to hit".into());
+    match &spec.target {
+        TargetSpec::Node(n) => Ok((vec![*n], format!("node {n} by id"))),
+        TargetSpec::Random => {
+            let n = *ids.choose(&mut rng).ok_or_else(none)?;
+            Ok((vec![n], format!("node {n}, chosen at random among live nodes {ids:?}")))
+        }
+        TargetSpec::AllButOne => {
+            let keep = *ids.choose(&mut rng).ok_or_else(none)?;
+            let hit: Vec<i32> = ids.iter().copied().filter(|i| *i != keep).collect();
+            Ok((hit, format!("every live node but node {keep} (chosen at random)")))
+        }
+        TargetSpec::LeaderOf { topic, partition } => {
+            let v = ClusterView::fetch(&ctx.base, Duration::from_secs(10))?;
+            let l = v.leader_of(topic, *partition).ok_or_else(|| Error::Usage(format!("{topic}/{partition} has no leader")))?;
+            Ok((vec![l], format!("node {l} led {topic}/{partition}")))
+        }
+        TargetSpec::MostLeaders => {
+            let v = ClusterView::fetch(&ctx.base, Duration::from_secs(10))?;
+            let l = v.most_leaders().ok_or_else(none)?;
+            let count = v.partitions.iter().filter(|p| p.leader == l).count();
+            Ok((vec![l], format!("node {l} led the most partitions ({count} of {})", v.partitions.len())))
+        }
+        TargetSpec::Controller => {
+            let c = active_controller(&dir, &state, &ids).ok_or_else(|| Error::Usage("no quorum leader found in the nodes' quorum state".into()))?;
+            Ok((vec![c], format!("node {c} was the active controller (KRaft quorum leader)")))
+        }
+    }
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| Error::Usage(format!("background task failed: {e}")))?
+}
+
+async fn blocking_guard<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(t) => t,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+/// First acknowledgement per (fault, partition) after each fault, merged over producers.
+pub type FirstAcks = HashMap<(u32, i32), u64>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chaos::spec::FaultStart;
+
+    fn spec(name: &str, start: FaultStart, every: Option<u64>, times: u32) -> FaultSpec {
+        FaultSpec {
+            name: name.into(),
+            start,
+            action: FaultAction::Pause,
+            target: TargetSpec::Random,
+            duration: Duration::from_secs(5),
+            restart_after: None,
+            every: every.map(Duration::from_secs),
+            times,
+        }
+    }
+
+    #[test]
+    fn timeline_expands_repeats_and_phase_offsets_in_order() {
+        let phases = vec![("warmup".to_string(), Duration::ZERO), ("steady".to_string(), Duration::from_secs(10))];
+        let t = timeline(
+            &[
+                spec("a", FaultStart::Phase { phase: "steady".into(), offset: Duration::from_secs(5) }, Some(20), 3),
+                spec("b", FaultStart::At(Duration::from_secs(20)), None, 1),
+            ],
+            &phases,
+        );
+        let got: Vec<(u32, &str, u32, u64)> = t.iter().map(|o| (o.seq, o.spec.name.as_str(), o.repeat, o.start.as_secs())).collect();
+        assert_eq!(got, vec![(1, "a", 0, 15), (2, "b", 0, 20), (3, "a", 1, 35), (4, "a", 2, 55)]);
+    }
+
+    #[test]
+    fn marks_publish_the_latest_fault() {
+        let m = FaultMarks::default();
+        assert_eq!(m.current(), None);
+        m.set(2, 99);
+        assert_eq!(m.current(), Some((2, 99)));
+    }
+}

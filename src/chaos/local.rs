@@ -1,0 +1,190 @@
+//! The local backend: process faults on the JVMs of a local cluster (kill, stop, pause,
+//! rolling restart) and network partitions inside the nodes' namespaces. Every fault is a
+//! guard whose `revert` undoes it; dropping a guard undoes what can be undone without the
+//! cluster (SIGCONT), so a panic never leaves a broker frozen.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+
+use super::engine::lock;
+use super::ledger::{FaultLedger, LedgerEntry, now_ms};
+use super::spec::{FaultAction, FaultSpec};
+use crate::cluster::{LocalCluster, process};
+use crate::error::{Error, Result};
+
+/// How long a restarted node gets to register again.
+const RESTART_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a stopped node gets to exit after SIGTERM before SIGKILL.
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An applied fault; undo it with [`ActiveFault::revert`].
+#[derive(Debug)]
+pub struct ActiveFault {
+    id: u32,
+    ledger: FaultLedger,
+    kind: Kind,
+    nodes: Vec<i32>,
+    /// Pids of paused nodes, for SIGCONT (also on drop).
+    paused: Vec<u32>,
+    done: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Nodes are down and must be restarted.
+    Down,
+    Paused,
+    /// Nothing left to undo (a rolling restart completes while applying).
+    Nothing,
+}
+
+/// Writes the ledger entry, then applies the fault.
+pub fn apply(cluster: &Mutex<LocalCluster>, ledger: &FaultLedger, id: u32, spec: &FaultSpec, nodes: &[i32]) -> Result<ActiveFault> {
+    let (dir, pids): (PathBuf, Vec<u32>) = {
+        let c = lock(cluster);
+        let pids = nodes.iter().filter_map(|id| c.state().node(*id).and_then(|n| n.pid)).collect();
+        (c.dir().to_path_buf(), pids)
+    };
+    ledger.append(&LedgerEntry::Applying {
+        id,
+        fault: spec.name.clone(),
+        action: spec.action.name().to_string(),
+        cluster_dir: dir,
+        nodes: nodes.to_vec(),
+        pids: pids.clone(),
+        unix_ms: now_ms(),
+    })?;
+    let mut guard = ActiveFault { id, ledger: ledger.clone(), kind: Kind::Nothing, nodes: nodes.to_vec(), paused: Vec::new(), done: false };
+    match spec.action {
+        FaultAction::Kill => {
+            guard.kind = Kind::Down;
+            let mut c = lock(cluster);
+            for n in nodes {
+                c.signal_node(*n, Signal::SIGKILL)?;
+            }
+        }
+        FaultAction::Stop => {
+            guard.kind = Kind::Down;
+            let mut c = lock(cluster);
+            for n in nodes {
+                stop_node(&mut c, *n)?;
+            }
+        }
+        FaultAction::Pause => {
+            guard.kind = Kind::Paused;
+            for pid in &pids {
+                process::signal(*pid, Signal::SIGSTOP)?;
+                guard.paused.push(*pid);
+            }
+        }
+        FaultAction::Restart => {
+            let mut c = lock(cluster);
+            rolling_restart(&mut c)?;
+            guard.finish()?;
+        }
+        FaultAction::Partition { .. } => {
+            return Err(Error::Usage(
+                "partition faults need a cluster started with network namespaces (`cluster up --netns`), which this run's cluster is not".into(),
+            ));
+        }
+    }
+    Ok(guard)
+}
+
+/// SIGTERM, wait for the exit, SIGKILL if it takes too long.
+fn stop_node(c: &mut LocalCluster, id: i32) -> Result<()> {
+    c.signal_node(id, Signal::SIGTERM)?;
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    while c.is_alive(id) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if c.is_alive(id) {
+        c.signal_node(id, Signal::SIGKILL)?;
+    }
+    Ok(())
+}
+
+/// Restarts every node in turn; each must be registered and every partition fully in sync
+/// again before the next one goes down.
+fn rolling_restart(c: &mut LocalCluster) -> Result<()> {
+    let ids: Vec<i32> = c.state().nodes.iter().map(|n| n.id).collect();
+    let n = ids.len();
+    let bootstrap = c.bootstrap();
+    for id in ids {
+        stop_node(c, id)?;
+        c.restart_node(id, RESTART_TIMEOUT)?;
+        let deadline = Instant::now() + RESTART_TIMEOUT;
+        let mut base = rdkafka::config::ClientConfig::new();
+        base.set("bootstrap.servers", &bootstrap);
+        loop {
+            if let Ok(v) = super::observe::ClusterView::fetch(&base, Duration::from_secs(5)) {
+                if v.healthy(n) {
+                    break;
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Usage(format!("after restarting node {id}, the partitions did not get back in sync within {RESTART_TIMEOUT:?}")));
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+    Ok(())
+}
+
+impl ActiveFault {
+    /// Kill and stop with `restart_after`: bring the nodes back before the window ends.
+    pub fn restart_early(&mut self, cluster: &Mutex<LocalCluster>) -> Result<()> {
+        if self.kind == Kind::Down {
+            self.restart_nodes(cluster)?;
+            self.kind = Kind::Nothing;
+        }
+        Ok(())
+    }
+
+    /// Undoes the fault and records that in the ledger.
+    pub fn revert(mut self, cluster: &Mutex<LocalCluster>) -> Result<()> {
+        match self.kind {
+            Kind::Down => self.restart_nodes(cluster)?,
+            Kind::Paused => self.resume(),
+            Kind::Nothing => {}
+        }
+        self.kind = Kind::Nothing;
+        self.finish()
+    }
+
+    fn restart_nodes(&self, cluster: &Mutex<LocalCluster>) -> Result<()> {
+        let mut c = lock(cluster);
+        for id in &self.nodes {
+            if !c.is_alive(*id) {
+                c.restart_node(*id, RESTART_TIMEOUT)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn resume(&mut self) {
+        for pid in self.paused.drain(..) {
+            let _ = process::signal(pid, Signal::SIGCONT);
+        }
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.done = true;
+        self.ledger.append(&LedgerEntry::Reverted { id: self.id, unix_ms: now_ms() })
+    }
+}
+
+impl Drop for ActiveFault {
+    fn drop(&mut self) {
+        // Best effort without the cluster: a paused broker is resumed. Down nodes are left to
+        // the run's end (its cluster is stopped) or to `aftershock heal`, which reads the
+        // ledger entry that stays open for them.
+        if !self.done && self.kind == Kind::Paused {
+            self.resume();
+            let _ = self.finish();
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! The faults of a run as report.json records them: what was done to which node and when,
+//! and how the cluster recovered.
+//!
+//! Times use the report's time base (`timeseries[].sec`): seconds since the run start. The
+//! recovery figures are optional: a figure that could not be measured (the fault never hit
+//! the controller, the run ended before the ISR was full again) is `null`, and `notes` says
+//! why. Readers (summaries, plots, the gate, comparisons) must cope with any of them missing.
+
+use serde::{Deserialize, Serialize};
+
+/// One fault as it happened. A fault that repeats (`every`/`times`) has one record per firing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultRecord {
+    /// Unique within the report: the fault's name, with `#N` appended for its N-th firing
+    /// (from 2) when it repeats, e.g. `kill-leader`, `kill-leader#2`.
+    pub id: String,
+    /// The fault's name in the scenario; a check naming it covers every firing.
+    pub name: String,
+    /// What was done: `kill`, `stop`, `pause`, `restart`, `partition`.
+    pub action: String,
+    /// Which node(s) and why.
+    pub target: FaultTarget,
+    /// When the fault was injected, in seconds since the run start.
+    pub start_secs: f64,
+    /// When it was undone (node restarted, resumed, network healed), in seconds since the run start.
+    pub end_secs: f64,
+    /// How the cluster and the clients came through it.
+    pub recovery: Recovery,
+}
+
+/// The node(s) a fault hit and why they were chosen.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultTarget {
+    /// Node ids hit; empty when the fault hit none (or the target could not be resolved).
+    pub nodes: Vec<i32>,
+    /// Why these nodes, e.g. `the leader of orders/0`, `the active controller`, `node 2`.
+    pub reason: String,
+}
+
+/// Recovery figures of one fault. Times (`*_secs`) count from the fault's start, except
+/// `unavailable_max_secs`, which is a length. Each is `None` when it could not be measured
+/// or did not happen; `notes` then says why.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recovery {
+    /// Until the first failed delivery (`None`: no delivery failed).
+    pub first_error_secs: Option<f64>,
+    /// The longest stretch during or after the fault in which nothing was acknowledged.
+    pub unavailable_max_secs: Option<f64>,
+    /// Until the per-second produce p99 was back to its level before the fault.
+    pub p99_recovered_secs: Option<f64>,
+    /// Until the acknowledged rate was back to its level before the fault.
+    pub throughput_recovered_secs: Option<f64>,
+    /// Until every partition's in-sync replica set was complete again.
+    pub isr_recovered_secs: Option<f64>,
+    /// Until the target node was registered with the controller again.
+    pub node_registered_secs: Option<f64>,
+    /// Until a new active controller was elected (faults that hit the controller).
+    pub new_controller_secs: Option<f64>,
+    /// Highest produce latency of a message sent during the fault window, in microseconds.
+    pub max_latency_us: Option<u64>,
+    /// Produce p99 of the messages sent during the fault window, in microseconds.
+    pub p99_latency_us: Option<u64>,
+    /// Why figures are missing, and anything else worth knowing about this fault.
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+/// A recovery figure, by the name checks and comparisons use (`recovery.<name>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RecoveryFigure {
+    FirstError,
+    UnavailableMax,
+    P99Recovered,
+    ThroughputRecovered,
+    IsrRecovered,
+    NodeRegistered,
+    NewController,
+    LatencyMax,
+    LatencyP99,
+}
+
+impl RecoveryFigure {
+    /// Every figure, in display order.
+    pub const ALL: [RecoveryFigure; 9] = [
+        RecoveryFigure::FirstError,
+        RecoveryFigure::UnavailableMax,
+        RecoveryFigure::P99Recovered,
+        RecoveryFigure::ThroughputRecovered,
+        RecoveryFigure::IsrRecovered,
+        RecoveryFigure::NodeRegistered,
+        RecoveryFigure::NewController,
+        RecoveryFigure::LatencyMax,
+        RecoveryFigure::LatencyP99,
+    ];
+
+    /// The figures that are times in seconds (the rest are latencies in microseconds).
+    pub const TIMES: [RecoveryFigure; 7] = [
+        RecoveryFigure::FirstError,
+        RecoveryFigure::UnavailableMax,
+        RecoveryFigure::P99Recovered,
+        RecoveryFigure::ThroughputRecovered,
+        RecoveryFigure::IsrRecovered,
+        RecoveryFigure::NodeRegistered,
+        RecoveryFigure::NewController,
+    ];
+
+    /// The metric name after `recovery.`, e.g. `unavailable.max`.
+    pub fn key(self) -> &'static str {
+        match self {
+            RecoveryFigure::FirstError => "first_error",
+            RecoveryFigure::UnavailableMax => "unavailable.max",
+            RecoveryFigure::P99Recovered => "p99_recovered",
+            RecoveryFigure::ThroughputRecovered => "throughput_recovered",
+            RecoveryFigure::IsrRecovered => "isr_recovered",
+            RecoveryFigure::NodeRegistered => "node_registered",
+            RecoveryFigure::NewController => "new_controller",
+            RecoveryFigure::LatencyMax => "latency.max",
+            RecoveryFigure::LatencyP99 => "latency.p99",
+        }
+    }
+
+    /// A short human label, e.g. `unavailable (max)`.
+    pub fn label(self) -> &'static str {
+        match self {
+            RecoveryFigure::FirstError => "first error",
+            RecoveryFigure::UnavailableMax => "unavailable (longest)",
+            RecoveryFigure::P99Recovered => "p99 recovered",
+            RecoveryFigure::ThroughputRecovered => "throughput recovered",
+            RecoveryFigure::IsrRecovered => "ISR complete",
+            RecoveryFigure::NodeRegistered => "node registered",
+            RecoveryFigure::NewController => "new controller",
+            RecoveryFigure::LatencyMax => "max latency",
+            RecoveryFigure::LatencyP99 => "p99 latency",
+        }
+    }
+
+    /// True for latencies (microseconds); false for times (seconds).
+    pub fn is_latency(self) -> bool {
+        matches!(self, RecoveryFigure::LatencyMax | RecoveryFigure::LatencyP99)
+    }
+
+    /// The figure's value in its unit (seconds, or microseconds for latencies).
+    pub fn of(self, r: &Recovery) -> Option<f64> {
+        match self {
+            RecoveryFigure::FirstError => r.first_error_secs,
+            RecoveryFigure::UnavailableMax => r.unavailable_max_secs,
+            RecoveryFigure::P99Recovered => r.p99_recovered_secs,
+            RecoveryFigure::ThroughputRecovered => r.throughput_recovered_secs,
+            RecoveryFigure::IsrRecovered => r.isr_recovered_secs,
+            RecoveryFigure::NodeRegistered => r.node_registered_secs,
+            RecoveryFigure::NewController => r.new_controller_secs,
+            RecoveryFigure::LatencyMax => r.max_latency_us.map(|v| v as f64),
+            RecoveryFigure::LatencyP99 => r.p99_latency_us.map(|v| v as f64),
+        }
+        .filter(|v| v.is_finite())
+    }
+
+    /// The figure whose key (after `recovery.`) is `key`.
+    pub fn from_key(key: &str) -> Option<RecoveryFigure> {
+        RecoveryFigure::ALL.into_iter().find(|f| f.key() == key)
+    }
+}
+
+impl FaultRecord {
+    /// The fault window's length in seconds (0 if the record is inconsistent).
+    pub fn duration_secs(&self) -> f64 {
+        (self.end_secs - self.start_secs).max(0.0)
+    }
+
+    /// One line for legends and tables, e.g. `kill node 2 (the leader of orders/0)`.
+    pub fn describe(&self) -> String {
+        let nodes = match self.target.nodes.as_slice() {
+            [] => String::new(),
+            [n] => format!(" node {n}"),
+            ns => format!(" nodes {}", ns.iter().map(i32::to_string).collect::<Vec<_>>().join(", ")),
+        };
+        let reason = if self.target.reason.is_empty() { String::new() } else { format!(" ({})", self.target.reason) };
+        format!("{}{nodes}{reason}", self.action)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_have_unique_keys_and_read_their_field() {
+        let r = Recovery { unavailable_max_secs: Some(4.5), max_latency_us: Some(1200), ..Recovery::default() };
+        for f in RecoveryFigure::ALL {
+            assert_eq!(RecoveryFigure::from_key(f.key()), Some(f));
+        }
+        assert_eq!(RecoveryFigure::UnavailableMax.of(&r), Some(4.5));
+        assert_eq!(RecoveryFigure::LatencyMax.of(&r), Some(1200.0));
+        assert_eq!(RecoveryFigure::FirstError.of(&r), None);
+        assert!(RecoveryFigure::TIMES.iter().all(|f| !f.is_latency()));
+    }
+
+    #[test]
+    fn describes_the_target() {
+        let f = FaultRecord {
+            id: "k".into(),
+            name: "k".into(),
+            action: "kill".into(),
+            target: FaultTarget { nodes: vec![2], reason: "the leader of orders/0".into() },
+            start_secs: 10.0,
+            end_secs: 25.5,
+            recovery: Recovery::default(),
+        };
+        assert_eq!(f.describe(), "kill node 2 (the leader of orders/0)");
+        assert_eq!(f.duration_secs(), 15.5);
+        let back: FaultRecord = serde_json::from_value(serde_json::json!({
+            "id": "k", "name": "k", "action": "kill", "target": {"nodes": [], "reason": ""},
+            "start_secs": 1.0, "end_secs": 2.0,
+            "recovery": {"first_error_secs": null, "unavailable_max_secs": null, "p99_recovered_secs": null,
+                "throughput_recovered_secs": null, "isr_recovered_secs": null, "node_registered_secs": null,
+                "new_controller_secs": null, "max_latency_us": null, "p99_latency_us": null}
+        }))
+        .unwrap();
+        assert!(back.recovery.notes.is_empty(), "notes default to empty");
+    }
+}
