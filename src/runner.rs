@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -17,6 +18,10 @@ use rdkafka::types::RDKafkaErrorCode;
 use tokio_util::sync::CancellationToken;
 
 use crate::Outcome;
+use crate::chaos::engine::{ChaosContext, FaultMarks, FirstAcks, run_faults, timeline};
+use crate::chaos::ledger::FaultLedger;
+use crate::chaos::recovery;
+use crate::chaos::spec::ErrorRateAbort;
 use crate::cluster::{LocalCluster, UpOptions};
 use crate::error::{Error, Result};
 use crate::load::consumer::{ConsumerOutcome, ConsumerPlan, GroupProgress, run_consumer};
@@ -111,7 +116,7 @@ pub async fn run_scenario(scenario: Scenario, opts: RunOptions, shutdown: impl F
             let c = blocking(move || LocalCluster::up(&up).map(|c| c.stop_on_drop(true))).await?;
             let b = c.bootstrap();
             let v = c.state().kafka_version.clone();
-            (Some(c), b, BTreeMap::new(), Some(v))
+            (Some(Arc::new(Mutex::new(c))), b, BTreeMap::new(), Some(v))
         }
         ClusterTarget::Existing { bootstrap, .. } => {
             let settings = scenario
@@ -130,11 +135,23 @@ pub async fn run_scenario(scenario: Scenario, opts: RunOptions, shutdown: impl F
         c
     };
 
-    let result = run_load(&scenario, &id, &run_dir, base, &bootstrap, kafka_version, started_wall, cancel.clone(), opts.progress).await;
+    if !scenario.faults.is_empty() && local.is_none() {
+        return Err(Error::Usage(
+            "this scenario has faults, which the local backend can only inject into a `local` cluster; \
+             faults on an existing cluster need the Kubernetes backend"
+                .into(),
+        ));
+    }
+    let result =
+        run_load(&scenario, &id, &run_dir, base, &bootstrap, kafka_version, started_wall, cancel.clone(), opts.progress, local.clone()).await;
 
     if let Some(c) = local {
-        // The run's own cluster never outlives it.
-        let _ = blocking(move || c.down(false, Duration::from_secs(30))).await;
+        // The run's own cluster never outlives it. Every fault task has ended by now, so this
+        // is the last handle; if not, dropping it kills the nodes (stop_on_drop).
+        if let Ok(m) = Arc::try_unwrap(c) {
+            let c = m.into_inner().unwrap_or_else(|p| p.into_inner());
+            let _ = blocking(move || c.down(false, Duration::from_secs(30))).await;
+        }
     }
     result
 }
@@ -150,6 +167,7 @@ async fn run_load(
     started_wall: SystemTime,
     cancel: CancellationToken,
     progress: Progress,
+    cluster: Option<Arc<Mutex<LocalCluster>>>,
 ) -> Result<RunResult> {
     {
         let (s, b) = (scenario.clone(), base.clone());
@@ -244,6 +262,39 @@ async fn run_load(
     let mut aggregator = Aggregator::new(clock);
     aggregator.set_phases(&specs);
 
+    // Faults run beside the load, on their own schedule.
+    let marks = Arc::new(FaultMarks::default());
+    let abort_reason: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+    let chaos_cancel = cancel.child_token();
+    let chaos_task = match (&cluster, scenario.faults.is_empty()) {
+        (Some(c), false) => {
+            let mut offset = Duration::ZERO;
+            let phase_starts: Vec<(String, Duration)> = scenario
+                .phases
+                .iter()
+                .map(|p| {
+                    let s = (p.name.clone(), offset);
+                    offset += p.duration;
+                    s
+                })
+                .collect();
+            let plan = timeline(&scenario.faults, &phase_starts);
+            let ctx = Arc::new(ChaosContext {
+                cluster: c.clone(),
+                base: base.clone(),
+                ledger: FaultLedger::new(run_dir),
+                clock,
+                load_start,
+                marks: marks.clone(),
+                seed: scenario.seed,
+                safety: scenario.safety.clone(),
+                observe_until: stop_at + scenario.drain,
+            });
+            Some(tokio::spawn(run_faults(plan, ctx, chaos_cancel.clone(), abort_reason.clone())))
+        }
+        _ => None,
+    };
+
     let mut producer_threads = Vec::new();
     for (p, instance, producer_id, config) in producer_plans {
         let plan = ProducerPlan {
@@ -260,6 +311,7 @@ async fn run_load(
             start_at: load_start,
             stop_at,
             drain: scenario.drain,
+            marks: marks.clone(),
         };
         let rec = Recorder::new(WorkerId::producer(&p.name, instance), clock, tx.clone());
         let (pl, cn) = (payloads.clone(), cancel.clone());
@@ -271,7 +323,8 @@ async fn run_load(
 
     // Measurement and progress run beside the load until every worker has flushed.
     let progress_view = ProgressView::new(progress, specs.clone(), scenario.total_duration());
-    let agg_task = tokio::spawn(aggregate(aggregator, rx, progress_view, clock));
+    let abort_rule = scenario.safety.abort_on_errors.map(|r| (r, abort_reason.clone(), cancel.clone()));
+    let agg_task = tokio::spawn(aggregate(aggregator, rx, progress_view, clock, abort_rule));
 
     // Producers end at the end of the last phase (or on cancel) and drain their deliveries.
     let mut producer_outcomes: Vec<ProducerOutcome> = Vec::new();
@@ -286,6 +339,20 @@ async fn run_load(
     if !failures.is_empty() {
         cancel.cancel();
     }
+    // Faults: give windows and recovery observation until the drain ends, then undo the rest.
+    let fault_outcomes = match chaos_task {
+        Some(mut t) => {
+            let outcomes = tokio::select! {
+                r = &mut t => r,
+                _ = tokio::time::sleep(scenario.drain) => {
+                    chaos_cancel.cancel();
+                    t.await
+                }
+            };
+            outcomes.unwrap_or_default()
+        }
+        None => Vec::new(),
+    };
     let aborted = cancel.is_cancelled();
 
     // Consumers: read everything up to the end offsets as they are now, bounded by the drain
@@ -330,8 +397,11 @@ async fn run_load(
             topics: Vec::new(),
         })
     };
+    let safety_reason = lock_reason(&abort_reason);
     let reason = if !failures.is_empty() {
         Some(format!("worker failure: {}", failures.join("; ")))
+    } else if let Some(r) = safety_reason {
+        Some(r)
     } else if aborted {
         Some("interrupted (Ctrl-C or SIGTERM)".to_string())
     } else {
@@ -352,7 +422,28 @@ async fn run_load(
         },
         environment: Environment::detect(cluster_info, kafka_version),
     };
-    let report = Report::build(meta, &measurements, verification).map_err(|e| Error::Usage(format!("building the report: {e}")))?;
+    let mut report = Report::build(meta, &measurements, verification).map_err(|e| Error::Usage(format!("building the report: {e}")))?;
+    let mut first_acks = FirstAcks::new();
+    let mut first_errors: HashMap<u32, u64> = HashMap::new();
+    for p in &producer_outcomes {
+        for (k, v) in &p.first_acks {
+            let e = first_acks.entry(*k).or_insert(*v);
+            *e = (*e).min(*v);
+        }
+        for (k, v) in &p.first_errors {
+            let e = first_errors.entry(*k).or_insert(*v);
+            *e = (*e).min(*v);
+        }
+    }
+    // Unavailability is measured on the partitions of the first produced-to topic.
+    let produced: Vec<i32> = scenario
+        .producers
+        .first()
+        .and_then(|p| partitions.get(&p.topic))
+        .map(|n| (0..*n as i32).collect())
+        .unwrap_or_default();
+    report.faults =
+        fault_outcomes.iter().map(|o| recovery::record(o, &first_acks, &first_errors, &produced, &report.timeseries)).collect();
     report.write_atomic(run_dir).map_err(|e| Error::Io {
         context: format!("writing the report into {}", run_dir.display()),
         source: std::io::Error::other(e.to_string()),
@@ -517,9 +608,17 @@ fn spawn_worker<T: Send + 'static>(
 
 /// Feeds snapshots to the aggregator and drives the progress display, until every worker
 /// has dropped its sender.
-async fn aggregate(mut agg: Aggregator, mut rx: SnapshotReceiver, mut view: ProgressView, clock: RunClock) -> crate::measure::Measurements {
+async fn aggregate(
+    mut agg: Aggregator,
+    mut rx: SnapshotReceiver,
+    mut view: ProgressView,
+    clock: RunClock,
+    abort_rule: Option<(ErrorRateAbort, Arc<Mutex<Option<String>>>, CancellationToken)>,
+) -> crate::measure::Measurements {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut bad_streak = 0u64;
+    let mut checked_sec = 0u64;
     loop {
         tokio::select! {
             s = rx.recv() => match s {
@@ -529,7 +628,28 @@ async fn aggregate(mut agg: Aggregator, mut rx: SnapshotReceiver, mut view: Prog
                 }
                 None => break,
             },
-            _ = tick.tick() => view.show(clock.offset(Instant::now())),
+            _ = tick.tick() => {
+                let now = clock.offset(Instant::now());
+                view.show(now);
+                // The abort rule looks at completed seconds: failed share of all reports.
+                if let Some((rule, reason, cancel)) = &abort_rule {
+                    let sec = now.as_secs().saturating_sub(2);
+                    if sec > checked_sec {
+                        checked_sec = sec;
+                        let (acked, failed) = view.counts(sec);
+                        let share = if acked + failed == 0 { 0.0 } else { failed as f64 / (acked + failed) as f64 };
+                        bad_streak = if share > rule.error_rate { bad_streak + 1 } else { 0 };
+                        if bad_streak >= rule.for_.as_secs().max(1) && !cancel.is_cancelled() {
+                            *reason.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!(
+                                "safety abort: more than {:.0}% of deliveries failed for {} s in a row",
+                                rule.error_rate * 100.0,
+                                bad_streak
+                            ));
+                            cancel.cancel();
+                        }
+                    }
+                }
+            }
         }
     }
     view.finish();
@@ -573,9 +693,14 @@ impl ProgressView {
                 e.4.merge(h);
             }
         }
-        while self.recent.len() > 5 {
+        while self.recent.len() > 8 {
             self.recent.pop_first();
         }
+    }
+
+    /// Acked and failed deliveries in second `sec`, if it is still remembered.
+    fn counts(&self, sec: u64) -> (u64, u64) {
+        self.recent.get(&sec).map(|(_, a, _, f, _)| (*a, *f)).unwrap_or((0, 0))
     }
 
     fn show(&mut self, now: Duration) {
@@ -614,4 +739,8 @@ impl ProgressView {
             bar.finish_and_clear();
         }
     }
+}
+
+fn lock_reason(r: &Mutex<Option<String>>) -> Option<String> {
+    r.lock().unwrap_or_else(|p| p.into_inner()).clone()
 }

@@ -7,3 +7,4 @@ pub mod engine;
 pub mod ledger;
 pub mod local;
 pub mod observe;
+pub mod recovery;

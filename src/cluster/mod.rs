@@ -6,6 +6,7 @@
 //! ran `up`, including after that one crashed.
 
 pub mod dist;
+pub mod netns;
 pub mod probe;
 pub mod process;
 pub mod props;
@@ -22,6 +23,7 @@ use nix::sys::signal::Signal;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+pub use netns::{Ipv4Net, NetnsLayout, NetnsNode};
 pub use state::{ClusterState, NodePaths, NodeState};
 
 /// File name of the shared log4j2 configuration in a cluster dir.
@@ -39,8 +41,13 @@ pub struct UpOptions {
     pub broker_config: BTreeMap<String, String>,
     /// How long to wait for every broker to register.
     pub start_timeout: Duration,
-    /// Address every node listens on.
+    /// Address every node listens on (ignored with `netns`).
     pub host: String,
+    /// Run each node in its own network namespace on a private bridge (see [`netns`]);
+    /// needs root, `ip` and `nft`.
+    pub netns: bool,
+    /// The subnet of a `netns` cluster; `None` picks the first free `10.77.N.0/24`.
+    pub subnet: Option<Ipv4Net>,
 }
 
 impl UpOptions {
@@ -54,6 +61,8 @@ impl UpOptions {
             broker_config: BTreeMap::new(),
             start_timeout: Duration::from_secs(120),
             host: "127.0.0.1".into(),
+            netns: false,
+            subnet: None,
         }
     }
 }
@@ -85,6 +94,9 @@ pub struct ClusterStatus {
     pub alive: usize,
     /// Number of brokers the cluster metadata lists.
     pub registered: usize,
+    /// Namespaces, bridge and addresses of a `--netns` cluster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub netns: Option<NetnsLayout>,
 }
 
 /// What `status` reports for one node.
@@ -124,6 +136,14 @@ impl LocalCluster {
         if !valid_heap(&opts.heap) {
             return Err(Error::Usage(format!("--heap must look like 512m or 1g, got `{}`", opts.heap)));
         }
+        if opts.netns {
+            netns::check_prerequisites()?;
+            if let Some(subnet) = opts.subnet {
+                netns::check_subnet(subnet, opts.nodes)?;
+            }
+        } else if opts.subnet.is_some() {
+            return Err(Error::Usage("--subnet only applies to a --netns cluster".into()));
+        }
         let dir = prepare_dir(&opts.dir)?;
         refuse_running(&dir)?;
         let java = dist::check_java()?;
@@ -131,16 +151,43 @@ impl LocalCluster {
         clean_previous(&dir)?;
         let dir = prepare_dir(&dir)?;
 
-        let ports = free_ports(&opts.host, opts.nodes * 2)?;
-        let nodes: Vec<NodeState> = (0..opts.nodes)
-            .map(|i| NodeState {
-                id: i as i32 + 1,
-                host: opts.host.clone(),
-                broker_port: ports[2 * i],
-                controller_port: ports[2 * i + 1],
-                pid: None,
-            })
-            .collect();
+        let ids: Vec<i32> = (1..=opts.nodes as i32).collect();
+        // NB: the lock keeps a second `up` from choosing the same subnet until this one's
+        // bridge holds it; it is released once the network exists.
+        let mut setup_lock = None;
+        let (nodes, layout) = if opts.netns {
+            setup_lock = Some(netns::setup_lock()?);
+            let tag = netns::dir_tag(&dir);
+            netns::reclaim(&tag, &dir)?;
+            let subnet = netns::choose_subnet(opts.subnet, opts.nodes, &netns::bridge_name(&tag))?;
+            let layout = NetnsLayout::plan(&dir, subnet, &ids)?;
+            let nodes = layout
+                .nodes
+                .iter()
+                .map(|n| NodeState {
+                    id: n.id,
+                    host: n.addr.to_string(),
+                    broker_port: netns::BROKER_PORT,
+                    controller_port: netns::CONTROLLER_PORT,
+                    pid: None,
+                })
+                .collect();
+            (nodes, Some(layout))
+        } else {
+            let ports = free_ports(&opts.host, opts.nodes * 2)?;
+            let nodes = ids
+                .iter()
+                .enumerate()
+                .map(|(i, &id)| NodeState {
+                    id,
+                    host: opts.host.clone(),
+                    broker_port: ports[2 * i],
+                    controller_port: ports[2 * i + 1],
+                    pid: None,
+                })
+                .collect();
+            (nodes, None)
+        };
         let state = ClusterState {
             version: state::STATE_VERSION,
             cluster_id: new_cluster_id(),
@@ -150,6 +197,7 @@ impl LocalCluster {
             heap: opts.heap.clone(),
             created_unix_ms: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
             nodes,
+            netns: layout,
         };
         let log4j = dir.join(LOG4J_FILE);
         std::fs::write(&log4j, props::LOG4J2_PROPERTIES).map_err(Error::io(format!("writing {}", log4j.display())))?;
@@ -160,23 +208,31 @@ impl LocalCluster {
             std::fs::write(&paths.config, props::render(&p))
                 .map_err(Error::io(format!("writing {}", paths.config.display())))?;
         }
+        // NB: the state (with the network layout) is on disk before any namespace exists, so
+        // that `down` finds everything even when this process dies half-way.
         state.save(&dir)?;
+        // From here on, dropping the handle on an error path kills the nodes and removes the
+        // network.
+        let mut cluster = LocalCluster { dir, state, children: HashMap::new(), stop_on_drop: true };
+        if let Some(layout) = &cluster.state.netns {
+            layout.create()?;
+        }
+        drop(setup_lock);
 
         // Formatting is one short JVM per node; run them side by side.
+        let (state, dir) = (&cluster.state, &cluster.dir);
         std::thread::scope(|s| {
             let handles: Vec<_> = state
                 .nodes
                 .iter()
                 .map(|n| {
-                    let (state, dir, log4j) = (&state, &dir, &log4j);
+                    let log4j = &log4j;
                     s.spawn(move || process::format_storage(state, n.id, &NodePaths::new(dir, n.id), log4j))
                 })
                 .collect();
             handles.into_iter().try_for_each(|h| h.join().unwrap_or_else(|_| Err(Error::Usage("format thread panicked".into()))))
         })?;
 
-        let mut cluster = LocalCluster { dir, state, children: HashMap::new(), stop_on_drop: true };
-        let ids: Vec<i32> = cluster.state.nodes.iter().map(|n| n.id).collect();
         for id in &ids {
             if let Err(e) = cluster.spawn(*id) {
                 cluster.kill_all_now();
@@ -211,6 +267,11 @@ impl LocalCluster {
 
     pub fn state(&self) -> &ClusterState {
         &self.state
+    }
+
+    /// The network layout of a `--netns` cluster (namespaces, bridge, addresses).
+    pub fn netns(&self) -> Option<&NetnsLayout> {
+        self.state.netns.as_ref()
     }
 
     /// Comma-separated `host:port` list for clients.
@@ -260,6 +321,7 @@ impl LocalCluster {
             alive: alive.iter().filter(|a| **a).count(),
             registered: nodes.iter().filter(|n| n.registered).count(),
             nodes,
+            netns: self.state.netns.clone(),
         }
     }
 
@@ -308,16 +370,24 @@ impl LocalCluster {
         }
         let left = self.wait_dead(&ids, Duration::from_secs(15));
         // Belt and braces: anything else still naming a node's files (a stray storage tool, a
-        // node started by hand from these configs) goes too.
-        for pid in self.stray_pids() {
+        // node started by hand from these configs) goes too, and so does anything still
+        // running inside the cluster's namespaces.
+        let strays = self.stray_pids();
+        for &pid in &strays {
             process::signal(pid, Signal::SIGKILL)?;
-            report.strays.push(pid);
         }
+        report.strays = strays;
         if !left.is_empty() {
             return Err(Error::Io {
                 context: format!("stopping the cluster in {}", self.dir.display()),
                 source: std::io::Error::other(format!("nodes {left:?} did not exit even after SIGKILL")),
             });
+        }
+        if let Some(layout) = &self.state.netns {
+            // A SIGKILLed stray takes a moment to leave its namespace; teardown works anyway
+            // (the namespace then lingers unnamed until it exits, without a veth).
+            wait_gone(&report.strays, Duration::from_secs(5));
+            report.network = layout.teardown()?;
         }
         for n in &mut self.state.nodes {
             n.pid = None;
@@ -339,11 +409,29 @@ impl LocalCluster {
     }
 
     fn stray_pids(&self) -> Vec<u32> {
-        self.state
+        let mut pids: Vec<u32> = self
+            .state
             .nodes
             .iter()
             .flat_map(|n| process::processes_mentioning(&NodePaths::new(&self.dir, n.id).config))
-            .collect()
+            .collect();
+        if let Some(layout) = &self.state.netns {
+            let me = std::process::id();
+            pids.extend(layout.nodes.iter().flat_map(|n| netns::namespace_pids(&n.namespace)).filter(|p| *p != me));
+        }
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+
+    /// Removes the network of a `--netns` cluster, logging (not failing) on errors: the
+    /// clean-up of failed starts and of dropped handles.
+    fn teardown_network_best_effort(&self) {
+        if let Some(layout) = &self.state.netns
+            && let Err(e) = layout.teardown()
+        {
+            tracing::warn!("removing the network of the cluster in {}: {e}", self.dir.display());
+        }
     }
 
     fn spawn(&mut self, id: i32) -> Result<()> {
@@ -447,6 +535,7 @@ impl Drop for LocalCluster {
     fn drop(&mut self) {
         if self.stop_on_drop {
             self.kill_all_now();
+            self.teardown_network_best_effort();
         }
     }
 }
@@ -458,8 +547,18 @@ pub struct DownReport {
     pub terminated: Vec<i32>,
     /// Nodes that ignored SIGTERM past the timeout and got SIGKILL.
     pub killed: Vec<i32>,
-    /// Other processes naming the cluster's files that were killed.
+    /// Other processes naming the cluster's files (or inside its namespaces) that were killed.
     pub strays: Vec<u32>,
+    /// Network objects of a `--netns` cluster that were removed (`netns as-…-n1`, `link as-…`).
+    pub network: Vec<String>,
+}
+
+/// Waits until none of `pids` is running, at most `timeout`.
+fn wait_gone(pids: &[u32], timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while pids.iter().any(|p| process::is_running(*p)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// The last lines of a node log, or why it could not be read.
@@ -506,9 +605,12 @@ fn refuse_running(dir: &Path) -> Result<()> {
     if pids.is_empty() { Ok(()) } else { Err(Error::AlreadyRunning { dir: dir.to_path_buf(), pids }) }
 }
 
-/// Removes what an earlier, stopped cluster left in `dir`.
+/// Removes what an earlier, stopped cluster left in `dir`, its network included.
 fn clean_previous(dir: &Path) -> Result<()> {
     if let Ok(state) = ClusterState::load(dir) {
+        if let Some(layout) = &state.netns {
+            layout.teardown()?;
+        }
         remove_cluster_files(dir, &state)?;
     }
     Ok(())
@@ -613,6 +715,7 @@ mod tests {
             heap: "512m".into(),
             created_unix_ms: 0,
             nodes: vec![NodeState { id: 1, host: "127.0.0.1".into(), broker_port: 1, controller_port: 2, pid: None }],
+            netns: None,
         };
         st.save(dir.path()).unwrap();
         std::fs::create_dir_all(dir.path().join("node-1/data")).unwrap();

@@ -53,6 +53,10 @@ pub fn format_storage(state: &ClusterState, node: i32, paths: &NodePaths, log4j:
 
 /// Starts one node's JVM in its own session, with stdout and stderr appended to its log,
 /// so that it survives the aftershock that started it and a terminal hang-up.
+///
+/// For a `--netns` cluster the JVM runs inside the node's network namespace through
+/// `ip netns exec NS java ...`, which execs java in place: the child's pid is the JVM's, and
+/// [`is_node_alive`] sees java's own command line.
 pub fn spawn_node(state: &ClusterState, node: &NodeState, cluster_dir: &Path, log4j: &Path) -> Result<Child> {
     let paths = NodePaths::new(cluster_dir, node.id);
     let log = OpenOptions::new()
@@ -61,7 +65,10 @@ pub fn spawn_node(state: &ClusterState, node: &NodeState, cluster_dir: &Path, lo
         .open(&paths.log)
         .map_err(Error::io(format!("opening {}", paths.log.display())))?;
     let log2 = log.try_clone().map_err(Error::io("duplicating the log handle"))?;
-    let mut cmd = Command::new(&state.java);
+    let (mut cmd, how) = match state.namespace_of(node.id) {
+        Some(ns) => (super::netns::command_in(ns, &state.java), format!(" in network namespace {ns}")),
+        None => (Command::new(&state.java), String::new()),
+    };
     cmd.args(jvm_args(state, &paths, log4j))
         .arg("kafka.Kafka")
         .arg(&paths.config)
@@ -70,7 +77,7 @@ pub fn spawn_node(state: &ClusterState, node: &NodeState, cluster_dir: &Path, lo
         .stderr(log2)
         .current_dir(&paths.dir);
     detach(&mut cmd);
-    cmd.spawn().map_err(Error::io(format!("starting Kafka node {} with {}", node.id, state.java.display())))
+    cmd.spawn().map_err(Error::io(format!("starting Kafka node {} with {}{how}", node.id, state.java.display())))
 }
 
 #[allow(unsafe_code)]

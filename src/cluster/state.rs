@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::netns::NetnsLayout;
 use crate::error::{Error, Result};
 
 /// File name of the state inside a cluster dir.
@@ -29,6 +30,11 @@ pub struct ClusterState {
     /// Milliseconds since the Unix epoch when `up` created the cluster.
     pub created_unix_ms: u64,
     pub nodes: Vec<NodeState>,
+    /// The network layout when the nodes run in their own network namespaces
+    /// (`cluster up --netns`); absent for nodes on the host's loopback. NB: `default` keeps
+    /// state files written before this field existed loadable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<NetnsLayout>,
 }
 
 /// One combined broker+controller node.
@@ -60,6 +66,11 @@ impl ClusterState {
     /// Looks a node up by its id.
     pub fn node(&self, id: i32) -> Option<&NodeState> {
         self.nodes.iter().find(|n| n.id == id)
+    }
+
+    /// The network namespace node `id` runs in, for a `--netns` cluster.
+    pub fn namespace_of(&self, id: i32) -> Option<&str> {
+        self.netns.as_ref()?.node(id).map(|n| n.namespace.as_str())
     }
 
     /// Reads the state of the cluster in `dir`.
@@ -142,6 +153,7 @@ mod tests {
                 NodeState { id: 1, host: "127.0.0.1".into(), broker_port: 40001, controller_port: 40002, pid: Some(10) },
                 NodeState { id: 2, host: "127.0.0.1".into(), broker_port: 40003, controller_port: 40004, pid: None },
             ],
+            netns: None,
         }
     }
 
@@ -161,6 +173,32 @@ mod tests {
         assert_eq!(sample().bootstrap(), "127.0.0.1:40001,127.0.0.1:40003");
         assert_eq!(sample().node(2).unwrap().broker_port, 40003);
         assert!(sample().node(3).is_none());
+    }
+
+    #[test]
+    fn netns_layout_round_trips_and_old_files_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = sample();
+        // A state file from before `--netns` existed has no `netns` key.
+        let old = serde_json::to_value(&s).unwrap();
+        assert!(old.get("netns").is_none(), "no key when there is no layout");
+        std::fs::write(dir.path().join(STATE_FILE), old.to_string()).unwrap();
+        assert_eq!(ClusterState::load(dir.path()).unwrap(), s);
+        assert_eq!(s.namespace_of(1), None);
+
+        let subnet = "10.77.0.0/24".parse().unwrap();
+        s.netns = Some(NetnsLayout::plan(dir.path(), subnet, &[1, 2]).unwrap());
+        s.save(dir.path()).unwrap();
+        let back = ClusterState::load(dir.path()).unwrap();
+        assert_eq!(back, s);
+        let tag = super::super::netns::dir_tag(dir.path());
+        assert_eq!(back.namespace_of(2), Some(format!("as-{tag}-n2").as_str()));
+        assert_eq!(back.namespace_of(3), None);
+        // Unknown fields are still refused, also inside the layout.
+        let mut v = serde_json::to_value(&s).unwrap();
+        v["netns"]["surprise"] = 1.into();
+        std::fs::write(dir.path().join(STATE_FILE), v.to_string()).unwrap();
+        assert!(matches!(ClusterState::load(dir.path()).unwrap_err(), Error::BadState { .. }));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Open-loop producer instances: each on its own thread, sending numbered messages on the
 //! schedule, recording acks where the delivery report arrives.
 
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientContext;
@@ -14,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::payload::{self, Header, PayloadBuilder};
 use super::schedule::Schedule;
+use crate::chaos::engine::{FaultMarks, FirstAcks};
 use crate::error::{Error, Result};
 use crate::measure::{ProduceLedger, Recorder, RunClock};
 use crate::scenario::{KeySampler, Rate, SizeDist};
@@ -41,6 +43,8 @@ pub struct ProducerPlan {
     pub stop_at: Instant,
     /// How long to wait for outstanding deliveries after the last send.
     pub drain: Duration,
+    /// The fault currently in force, to time each partition's first ack after it.
+    pub marks: Arc<FaultMarks>,
 }
 
 /// What a producer instance hands back when it is done.
@@ -52,6 +56,11 @@ pub struct ProducerOutcome {
     pub ledger: ProduceLedger,
     /// Messages still without a delivery report when the drain ended.
     pub in_flight_at_end: i32,
+    /// Per (fault, partition): run-clock ns of the first ack of a message meant to be sent
+    /// after the fault's injection.
+    pub first_acks: FirstAcks,
+    /// Per fault: run-clock ns of the first failed delivery after its injection.
+    pub first_errors: HashMap<u32, u64>,
 }
 
 /// The state the delivery callback updates. NB: only the worker thread calls `poll`, so the
@@ -60,10 +69,13 @@ pub struct ProducerOutcome {
 struct Shared {
     recorder: Recorder,
     ledger: ProduceLedger,
+    first_acks: FirstAcks,
+    first_errors: HashMap<u32, u64>,
 }
 
 struct Ctx {
     clock: RunClock,
+    marks: Arc<FaultMarks>,
     shared: Mutex<Shared>,
 }
 
@@ -81,6 +93,18 @@ impl ProducerContext for Ctx {
         let Some(h) = msg.payload().and_then(payload::decode) else { return };
         let intended = self.clock.start() + Duration::from_nanos(h.intended_ns);
         let mut s = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((fault, start_ns)) = self.marks.current() {
+            let now_ns = self.clock.offset_nanos(now);
+            match err {
+                None if h.intended_ns >= start_ns => {
+                    s.first_acks.entry((fault, msg.partition())).or_insert(now_ns);
+                }
+                Some(_) if now_ns >= start_ns => {
+                    s.first_errors.entry(fault).or_insert(now_ns);
+                }
+                _ => {}
+            }
+        }
         match err {
             None => {
                 s.ledger.acked(h.seq);
@@ -107,7 +131,13 @@ pub fn error_kind(e: &KafkaError) -> String {
 pub fn run_producer(mut plan: ProducerPlan, clock: RunClock, recorder: Recorder, payloads: PayloadBuilder, cancel: CancellationToken) -> Result<ProducerOutcome> {
     let ctx = Ctx {
         clock,
-        shared: Mutex::new(Shared { recorder, ledger: ProduceLedger::new(plan.producer_id) }),
+        marks: plan.marks.clone(),
+        shared: Mutex::new(Shared {
+            recorder,
+            ledger: ProduceLedger::new(plan.producer_id),
+            first_acks: FirstAcks::new(),
+            first_errors: HashMap::new(),
+        }),
     };
     let producer: BaseProducer<Ctx> = plan
         .config
@@ -132,12 +162,19 @@ pub fn run_producer(mut plan: ProducerPlan, clock: RunClock, recorder: Recorder,
             break;
         }
         // Wait for the due time while serving delivery reports; poll returns early on events.
+        // NB: librdkafka's poll timeout has millisecond resolution, so the last fraction of a
+        // millisecond is slept instead: polling with a zero timeout would spin a whole core.
         loop {
             let now = Instant::now();
             if now >= intended {
                 break;
             }
-            producer.poll(intended - now);
+            let wait = intended - now;
+            if wait >= Duration::from_millis(1) {
+                producer.poll(Duration::from_millis(wait.as_millis() as u64));
+            } else {
+                std::thread::sleep(wait);
+            }
         }
         let size = plan.sizes.sample(&mut plan.rng);
         let key = plan.keys.key(seq, &mut plan.rng).map(u64::to_be_bytes);
@@ -190,6 +227,8 @@ pub fn run_producer(mut plan: ProducerPlan, clock: RunClock, recorder: Recorder,
     let mut s = ctx.shared.lock().unwrap_or_else(|p| p.into_inner());
     s.recorder.flush();
     let ledger = std::mem::replace(&mut s.ledger, ProduceLedger::new(plan.producer_id));
+    let first_acks = std::mem::take(&mut s.first_acks);
+    let first_errors = std::mem::take(&mut s.first_errors);
     drop(s);
-    Ok(ProducerOutcome { name: plan.name, instance: plan.instance, topic: plan.topic, ledger, in_flight_at_end })
+    Ok(ProducerOutcome { name: plan.name, instance: plan.instance, topic: plan.topic, ledger, in_flight_at_end, first_acks, first_errors })
 }

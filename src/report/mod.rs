@@ -11,6 +11,7 @@
 //! messages per second, times in seconds since the run start.
 
 pub mod faults;
+pub mod format;
 pub mod generator;
 
 use std::collections::BTreeMap;

@@ -36,6 +36,7 @@ pub(crate) struct RawTop {
     pub drain: Option<DurationText>,
     pub faults: Option<Vec<Value>>,
     pub safety: Option<RawSafety>,
+    pub checks: Option<Vec<Value>>,
 }
 
 /// Everything read from a file. In each list, `None` marks an entry that could not be read
@@ -54,6 +55,7 @@ pub(crate) struct RawScenario {
     pub drain: Option<DurationText>,
     pub faults: Vec<Option<RawFault>>,
     pub safety: Option<RawSafety>,
+    pub checks: Vec<Option<super::checks::RawCheck>>,
 }
 
 /// One entry of `faults`. The target stays a JSON value: it is a word or a small object, and
@@ -423,7 +425,7 @@ impl<'de> Deserialize<'de> for RawConfigValue {
 
 /// The lists of the format, with the kind of their entries.
 const LISTS: &[(&str, &str)] =
-    &[("topics", "topic"), ("producers", "producer"), ("consumers", "consumer"), ("phases", "phase"), ("faults", "fault")];
+    &[("topics", "topic"), ("producers", "producer"), ("consumers", "consumer"), ("phases", "phase"), ("faults", "fault"), ("checks", "check")];
 
 /// Reads a whole document, entry by entry, recording every problem in `problems`.
 pub(crate) fn read_scenario(doc: &Value, problems: &mut Vec<Problem>) -> RawScenario {
@@ -475,6 +477,7 @@ pub(crate) fn read_scenario(doc: &Value, problems: &mut Vec<Problem>) -> RawScen
         drain: top.drain,
         faults: list("faults", top.faults, problems),
         safety: top.safety,
+        checks: list("checks", top.checks, problems),
     }
 }
 

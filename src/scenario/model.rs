@@ -38,6 +38,8 @@ pub struct Scenario {
     pub faults: Vec<crate::chaos::spec::FaultSpec>,
     /// Abort conditions and the health check before faults.
     pub safety: crate::chaos::spec::Safety,
+    /// Pass/fail thresholds on the results, evaluated at the end (see [`crate::gate`]).
+    pub checks: Vec<super::checks::Check>,
     /// The file this scenario was read from, if any.
     pub source: Option<PathBuf>,
     /// The file as parsed, for the report. Secrets in it are only references

@@ -262,6 +262,7 @@ fn schema_names_exactly_the_fields_the_reader_accepts() {
         (names::<RawZipf>(), format!("{keys}/zipf/properties")),
         (names::<RawConsumer>(), "/$defs/consumer/properties".to_string()),
         (names::<RawPhase>(), "/$defs/phase/properties".to_string()),
+        (names::<super::checks::RawCheck>(), "/$defs/check/properties".to_string()),
     ];
     for (fields, pointer) in checks {
         assert!(!fields.is_empty(), "{pointer}");

@@ -100,6 +100,13 @@ pub(crate) fn validate(
     let faults: Vec<Option<FaultSpec>> =
         entries(&mut c, &raw.faults, &faults_at, |c, f, at| c.fault(f, at, &phase_names, &topic_parts, cx.local_nodes));
     c.unique("fault", &faults_at, raw.faults.iter().map(|f| f.as_ref().and_then(|f| f.name.as_deref())));
+    let checks_at = root.key("checks");
+    let fault_names: Vec<&str> = raw.faults.iter().flatten().filter_map(|f| f.name.as_deref()).collect();
+    let check_cx = super::checks::CheckContext { phases: &phase_names, faults: &fault_names };
+    let checks: Vec<Option<super::checks::Check>> = entries(&mut c, &raw.checks, &checks_at, |c, k, at| {
+        let broken = c.broken;
+        super::checks::validate(k, at, &check_cx, broken, &mut c.problems)
+    });
     let safety = match &raw.safety {
         None => Some(Safety::default()),
         Some(s) => c.safety(s, &root.key("safety")),
@@ -154,6 +161,7 @@ pub(crate) fn validate(
             drain: drain?,
             faults: faults.into_iter().collect::<Option<Vec<_>>>()?,
             safety: safety?,
+            checks: checks.into_iter().collect::<Option<Vec<_>>>()?,
             source,
             raw: doc,
         })

@@ -1,0 +1,279 @@
+//! Recovery figures of each fault, from what the engine observed (metadata, quorum state),
+//! what the producers timed (first ack per partition after the fault), and the report's
+//! per-second time series. A figure that cannot be measured is `None` with a note, never 0.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::engine::{FaultOutcome, FirstAcks};
+use crate::report::{FaultRecord, FaultTarget, Interval, Recovery};
+
+/// Seconds of time series before a fault that make up its baseline.
+const BASELINE_SECS: u64 = 10;
+/// The per-second p99 counts as recovered within this factor of the baseline...
+const P99_FACTOR: f64 = 1.5;
+/// ...for this many seconds in a row.
+const P99_STREAK: usize = 3;
+/// Throughput counts as recovered at this share of the baseline ack rate.
+const THROUGHPUT_SHARE: f64 = 0.9;
+
+/// Builds the report's record of one fault occurrence.
+///
+/// `partitions` lists every (topic index, partition) the producers write to, by the
+/// partition number the producers see: a partition with no ack after the fault is reported.
+pub fn record(
+    o: &FaultOutcome,
+    first_acks: &FirstAcks,
+    first_errors: &HashMap<u32, u64>,
+    partitions: &[i32],
+    series: &[Interval],
+) -> FaultRecord {
+    let mut notes = Vec::new();
+    let id = if o.repeat == 0 { o.name.clone() } else { format!("{}#{}", o.name, o.repeat + 1) };
+    let Some(injected) = o.injected else {
+        notes.push(o.skipped.clone().unwrap_or_else(|| "the fault was not injected".into()));
+        notes.extend(o.errors.iter().cloned());
+        let at = o.planned_start.as_secs_f64();
+        return FaultRecord {
+            id,
+            name: o.name.clone(),
+            action: o.action.clone(),
+            target: FaultTarget { nodes: o.nodes.clone(), reason: o.reason.clone() },
+            start_secs: round(at),
+            end_secs: round(at),
+            recovery: Recovery { notes, ..Default::default() },
+        };
+    };
+    let start = injected.as_secs_f64();
+    let end = o.reverted.map(|r| r.as_secs_f64()).unwrap_or(start);
+    let since = |t: f64| Some(round((t - start).max(0.0)));
+
+    // Unavailability per partition: from the injection to the first ack of a message meant
+    // to be sent after it.
+    let start_ns = injected.as_nanos() as u64;
+    let mut per_partition = BTreeMap::new();
+    let mut missing = Vec::new();
+    for p in partitions {
+        match first_acks.get(&(o.seq, *p)) {
+            Some(ns) => {
+                per_partition.insert(*p, round(ns.saturating_sub(start_ns) as f64 / 1e9));
+            }
+            None => missing.push(*p),
+        }
+    }
+    let unavailable_max_secs = if partitions.is_empty() {
+        notes.push("unavailability not measured: no producer in this run".into());
+        None
+    } else if !missing.is_empty() {
+        notes.push(format!("partitions {missing:?} had no acknowledged message after the fault: unavailable until the end of the run"));
+        None
+    } else {
+        per_partition.values().copied().fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
+    };
+    if !per_partition.is_empty() {
+        let list: Vec<String> = per_partition.iter().map(|(p, s)| format!("{p}: {s:.3}s")).collect();
+        notes.push(format!("unavailable per partition (fault to first acks=all ack): {}", list.join(", ")));
+    }
+    let first_error_secs = first_errors.get(&o.seq).map(|ns| round(ns.saturating_sub(start_ns) as f64 / 1e9));
+    if first_error_secs.is_none() {
+        notes.push("no delivery failed after the fault".into());
+    }
+
+    // Baseline: the seconds before the fault that carried load.
+    let start_sec = start.floor() as u64;
+    let before: Vec<&Interval> =
+        series.iter().filter(|i| i.sec + BASELINE_SECS >= start_sec && i.sec < start_sec && i.acked > 0).collect();
+    let baseline_p99 = median(before.iter().map(|i| i.produce.p99_us as f64).collect());
+    let baseline_rate = median(before.iter().map(|i| i.acked as f64).collect());
+    let after: Vec<&Interval> = series.iter().filter(|i| i.sec >= start_sec).collect();
+    let during: Vec<&Interval> = series.iter().filter(|i| i.sec >= start_sec && (i.sec as f64) < end.max(start + 1.0)).collect();
+
+    let p99_recovered_secs = match baseline_p99 {
+        None => {
+            notes.push("p99 recovery not measured: no load in the 10 s before the fault".into());
+            None
+        }
+        Some(b) => {
+            let bound = (b * P99_FACTOR).max(1000.0);
+            let ok = |i: &Interval| i.produce.count > 0 && (i.produce.p99_us as f64) <= bound;
+            let mut found = None;
+            for (k, w) in after.windows(P99_STREAK).enumerate() {
+                // Recovery counts once the fault window is over or the fault no longer shows.
+                if w.iter().all(|i| ok(i)) && (after[k].sec as f64) >= start {
+                    found = Some(after[k].sec as f64);
+                    break;
+                }
+            }
+            if found.is_none() {
+                notes.push(format!("the per-second p99 never stayed within {P99_FACTOR}x the pre-fault {:.1} ms for {P99_STREAK} s", b / 1000.0));
+            }
+            found.and_then(since)
+        }
+    };
+    let throughput_recovered_secs = match baseline_rate {
+        None => None,
+        Some(b) => {
+            let dipped = after.iter().position(|i| (i.acked as f64) < b * THROUGHPUT_SHARE);
+            match dipped {
+                None => {
+                    notes.push("throughput never fell below 90% of its pre-fault level".into());
+                    Some(0.0)
+                }
+                Some(d) => {
+                    let back = after[d..].iter().find(|i| (i.acked as f64) >= b * THROUGHPUT_SHARE);
+                    if back.is_none() {
+                        notes.push("throughput was not back to 90% of its pre-fault level by the end of the run".into());
+                    }
+                    back.and_then(|i| since(i.sec as f64))
+                }
+            }
+        }
+    };
+    let isr_recovered_secs = match o.healthy_again {
+        Some(t) => since(t.as_secs_f64()),
+        None if !o.degraded_seen => {
+            notes.push("no partition lost its leader or an in-sync replica (as seen by 250 ms metadata polling)".into());
+            Some(0.0)
+        }
+        None => {
+            notes.push("partitions were not fully in sync again by the end of the run".into());
+            None
+        }
+    };
+    let node_registered_secs = o.node_registered.and_then(|t| since(t.as_secs_f64()));
+    if node_registered_secs.is_none() && matches!(o.action.as_str(), "kill" | "stop") {
+        notes.push("the node was not seen deregistered and back (it may have come back before its session expired)".into());
+    }
+    let new_controller_secs = o.new_controller.and_then(|(t, _)| since(t.as_secs_f64()));
+    if let Some((_, id)) = o.new_controller {
+        notes.push(format!("node {id} became the active controller"));
+    }
+    let max_latency_us = during.iter().map(|i| i.produce.max_us).max();
+    let p99_latency_us = during.iter().map(|i| i.produce.p99_us).max();
+    if !during.is_empty() {
+        notes.push("p99 during the fault is the worst per-second p99 of the fault window".into());
+    }
+    let peak_lag = after.iter().filter(|i| (i.sec as f64) <= end + 30.0).filter_map(|i| i.lag).max();
+    if let Some(l) = peak_lag {
+        notes.push(format!("peak consumer lag during and after the fault: {l} messages"));
+    }
+    notes.extend(o.errors.iter().cloned());
+    FaultRecord {
+        id,
+        name: o.name.clone(),
+        action: o.action.clone(),
+        target: FaultTarget { nodes: o.nodes.clone(), reason: o.reason.clone() },
+        start_secs: round(start),
+        end_secs: round(end),
+        recovery: Recovery {
+            first_error_secs,
+            unavailable_max_secs,
+            p99_recovered_secs,
+            throughput_recovered_secs,
+            isr_recovered_secs,
+            node_registered_secs,
+            new_controller_secs,
+            max_latency_us,
+            p99_latency_us,
+            notes,
+        },
+    }
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    Some(v[v.len() / 2])
+}
+
+fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::LatencySummary;
+    use std::time::Duration;
+
+    fn sec(sec: u64, acked: u64, p99_ms: u64) -> Interval {
+        Interval {
+            sec,
+            phase: Some("steady".into()),
+            sent: acked,
+            acked,
+            failed: 0,
+            consumed: acked,
+            lag: Some(0),
+            produce: LatencySummary { count: acked, p99_us: p99_ms * 1000, max_us: p99_ms * 2000, ..Default::default() },
+            e2e: LatencySummary::default(),
+        }
+    }
+
+    #[test]
+    fn figures_from_a_leader_kill() {
+        // 1000/s at 5 ms p99, a fault at 20.5 s: 3 s of nothing, then slow, then normal.
+        let mut series: Vec<Interval> = (0..20).map(|s| sec(s, 1000, 5)).collect();
+        series.push(sec(20, 500, 5));
+        series.extend((21..24).map(|s| sec(s, 0, 0)));
+        series.push(sec(24, 3000, 3000));
+        series.push(sec(25, 1000, 40));
+        series.extend((26..40).map(|s| sec(s, 1000, 6)));
+        let o = FaultOutcome {
+            seq: 1,
+            name: "kill-leader".into(),
+            action: "kill".into(),
+            nodes: vec![2],
+            reason: "node 2 led t/0".into(),
+            injected: Some(Duration::from_millis(20_500)),
+            reverted: Some(Duration::from_millis(35_500)),
+            healthy_again: Some(Duration::from_millis(38_000)),
+            degraded_seen: true,
+            node_registered: Some(Duration::from_millis(37_000)),
+            ..Default::default()
+        };
+        let mut acks = FirstAcks::new();
+        acks.insert((1, 0), 24_100_000_000);
+        acks.insert((1, 1), 20_510_000_000);
+        let errors = HashMap::from([(1u32, 21_000_000_000u64)]);
+        let r = record(&o, &acks, &errors, &[0, 1], &series);
+        let rec = &r.recovery;
+        assert_eq!(r.id, "kill-leader");
+        assert_eq!((r.start_secs, r.end_secs), (20.5, 35.5));
+        assert_eq!(rec.unavailable_max_secs, Some(3.6));
+        assert_eq!(rec.first_error_secs, Some(0.5));
+        assert_eq!(rec.isr_recovered_secs, Some(17.5));
+        assert_eq!(rec.node_registered_secs, Some(16.5));
+        // p99 back within 1.5 x 5 ms for 3 s from second 26
+        assert_eq!(rec.p99_recovered_secs, Some(5.5));
+        // throughput below 90% from second 20, back at second 24
+        assert_eq!(rec.throughput_recovered_secs, Some(3.5));
+        assert_eq!(rec.max_latency_us, Some(6_000_000));
+        assert_eq!(rec.new_controller_secs, None);
+        assert!(rec.notes.iter().any(|n| n.contains("0: 3.600s")), "{:?}", rec.notes);
+    }
+
+    #[test]
+    fn unmeasurable_figures_are_none_with_a_reason() {
+        let o = FaultOutcome {
+            seq: 2,
+            name: "pause".into(),
+            action: "pause".into(),
+            repeat: 1,
+            injected: Some(Duration::from_secs(5)),
+            reverted: Some(Duration::from_secs(8)),
+            degraded_seen: true,
+            ..Default::default()
+        };
+        let r = record(&o, &FirstAcks::new(), &HashMap::new(), &[0], &[]);
+        assert_eq!(r.id, "pause#2");
+        assert_eq!(r.recovery.unavailable_max_secs, None);
+        assert_eq!(r.recovery.p99_recovered_secs, None);
+        assert_eq!(r.recovery.isr_recovered_secs, None);
+        assert!(r.recovery.notes.iter().any(|n| n.contains("no acknowledged message after the fault")));
+        let skipped = FaultOutcome { name: "x".into(), skipped: Some("the run ended before the fault was due".into()), ..Default::default() };
+        let r = record(&skipped, &FirstAcks::new(), &HashMap::new(), &[0], &[]);
+        assert_eq!(r.recovery.notes, vec!["the run ended before the fault was due".to_string()]);
+    }
+}

@@ -1,0 +1,594 @@
+//! `checks`: pass/fail thresholds on a run's results, in the manner of k6's thresholds. Each
+//! check names a metric, optionally a phase or a fault, and a `min` and/or `max` bound:
+//!
+//! ```json
+//! "checks": [
+//!   {"metric": "e2e.p99", "phase": "steady", "max": "50ms"},
+//!   {"metric": "lost", "max": 0},
+//!   {"metric": "throughput.min", "phase": "steady", "min": "9.5k"},
+//!   {"metric": "recovery.unavailable.max", "fault": "kill-leader", "max": "15s", "abort_on_fail": false}
+//! ]
+//! ```
+//!
+//! This module holds the model ([`Check`], [`Metric`], [`Scope`]) and the validation of the
+//! raw entries; [`crate::gate`] evaluates checks against a report. The metric list and the
+//! semantics are documented in `docs/ci.md`.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::Problem;
+use super::file::closest;
+use super::position::JsonPath;
+use super::units::{parse_duration, parse_rate};
+use super::model::Rate;
+use crate::report::RecoveryFigure;
+
+/// One check of a scenario.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    pub metric: Metric,
+    pub scope: Scope,
+    /// Lowest passing value, in the metric's [`Unit`].
+    pub min: Option<f64>,
+    /// Highest passing value, in the metric's [`Unit`].
+    pub max: Option<f64>,
+    /// Stop the run as soon as this check has certainly failed (see [`crate::gate::LiveGate`]).
+    pub abort_on_fail: bool,
+}
+
+/// What a check is about: the measured phases together, one phase, or one fault.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    /// Run metrics (`lost`, ...) or the measured phases together; for `recovery.*`, every fault.
+    Run,
+    Phase(String),
+    /// The fault's name in the scenario: covers every firing of it.
+    Fault(String),
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::Run => f.write_str("run"),
+            Scope::Phase(p) => write!(f, "phase {p}"),
+            Scope::Fault(x) => write!(f, "fault {x}"),
+        }
+    }
+}
+
+/// The latency a latency metric reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LatencyOf {
+    /// Ack latency from the intended send time.
+    Produce,
+    /// Producer timestamp to consumer receive.
+    E2e,
+    /// Actual minus intended send time.
+    SendGap,
+}
+
+impl LatencyOf {
+    pub const ALL: [LatencyOf; 3] = [LatencyOf::Produce, LatencyOf::E2e, LatencyOf::SendGap];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            LatencyOf::Produce => "produce",
+            LatencyOf::E2e => "e2e",
+            LatencyOf::SendGap => "send_gap",
+        }
+    }
+}
+
+/// A statistic of a latency distribution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Stat {
+    P50,
+    P90,
+    P99,
+    P999,
+    Max,
+    Mean,
+}
+
+impl Stat {
+    pub const ALL: [Stat; 6] = [Stat::P50, Stat::P90, Stat::P99, Stat::P999, Stat::Max, Stat::Mean];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Stat::P50 => "p50",
+            Stat::P90 => "p90",
+            Stat::P99 => "p99",
+            Stat::P999 => "p999",
+            Stat::Max => "max",
+            Stat::Mean => "mean",
+        }
+    }
+
+    /// The quantile of a percentile (max is 1.0; the mean has none).
+    pub fn quantile(self) -> Option<f64> {
+        match self {
+            Stat::P50 => Some(0.5),
+            Stat::P90 => Some(0.9),
+            Stat::P99 => Some(0.99),
+            Stat::P999 => Some(0.999),
+            Stat::Max => Some(1.0),
+            Stat::Mean => None,
+        }
+    }
+}
+
+/// A count of the message verification (run-wide only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum VerificationCount {
+    Lost,
+    Duplicates,
+    Reordered,
+    Unexpected,
+    Unresolved,
+}
+
+impl VerificationCount {
+    pub const ALL: [VerificationCount; 5] = [
+        VerificationCount::Lost,
+        VerificationCount::Duplicates,
+        VerificationCount::Reordered,
+        VerificationCount::Unexpected,
+        VerificationCount::Unresolved,
+    ];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            VerificationCount::Lost => "lost",
+            VerificationCount::Duplicates => "duplicates",
+            VerificationCount::Reordered => "reordered",
+            VerificationCount::Unexpected => "unexpected",
+            VerificationCount::Unresolved => "unresolved",
+        }
+    }
+}
+
+/// What a check measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Metric {
+    /// `produce.p99`, `e2e.max`, `send_gap.mean`, ...: a latency statistic.
+    Latency(LatencyOf, Stat),
+    /// `throughput.min`: the lowest acknowledged count of any whole second.
+    ThroughputMin,
+    /// `throughput.mean`: acknowledged messages per second over the phase.
+    ThroughputMean,
+    /// `errors`: failed deliveries.
+    Errors,
+    /// `error_rate`: failed deliveries / messages sent.
+    ErrorRate,
+    /// `lag.max`: the highest consumer lag reported.
+    LagMax,
+    /// `lost`, `duplicates`, ...: the verification of every numbered message.
+    Verification(VerificationCount),
+    /// `recovery.<figure>`: a recovery figure of a fault.
+    Recovery(RecoveryFigure),
+}
+
+/// The unit of a metric's values (and bounds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Micros,
+    Secs,
+    PerSec,
+    Count,
+    Ratio,
+}
+
+/// Which kind of scope a metric takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScopeKind {
+    /// The measured phases together, or one `phase`.
+    Phase,
+    /// Every fault, or one `fault`.
+    Fault,
+    /// Neither: the whole run.
+    Run,
+}
+
+impl Metric {
+    /// Every metric, in a stable order (for messages and docs).
+    pub fn all() -> Vec<Metric> {
+        let mut v = Vec::new();
+        for of in LatencyOf::ALL {
+            for s in Stat::ALL {
+                v.push(Metric::Latency(of, s));
+            }
+        }
+        v.extend([Metric::ThroughputMin, Metric::ThroughputMean, Metric::Errors, Metric::ErrorRate, Metric::LagMax]);
+        v.extend(VerificationCount::ALL.map(Metric::Verification));
+        v.extend(RecoveryFigure::ALL.map(Metric::Recovery));
+        v
+    }
+
+    /// The metric named `name`, e.g. `e2e.p99`.
+    pub fn parse(name: &str) -> Option<Metric> {
+        Metric::all().into_iter().find(|m| m.name() == name)
+    }
+
+    /// The name checks use.
+    pub fn name(self) -> String {
+        match self {
+            Metric::Latency(of, s) => format!("{}.{}", of.key(), s.key()),
+            Metric::ThroughputMin => "throughput.min".into(),
+            Metric::ThroughputMean => "throughput.mean".into(),
+            Metric::Errors => "errors".into(),
+            Metric::ErrorRate => "error_rate".into(),
+            Metric::LagMax => "lag.max".into(),
+            Metric::Verification(v) => v.key().into(),
+            Metric::Recovery(f) => format!("recovery.{}", f.key()),
+        }
+    }
+
+    pub fn unit(self) -> Unit {
+        match self {
+            Metric::Latency(..) => Unit::Micros,
+            Metric::ThroughputMin | Metric::ThroughputMean => Unit::PerSec,
+            Metric::Errors | Metric::LagMax | Metric::Verification(_) => Unit::Count,
+            Metric::ErrorRate => Unit::Ratio,
+            Metric::Recovery(f) if f.is_latency() => Unit::Micros,
+            Metric::Recovery(_) => Unit::Secs,
+        }
+    }
+
+    pub fn scope_kind(self) -> ScopeKind {
+        match self {
+            Metric::Verification(_) => ScopeKind::Run,
+            Metric::Recovery(_) => ScopeKind::Fault,
+            _ => ScopeKind::Phase,
+        }
+    }
+
+    /// True when a higher value is worse (latencies, errors, recovery times); false for throughput.
+    pub fn higher_is_worse(self) -> bool {
+        !matches!(self, Metric::ThroughputMin | Metric::ThroughputMean)
+    }
+}
+
+impl fmt::Display for Metric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+impl Unit {
+    /// A value of this unit for people: `12.3 ms`, `4.5 s`, `9500 msg/s`, `3`, `0.25%`.
+    pub fn format(self, v: f64) -> String {
+        match self {
+            Unit::Micros => crate::report::format::latency_us(v),
+            Unit::Secs => crate::report::format::secs(v),
+            Unit::PerSec => crate::report::format::rate(v),
+            Unit::Count => crate::report::format::count(v),
+            Unit::Ratio => crate::report::format::percent(v),
+        }
+    }
+
+    /// How a bound of this unit is written, for messages.
+    fn example(self) -> &'static str {
+        match self {
+            Unit::Micros => "a duration like \"50ms\" or \"1.5s\"",
+            Unit::Secs => "a duration like \"15s\" or \"500ms\"",
+            Unit::PerSec => "a rate like 9500 or \"9.5k\" (messages per second)",
+            Unit::Count => "a whole number like 0",
+            Unit::Ratio => "a share like \"1%\" or 0.01",
+        }
+    }
+}
+
+impl Check {
+    /// The bound as people read it: `max 50 ms`, `min 9500 msg/s`, `5 ms to 50 ms`.
+    pub fn bound_text(&self) -> String {
+        let u = self.metric.unit();
+        match (self.min, self.max) {
+            (Some(lo), Some(hi)) => format!("{} to {}", u.format(lo), u.format(hi)),
+            (Some(lo), None) => format!("min {}", u.format(lo)),
+            (None, Some(hi)) => format!("max {}", u.format(hi)),
+            (None, None) => "no bound".into(),
+        }
+    }
+
+    /// Whether `v` passes the bounds.
+    pub fn passes(&self, v: f64) -> bool {
+        self.min.is_none_or(|lo| v >= lo) && self.max.is_none_or(|hi| v <= hi)
+    }
+}
+
+impl fmt::Display for Check {
+    /// `e2e.p99 [phase steady] max 50 ms`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.scope {
+            Scope::Run => write!(f, "{} {}", self.metric, self.bound_text()),
+            s => write!(f, "{} [{s}] {}", self.metric, self.bound_text()),
+        }
+    }
+}
+
+/// An entry of `checks` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a check object, like {\"metric\": \"e2e.p99\", \"phase\": \"steady\", \"max\": \"50ms\"}")]
+pub(crate) struct RawCheck {
+    pub metric: Option<String>,
+    pub phase: Option<String>,
+    pub fault: Option<String>,
+    /// A number or a string; the metric decides which (checked in [`validate`]).
+    pub min: Option<Value>,
+    pub max: Option<Value>,
+    pub abort_on_fail: Option<bool>,
+}
+
+/// What checks may refer to.
+pub(crate) struct CheckContext<'a> {
+    /// The scenario's phase names.
+    pub phases: &'a [&'a str],
+    /// The scenario's fault names.
+    pub faults: &'a [&'a str],
+}
+
+/// Validates one check entry at `at`, recording every problem.
+pub(crate) fn validate(raw: &RawCheck, at: &JsonPath, cx: &CheckContext<'_>, broken: &[JsonPath], problems: &mut Vec<Problem>) -> Option<Check> {
+    let is_broken = |p: &JsonPath| broken.iter().any(|b| p.starts_with(b));
+    let mut err = |path: JsonPath, message: String| problems.push(Problem::new(path, message));
+    let metric = match raw.metric.as_deref() {
+        None => {
+            if !is_broken(&at.key("metric")) {
+                err(at.key("metric"), "required field missing: the metric to check, like \"e2e.p99\", \"lost\" or \"recovery.unavailable.max\"".into());
+            }
+            None
+        }
+        Some(name) => match Metric::parse(name) {
+            Some(m) => Some(m),
+            None => {
+                let names: Vec<String> = Metric::all().into_iter().map(Metric::name).collect();
+                let hint = match closest(name, &names) {
+                    Some(s) => format!("; did you mean `{s}`?"),
+                    None => "; see docs/ci.md for the list (latency: produce|e2e|send_gap . p50|p90|p99|p999|max|mean; throughput.min, throughput.mean, errors, error_rate, lag.max; lost, duplicates, reordered, unexpected, unresolved; recovery.*)".into(),
+                };
+                err(at.key("metric"), format!("unknown metric `{name}`{hint}"));
+                None
+            }
+        },
+    };
+    let Some(metric) = metric else {
+        return None;
+    };
+
+    let scope = match (metric.scope_kind(), &raw.phase, &raw.fault) {
+        (_, Some(_), Some(_)) => {
+            err(at.key("fault"), "give either `phase` or `fault`, not both".into());
+            None
+        }
+        (ScopeKind::Run, Some(_), None) | (ScopeKind::Run, None, Some(_)) => {
+            let field = if raw.phase.is_some() { "phase" } else { "fault" };
+            err(at.key(field), format!("`{metric}` counts the whole run's messages; it takes no `{field}`"));
+            None
+        }
+        (ScopeKind::Phase, None, Some(_)) => {
+            err(
+                at.key("fault"),
+                format!("`{metric}` is a phase metric; for a fault use a recovery metric such as `recovery.latency.p99` or `recovery.unavailable.max`"),
+            );
+            None
+        }
+        (ScopeKind::Fault, Some(_), None) => {
+            err(at.key("phase"), format!("`{metric}` is a fault metric: name the fault with `fault`, or leave it out to check every fault"));
+            None
+        }
+        (ScopeKind::Phase, Some(p), None) => {
+            if cx.phases.contains(&p.as_str()) {
+                Some(Scope::Phase(p.clone()))
+            } else {
+                let names: Vec<String> = cx.phases.iter().map(|s| s.to_string()).collect();
+                let hint = closest(p, &names).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+                err(at.key("phase"), format!("unknown phase `{p}`; the scenario's phases are: {}{hint}", cx.phases.join(", ")));
+                None
+            }
+        }
+        (ScopeKind::Fault, None, Some(x)) => {
+            if cx.faults.contains(&x.as_str()) {
+                Some(Scope::Fault(x.clone()))
+            } else if cx.faults.is_empty() {
+                err(at.key("fault"), format!("unknown fault `{x}`: the scenario has no faults"));
+                None
+            } else {
+                let names: Vec<String> = cx.faults.iter().map(|s| s.to_string()).collect();
+                let hint = closest(x, &names).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+                err(at.key("fault"), format!("unknown fault `{x}`; the scenario's faults are: {}{hint}", cx.faults.join(", ")));
+                None
+            }
+        }
+        (_, None, None) => Some(Scope::Run),
+    };
+
+    let unit = metric.unit();
+    let mut bound = |field: &str, v: &Option<Value>| -> Result<Option<f64>, ()> {
+        match v {
+            None => Ok(None),
+            Some(v) => parse_bound(v, unit).map(Some).map_err(|m| err(at.key(field), m)),
+        }
+    };
+    let min = bound("min", &raw.min);
+    let max = bound("max", &raw.max);
+    let (Ok(min), Ok(max)) = (min, max) else {
+        return None;
+    };
+    if min.is_none() && max.is_none() {
+        if !is_broken(&at.key("min")) && !is_broken(&at.key("max")) {
+            err(at.clone(), format!("a check needs a bound: `max` or `min` (or both), as {}", unit.example()));
+        }
+        return None;
+    }
+    if let (Some(lo), Some(hi)) = (min, max)
+        && lo > hi
+    {
+        err(at.key("min"), format!("min {} is above max {}", unit.format(lo), unit.format(hi)));
+        return None;
+    }
+    let abort_on_fail = raw.abort_on_fail.unwrap_or(false);
+    if abort_on_fail && metric.scope_kind() == ScopeKind::Run {
+        err(
+            at.key("abort_on_fail"),
+            format!("`{metric}` is only known after the run has drained and been verified, so it cannot stop the run early"),
+        );
+        return None;
+    }
+    Some(Check { metric, scope: scope?, min, max, abort_on_fail })
+}
+
+/// Parses a bound in `unit`: durations for times and latencies, rates for throughput, whole
+/// numbers for counts, shares for ratios.
+fn parse_bound(v: &Value, unit: Unit) -> Result<f64, String> {
+    let wrong = || format!("{} is not a bound for this metric: expected {}", short(v), unit.example());
+    match (unit, v) {
+        (Unit::Micros | Unit::Secs, Value::String(s)) => {
+            let d = parse_duration(s)?;
+            Ok(if unit == Unit::Micros { d.as_secs_f64() * 1e6 } else { d.as_secs_f64() })
+        }
+        (Unit::Micros | Unit::Secs, Value::Number(n)) => Err(format!(
+            "{n} has no unit: write {}",
+            if unit == Unit::Micros { format!("\"{n}ms\" or \"{n}us\"") } else { format!("\"{n}s\"") }
+        )),
+        (Unit::PerSec, Value::String(s)) => match parse_rate(s)? {
+            Rate::PerSec(r) => Ok(r),
+            Rate::Max => Err("\"max\" is not a bound: give a rate like \"9.5k\"".into()),
+        },
+        (Unit::PerSec, Value::Number(n)) => match n.as_f64() {
+            Some(r) if r.is_finite() && r >= 0.0 => Ok(r),
+            _ => Err(wrong()),
+        },
+        (Unit::Count, Value::Number(n)) => match (n.as_u64(), n.as_f64()) {
+            (Some(c), _) => Ok(c as f64),
+            (None, Some(f)) if f >= 0.0 && f.fract() == 0.0 => Ok(f),
+            _ => Err(format!("{n} is not a count: expected a whole number, 0 or more")),
+        },
+        (Unit::Ratio, Value::String(s)) => match s.trim().strip_suffix('%') {
+            Some(p) => match p.trim().parse::<f64>() {
+                Ok(x) if (0.0..=100.0).contains(&x) => Ok(x / 100.0),
+                _ => Err(format!("`{s}` is not a percentage from 0% to 100%")),
+            },
+            None => Err(format!("`{s}` is not a share: write a percentage like \"1%\" or a fraction from 0 to 1")),
+        },
+        (Unit::Ratio, Value::Number(n)) => match n.as_f64() {
+            Some(x) if (0.0..=1.0).contains(&x) => Ok(x),
+            _ => Err(format!("{n} is not a share: expected a fraction from 0 to 1, or a percentage like \"1%\"")),
+        },
+        _ => Err(wrong()),
+    }
+}
+
+/// A JSON value, shortened for a message.
+fn short(v: &Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 40 { format!("{}...", s.chars().take(40).collect::<String>()) } else { s }
+}
+
+/// Reads and validates the `checks` of a scenario document (as report.json embeds it),
+/// without the rest of the scenario: so that a report can be gated long after its run.
+///
+/// # Errors
+/// Every problem, each as `PATH: MESSAGE` (no line and column: the document is a value).
+pub fn from_scenario_value(doc: &Value) -> Result<Vec<Check>, Vec<String>> {
+    let Some(list) = doc.get("checks") else { return Ok(Vec::new()) };
+    let names = |key: &str| -> Vec<String> {
+        doc.get(key)
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|p| p.get("name").and_then(Value::as_str).map(str::to_string)).collect())
+            .unwrap_or_default()
+    };
+    let (phases, faults) = (names("phases"), names("faults"));
+    let phases: Vec<&str> = phases.iter().map(String::as_str).collect();
+    let faults: Vec<&str> = faults.iter().map(String::as_str).collect();
+    let cx = CheckContext { phases: &phases, faults: &faults };
+    let at = JsonPath::root().key("checks");
+    let mut problems = Vec::new();
+    let Some(items) = list.as_array() else {
+        return Err(vec![format!("{at}: expected an array of checks")]);
+    };
+    let mut checks = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let before = problems.len();
+        let raw: Option<RawCheck> = super::file::read(item, &at.index(i), &mut problems);
+        // A misspelt field stands for the one it was meant to be: that one is not missing.
+        let broken: Vec<JsonPath> =
+            problems[before..].iter().flat_map(|p| std::iter::once(p.path.clone()).chain(p.meant.clone())).collect();
+        if let Some(raw) = raw
+            && let Some(c) = validate(&raw, &at.index(i), &cx, &broken, &mut problems)
+        {
+            checks.push(c);
+        }
+    }
+    if problems.is_empty() { Ok(checks) } else { Err(problems.into_iter().map(|p| format!("{}: {}", p.path, p.message)).collect()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn one(v: Value) -> Result<Check, Vec<String>> {
+        let doc = json!({
+            "phases": [{"name": "warmup"}, {"name": "steady"}],
+            "faults": [{"name": "kill-leader"}],
+            "checks": [v]
+        });
+        from_scenario_value(&doc).map(|mut c| c.remove(0))
+    }
+
+    #[test]
+    fn metric_names_round_trip() {
+        for m in Metric::all() {
+            assert_eq!(Metric::parse(&m.name()), Some(m), "{m}");
+        }
+        assert_eq!(Metric::parse("e2e.p99"), Some(Metric::Latency(LatencyOf::E2e, Stat::P99)));
+        assert_eq!(Metric::parse("recovery.unavailable.max"), Some(Metric::Recovery(RecoveryFigure::UnavailableMax)));
+        assert_eq!(Metric::parse("e2e.p98"), None);
+    }
+
+    #[test]
+    fn the_examples_of_the_docs_validate() {
+        let c = one(json!({"metric": "e2e.p99", "phase": "steady", "max": "50ms"})).unwrap();
+        assert_eq!(c.max, Some(50_000.0));
+        assert_eq!(c.scope, Scope::Phase("steady".into()));
+        assert_eq!(c.to_string(), "e2e.p99 [phase steady] max 50.0 ms");
+        let c = one(json!({"metric": "lost", "max": 0})).unwrap();
+        assert_eq!((c.scope, c.max), (Scope::Run, Some(0.0)));
+        let c = one(json!({"metric": "throughput.min", "phase": "steady", "min": "9.5k"})).unwrap();
+        assert_eq!(c.min, Some(9500.0));
+        let c = one(json!({"metric": "recovery.unavailable.max", "fault": "kill-leader", "max": "15s", "abort_on_fail": false})).unwrap();
+        assert_eq!((c.max, c.abort_on_fail), (Some(15.0), false));
+        let c = one(json!({"metric": "error_rate", "max": "1%"})).unwrap();
+        assert_eq!(c.max, Some(0.01));
+        let c = one(json!({"metric": "recovery.latency.p99", "max": "2s", "min": "1ms"})).unwrap();
+        assert_eq!((c.scope, c.min, c.max), (Scope::Run, Some(1000.0), Some(2_000_000.0)));
+    }
+
+    #[test]
+    fn problems_name_the_field() {
+        let e = |v| one(v).unwrap_err();
+        assert_eq!(e(json!({"metric": "e2e.99", "max": "5ms"})), ["checks[0].metric: unknown metric `e2e.99`; did you mean `e2e.p99`?"]);
+        assert_eq!(e(json!({"metric": "e2e.p99", "phase": "stedy", "max": "5ms"})), [
+            "checks[0].phase: unknown phase `stedy`; the scenario's phases are: warmup, steady; did you mean `steady`?"
+        ]);
+        assert_eq!(e(json!({"metric": "e2e.p99", "max": 50})), ["checks[0].max: 50 has no unit: write \"50ms\" or \"50us\""]);
+        assert_eq!(e(json!({"metric": "lost", "max": "none"})), [
+            "checks[0].max: \"none\" is not a bound for this metric: expected a whole number like 0"
+        ]);
+        assert_eq!(e(json!({"metric": "lost", "phase": "steady", "max": 0})), ["checks[0].phase: `lost` counts the whole run's messages; it takes no `phase`"]);
+        assert_eq!(e(json!({"metric": "lost", "max": 0, "abort_on_fail": true})), [
+            "checks[0].abort_on_fail: `lost` is only known after the run has drained and been verified, so it cannot stop the run early"
+        ]);
+        assert_eq!(e(json!({"metric": "e2e.p99"})), ["checks[0]: a check needs a bound: `max` or `min` (or both), as a duration like \"50ms\" or \"1.5s\""]);
+        assert_eq!(e(json!({"metric": "e2e.p99", "min": "5s", "max": "1s"})), ["checks[0].min: min 5.00 s is above max 1.00 s"]);
+        assert_eq!(e(json!({"metric": "recovery.first_error", "fault": "kill-leadr", "max": "1s"})), [
+            "checks[0].fault: unknown fault `kill-leadr`; the scenario's faults are: kill-leader; did you mean `kill-leader`?"
+        ]);
+        assert_eq!(e(json!({"metric": "error_rate", "max": "150%"})), ["checks[0].max: `150%` is not a percentage from 0% to 100%"]);
+        assert_eq!(e(json!({"metric": "throughput.min", "min": "max"})), ["checks[0].min: \"max\" is not a bound: give a rate like \"9.5k\""]);
+        assert_eq!(e(json!({"metrc": "lost", "max": 0})), ["checks[0].metrc: unknown field `metrc`; did you mean `metric`?"]);
+    }
+}
