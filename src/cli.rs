@@ -31,8 +31,11 @@ pub enum Command {
     Cluster(ClusterCommand),
     /// Check scenario files without touching a cluster; every problem is reported.
     Validate(ValidateArgs),
-    /// Run a scenario: load (and later faults) against a cluster, then write report.json.
+    /// Run a scenario: load and faults against a cluster, then write report.json.
     Run(RunArgs),
+    /// Undo faults left behind by a crashed run: resume paused nodes, restart killed ones,
+    /// delete partition rules.
+    Heal(HealArgs),
 }
 
 #[derive(Debug, Args)]
@@ -46,6 +49,19 @@ pub struct RunArgs {
     /// No progress display.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Print the timeline of phases and faults, and touch nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HealArgs {
+    /// A run dir or a cluster dir whose faults to undo.
+    #[arg(value_name = "DIR", required_unless_present = "all", conflicts_with = "all")]
+    pub dir: Option<PathBuf>,
+    /// Heal every run and cluster dir aftershock knows of (the kill switch).
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Args)]
@@ -184,7 +200,40 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Cluster(cmd) => cluster_command(cmd).await,
         Command::Validate(a) => Ok(crate::scenario::validate_command(&a.files)),
         Command::Run(a) => run_command(a).await,
+        Command::Heal(a) => tokio::task::spawn_blocking(move || heal_command(a)).await.context("heal thread")?,
     }
+}
+
+fn heal_command(a: HealArgs) -> anyhow::Result<Outcome> {
+    let timeout = Duration::from_secs(120);
+    let results = match &a.dir {
+        Some(d) => vec![(d.clone(), crate::chaos::heal::heal_dir(d, timeout))],
+        None => {
+            let (results, n) = crate::chaos::heal::heal_all(timeout);
+            eprintln!("healing {n} known dir(s)");
+            results
+        }
+    };
+    let mut failed = false;
+    for (dir, r) in results {
+        match r {
+            Ok(rep) => {
+                if rep.actions.is_empty() && rep.failures.is_empty() {
+                    println!("{}: nothing left to undo", dir.display());
+                }
+                for line in &rep.actions {
+                    println!("{}: {line}", dir.display());
+                }
+                for line in &rep.failures {
+                    failed = true;
+                    eprintln!("{}: could not undo: {line}", dir.display());
+                }
+            }
+            Err(e) if a.dir.is_some() => return Err(e.into()),
+            Err(e) => eprintln!("{}: skipped: {e}", dir.display()),
+        }
+    }
+    Ok(if failed { Outcome::RunFailed } else { Outcome::Ok })
 }
 
 async fn run_command(a: RunArgs) -> anyhow::Result<Outcome> {
@@ -195,6 +244,10 @@ async fn run_command(a: RunArgs) -> anyhow::Result<Outcome> {
             return Ok(Outcome::BadConfig);
         }
     };
+    if a.dry_run {
+        print!("{}", crate::runner::dry_run(&scenario));
+        return Ok(Outcome::Ok);
+    }
     let opts = crate::runner::RunOptions {
         out: a.out,
         reports_root: PathBuf::from("reports"),

@@ -5,6 +5,7 @@
 //! - [`cluster`]: a local cluster of real Apache Kafka processes (KRaft) that aftershock
 //!   fetches, formats, starts, supervises and stops.
 //! - [`error`]: the library's error type.
+//! - [`gate`]: the checks of a scenario evaluated against a report, after and during a run.
 //! - [`scenario`]: scenario files, their validation and the validated model.
 //! - [`load`]: open-loop producers and consumers with numbered payloads.
 //! - [`measure`]: histograms, per-second counters and the message ledger.
@@ -18,6 +19,7 @@ pub mod chaos;
 pub mod cli;
 pub mod cluster;
 pub mod error;
+pub mod gate;
 pub mod load;
 pub mod measure;
 pub mod report;

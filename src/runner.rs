@@ -76,6 +76,58 @@ pub struct RunResult {
     pub report: Report,
 }
 
+/// The timeline `run --dry-run` prints: phases and every fault occurrence, with offsets from
+/// the start of the load. Touches nothing.
+pub fn dry_run(s: &Scenario) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let cluster = match &s.cluster {
+        ClusterTarget::Local { nodes, .. } => format!("a local cluster of {nodes} node(s), started for the run"),
+        ClusterTarget::Existing { bootstrap, .. } => format!("the existing cluster at {bootstrap}"),
+    };
+    let _ = writeln!(out, "scenario {} on {cluster}", s.name);
+    for t in &s.topics {
+        let _ = writeln!(out, "  topic {}: {} partitions, replication factor {}", t.name, t.partitions, t.replication_factor);
+    }
+    for p in &s.producers {
+        let _ = writeln!(out, "  producer {} -> {}: {} instance(s), {}", p.name, p.topic, p.instances, p.rate);
+    }
+    for c in &s.consumers {
+        let _ = writeln!(out, "  consumer {} <- {}: {} instance(s), group {}", c.name, c.topic, c.instances, c.group);
+    }
+    let _ = writeln!(out, "timeline (offsets from the start of the load):");
+    let mut at = Duration::ZERO;
+    let mut phase_starts = Vec::new();
+    for p in &s.phases {
+        let _ = writeln!(
+            out,
+            "  {:>8}  phase {} for {}{}",
+            fmt_offset(at),
+            p.name,
+            fmt_offset(p.duration),
+            if p.measured { "" } else { " (not measured)" }
+        );
+        phase_starts.push((p.name.clone(), at));
+        at += p.duration;
+    }
+    for o in timeline(&s.faults, &phase_starts) {
+        let what = match o.spec.action {
+            crate::chaos::spec::FaultAction::Restart => "rolling restart of every node".to_string(),
+            a => format!("{} {}", a.name(), o.spec.target.describe()),
+        };
+        let window = if o.spec.duration.is_zero() { String::new() } else { format!(", undone at {}", fmt_offset(o.start + o.spec.duration)) };
+        let restart = o.spec.restart_after.map(|r| format!(", restarted at {}", fmt_offset(o.start + r))).unwrap_or_default();
+        let _ = writeln!(out, "  {:>8}  fault {}{}: {what}{restart}{window}", fmt_offset(o.start), o.spec.name, if o.repeat > 0 { format!(" #{}", o.repeat + 1) } else { String::new() });
+    }
+    let _ = writeln!(out, "  {:>8}  load stops; consumers drain for up to {}", fmt_offset(at), fmt_offset(s.drain));
+    out
+}
+
+fn fmt_offset(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 1000 == 0 { format!("{}s", ms / 1000) } else { format!("{:.3}s", d.as_secs_f64()) }
+}
+
 /// The run dir name: `<scenario>-<UTC time>`, e.g. `quickstart-20261125T141502Z`.
 pub fn run_id(name: &str, at: SystemTime) -> String {
     let t = humantime::format_rfc3339_seconds(at).to_string();
@@ -279,6 +331,8 @@ async fn run_load(
                 })
                 .collect();
             let plan = timeline(&scenario.faults, &phase_starts);
+            // `heal --all` must find this run's ledger if aftershock dies mid-fault.
+            crate::cluster::registry::remember(run_dir);
             let ctx = Arc::new(ChaosContext {
                 cluster: c.clone(),
                 base: base.clone(),

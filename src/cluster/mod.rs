@@ -8,6 +8,7 @@
 pub mod dist;
 pub mod netns;
 pub mod probe;
+pub mod registry;
 pub mod process;
 pub mod props;
 pub mod state;
@@ -213,6 +214,7 @@ impl LocalCluster {
         state.save(&dir)?;
         // From here on, dropping the handle on an error path kills the nodes and removes the
         // network.
+        registry::remember(&dir);
         let mut cluster = LocalCluster { dir, state, children: HashMap::new(), stop_on_drop: true };
         if let Some(layout) = &cluster.state.netns {
             layout.create()?;

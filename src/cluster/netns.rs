@@ -366,8 +366,17 @@ pub fn which(cmd: &str) -> Option<PathBuf> {
 /// # Errors
 /// [`Error::Io`] when the lock file cannot be created or locked.
 pub fn setup_lock() -> Result<File> {
+    host_lock("netns")
+}
+
+/// Holds the host-wide lock `/run/aftershock/NAME.lock` (an exclusive `flock`) until dropped:
+/// serializes edits that several aftershock processes could make at once.
+///
+/// # Errors
+/// [`Error::Io`] when the lock file cannot be created or locked.
+pub fn host_lock(name: &str) -> Result<File> {
     std::fs::create_dir_all(LOCK_DIR).map_err(Error::io(format!("creating {LOCK_DIR}")))?;
-    let path = Path::new(LOCK_DIR).join("netns.lock");
+    let path = Path::new(LOCK_DIR).join(format!("{name}.lock"));
     let f = File::create(&path).map_err(Error::io(format!("creating {}", path.display())))?;
     f.lock().map_err(Error::io(format!("locking {}", path.display())))?;
     Ok(f)
@@ -412,18 +421,20 @@ pub fn networks_in_use() -> Result<Vec<(Ipv4Net, String, String)>> {
 /// Why `subnet` cannot be used: whatever on the host overlaps it, except the links named
 /// `own_bridge` (an earlier incarnation of the same cluster).
 fn conflicts(used: &[(Ipv4Net, String, String)], subnet: Ipv4Net, own_bridge: &str) -> Vec<String> {
-    let mut out: Vec<String> = used
-        .iter()
-        .filter(|(net, _, dev)| dev != own_bridge && net.overlaps(&subnet))
-        .map(|(_, what, dev)| {
-            if dev.starts_with(NAME_PREFIX) {
-                format!("{what} (the bridge of another aftershock --netns cluster)")
-            } else {
-                what.clone()
-            }
-        })
-        .collect();
-    out.dedup();
+    let mut devs: Vec<&str> = Vec::new();
+    let mut out = Vec::new();
+    for (net, what, dev) in used {
+        // One entry per interface: its address and its route say the same thing.
+        if dev == own_bridge || !net.overlaps(&subnet) || devs.contains(&dev.as_str()) {
+            continue;
+        }
+        devs.push(dev);
+        out.push(if dev.starts_with(NAME_PREFIX) {
+            format!("{what} (the bridge of another aftershock --netns cluster)")
+        } else {
+            what.clone()
+        });
+    }
     out
 }
 
@@ -758,6 +769,7 @@ mod tests {
             (net("10.77.0.0/24"), "address 10.77.0.1/24 on as-00000000".to_string(), "as-00000000".to_string()),
             (net("192.0.2.0/24"), "route 192.0.2.0/24 dev eth0".to_string(), "eth0".to_string()),
             (net("172.16.0.0/12"), "route 172.16.0.0/12 dev docker0".to_string(), "docker0".to_string()),
+            (net("10.77.0.0/24"), "route 10.77.0.0/24 dev as-00000000".to_string(), "as-00000000".to_string()),
         ];
         let c = conflicts(&used, net("10.77.0.0/24"), "as-11111111");
         assert_eq!(c.len(), 1);

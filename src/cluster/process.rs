@@ -120,6 +120,14 @@ pub fn is_running(pid: u32) -> bool {
     }
 }
 
+/// True when `pid` is stopped by a signal (SIGSTOP): a paused broker.
+pub fn is_stopped(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.rfind(')').is_some_and(|i| stat[i + 1..].trim_start().starts_with('T')),
+        Err(_) => false,
+    }
+}
+
 /// Sends `signal` to `pid`; a process that is already gone is not an error.
 pub fn signal(pid: u32, signal: Signal) -> Result<()> {
     match kill(Pid::from_raw(pid as i32), signal) {
