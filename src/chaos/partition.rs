@@ -457,7 +457,15 @@ mod tests {
             active: false,
         };
         assert!(g.owns(&rules[0]));
-        let other = PartitionGuard { tag: "ab".into(), ..g };
+        let other = PartitionGuard {
+            node: 2,
+            namespace: "ns".into(),
+            peers: Peers::Clients,
+            direction: Direction::Inbound,
+            addrs: vec![],
+            tag: "ab".into(),
+            active: false,
+        };
         assert!(!other.owns(&rules[0]), "tags match whole words only");
         assert_eq!(other.describe(), "node 2 cut off from the clients (inbound)");
     }

@@ -343,10 +343,13 @@ pub fn check_prerequisites() -> Result<()> {
         .map(|(cmd, _)| cmd)
         .collect();
     if !missing.is_empty() {
+        let (list, verb) = match missing.as_slice() {
+            [one] => (format!("`{one}`"), "is"),
+            _ => (missing.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(" and "), "are"),
+        };
         return Err(Error::Usage(format!(
-            "--netns needs `ip` (iproute2) and `nft` (nftables), but {} not on the PATH; install them \
-             (Debian/Ubuntu: `apt-get install -y iproute2 nftables`)",
-            missing.iter().map(|c| format!("`{c}` is")).collect::<Vec<_>>().join(" and ")
+            "--netns needs `ip` (iproute2) and `nft` (nftables), but {list} {verb} not on the PATH; install them \
+             (Debian/Ubuntu: `apt-get install -y iproute2 nftables`)"
         )));
     }
     Ok(())

@@ -10,9 +10,15 @@
 //! Units are stated in the report itself ([`Units`]): latencies in microseconds, rates in
 //! messages per second, times in seconds since the run start.
 
+pub mod compare;
 pub mod faults;
 pub mod format;
 pub mod generator;
+pub mod html;
+pub mod junit;
+pub mod plots;
+pub mod render;
+pub mod summary;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,133 @@
+//! The commands that read reports: `aftershock report` (render and gate a run dir),
+//! `aftershock compare` (a run against a baseline), and what `aftershock run` does with its
+//! report at the end (render, gate, JUnit). `cli` parses the arguments and calls these.
+
+use std::path::{Path, PathBuf};
+
+use super::compare::{self, CompareOptions, Tolerance};
+use super::render;
+use super::{REPORT_FILE, Report};
+use crate::Outcome;
+use crate::gate::{self, CheckResult};
+
+/// A report given as a run dir or as the report.json file itself.
+pub fn report_path(p: &Path) -> PathBuf {
+    if p.is_dir() { p.join(REPORT_FILE) } else { p.to_path_buf() }
+}
+
+/// Loads the report at `p` (a run dir or a file), saying on stderr why it cannot.
+fn load(p: &Path) -> Result<Report, Outcome> {
+    Report::load(&report_path(p)).map_err(|e| {
+        eprintln!("error: {e}");
+        Outcome::BadConfig
+    })
+}
+
+/// The checks of the report's scenario, evaluated; `Err` holds the problems of checks that
+/// cannot be read.
+pub fn gate_report(report: &Report) -> Result<Vec<CheckResult>, Vec<String>> {
+    gate::checks_of(report).map(|checks| gate::evaluate(&checks, report))
+}
+
+/// `aftershock report RUN_DIR`: renders summary.md, index.html and the plots into `out`
+/// (default: the run dir), prints the checks, writes JUnit if asked. Exit: 0 when every
+/// check passed, 1 when one failed or had no data, 2 when the report cannot be read or its
+/// checks are invalid, 3 when the outputs cannot be written.
+pub fn report_command(run: &Path, out: Option<&Path>, junit: Option<&Path>) -> Outcome {
+    let report = match load(run) {
+        Ok(r) => r,
+        Err(o) => return o,
+    };
+    let dir = match out {
+        Some(d) => d.to_path_buf(),
+        None => report_path(run).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(".")),
+    };
+    let checks = gate_report(&report);
+    let outcome = finish(&report, &checks, &dir, junit, true);
+    if let Err(problems) = &checks {
+        eprintln!("error: the checks in this report's scenario are invalid:");
+        for p in problems {
+            eprintln!("  {p}");
+        }
+        return Outcome::BadConfig;
+    }
+    outcome
+}
+
+/// What `run` does with its report: render the outputs, print the checks (on stderr: stdout
+/// holds the run dir), write JUnit. Returns the outcome of the checks; rendering problems are
+/// reported but do not change it, since the run and its report.json are fine.
+pub fn after_run(report: &Report, checks: &[crate::scenario::checks::Check], run_dir: &Path, junit: Option<&Path>) -> Outcome {
+    let results = Ok(gate::evaluate(checks, report));
+    finish(report, &results, run_dir, junit, false)
+}
+
+fn finish(report: &Report, checks: &Result<Vec<CheckResult>, Vec<String>>, dir: &Path, junit: Option<&Path>, to_stdout: bool) -> Outcome {
+    let mut outcome = Outcome::Ok;
+    match render::render(report, checks, dir) {
+        Ok(r) => eprintln!("rendered {} and {} plots into {}", r.summary.display(), r.plots.len() * 2, dir.join(render::PLOTS_DIR).display()),
+        Err(e) => {
+            eprintln!("error: {e}");
+            outcome = Outcome::RunFailed;
+        }
+    }
+    if let Ok(results) = checks {
+        let table = gate::text_table(results);
+        if to_stdout {
+            print!("{table}");
+        } else {
+            eprint!("{table}");
+        }
+        if let Some(path) = junit {
+            let xml = super::junit::checks_suite(&report.scenario_name, &report.run_id, results);
+            if let Err(e) = super::junit::write(path, &[xml]) {
+                eprintln!("error: {e}");
+                return Outcome::RunFailed;
+            }
+        }
+        if !gate::all_passed(results) && outcome == Outcome::Ok {
+            outcome = Outcome::ChecksFailed;
+        }
+    }
+    outcome
+}
+
+/// `aftershock compare BASELINE CURRENT`: prints the Markdown comparison on stdout.
+/// Exit: 0 no regression beyond tolerance (inconclusive metrics do not fail unless
+/// `strict`), 1 a regression, 2 unreadable reports, bad tolerances, or different scenarios
+/// without `force`.
+pub fn compare_command(baseline: &Path, current: &Path, tolerances: &[String], opts: CompareOptions, junit: Option<&Path>) -> Outcome {
+    let (base, cur) = match (load(baseline), load(current)) {
+        (Ok(b), Ok(c)) => (b, c),
+        (Err(o), _) | (_, Err(o)) => return o,
+    };
+    let mut tol = Vec::new();
+    for t in tolerances {
+        match Tolerance::parse(t) {
+            Ok(t) => tol.push(t),
+            Err(e) => {
+                eprintln!("error: --max-regression {t}: {e}");
+                return Outcome::BadConfig;
+            }
+        }
+    }
+    let cmp = match compare::compare(&base, &cur, &tol, &opts) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Outcome::BadConfig;
+        }
+    };
+    for w in &cmp.warnings {
+        eprintln!("warning: {w}");
+    }
+    print!("{}", compare::markdown(&cmp));
+    if let Some(path) = junit {
+        let xml = super::junit::compare_suite(&cmp);
+        if let Err(e) = super::junit::write(path, &[xml]) {
+            eprintln!("error: {e}");
+            return Outcome::RunFailed;
+        }
+    }
+    if cmp.regressions() > 0 || (opts.strict && cmp.inconclusive() > 0) { Outcome::ChecksFailed } else { Outcome::Ok }
+}

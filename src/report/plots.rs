@@ -1,0 +1,690 @@
+//! The plots of a report, drawn with plotters from the [`Report`] alone, each as SVG and PNG:
+//!
+//! - `latency`: produce and end-to-end p50/p99/p99.9/max per second, log scale;
+//! - `throughput`: sent, acknowledged and consumed per second, failed deliveries on a
+//!   second axis;
+//! - `percentiles`: the latency distribution of each phase on an HDR-style percentile axis
+//!   (0% to 99.999%), decoded from the report's histograms;
+//! - `recovery`: the recovery times of each fault (or a note that there were none).
+//!
+//! Fault windows are shaded and labelled on the time plots, phase boundaries are marked.
+//!
+//! NB: text is rendered with DejaVu Sans embedded in the binary (plotters' `ab_glyph`
+//! feature), so PNGs look the same on every machine and need no system fonts. SVGs name the
+//! generic `sans-serif` family and are measured with the same font.
+
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
+use plotters::prelude::*;
+
+use super::{FaultRecord, Interval, Report, RecoveryFigure};
+use crate::measure::LatencyHistogram;
+
+/// The embedded font (see the module notes).
+static FONT: &[u8] = include_bytes!("fonts/DejaVuSans.ttf");
+const FAMILY: &str = "sans-serif";
+
+/// Pixel size of the PNGs (and the SVGs' view box).
+const WIDE: (u32, u32) = (1280, 520);
+const TALL: (u32, u32) = (1280, 860);
+
+const BLUE_: RGBColor = RGBColor(31, 119, 180);
+const ORANGE: RGBColor = RGBColor(255, 127, 14);
+const GREEN_: RGBColor = RGBColor(44, 160, 44);
+const RED_: RGBColor = RGBColor(214, 39, 40);
+const PURPLE: RGBColor = RGBColor(148, 103, 189);
+const BROWN: RGBColor = RGBColor(140, 86, 75);
+const PINK: RGBColor = RGBColor(227, 119, 194);
+const GREY: RGBColor = RGBColor(110, 110, 110);
+const OLIVE: RGBColor = RGBColor(188, 189, 34);
+const TEAL: RGBColor = RGBColor(23, 190, 207);
+/// Fault windows: a light amber band with a darker label.
+const FAULT_FILL: RGBColor = RGBColor(255, 170, 60);
+const FAULT_TEXT: RGBColor = RGBColor(150, 70, 0);
+/// One color per phase (and per recovery figure), in order.
+const PALETTE: [RGBColor; 10] = [BLUE_, ORANGE, GREEN_, RED_, PURPLE, BROWN, PINK, GREY, OLIVE, TEAL];
+
+/// One rendered plot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlotFile {
+    /// `latency`, `throughput`, `percentiles`, `recovery`.
+    pub name: &'static str,
+    /// Its title, for alt texts and headings.
+    pub title: &'static str,
+    pub svg: PathBuf,
+    pub png: PathBuf,
+}
+
+/// Why a plot could not be drawn.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot draw plot {name} into {path}: {message}")]
+pub struct PlotError {
+    pub name: &'static str,
+    pub path: PathBuf,
+    pub message: String,
+}
+
+/// The plots of a report: name, title, size.
+const PLOTS: [(&str, &str, (u32, u32)); 4] = [
+    ("latency", "Latency over time", TALL),
+    ("throughput", "Throughput over time", WIDE),
+    ("percentiles", "Latency by percentile", TALL),
+    ("recovery", "Recovery times per fault", WIDE),
+];
+
+/// Draws the plot called `name` on any backend.
+fn draw<DB: DrawingBackend>(name: &str, area: &DrawingArea<DB, Shift>, report: &Report) -> Result<(), String> {
+    match name {
+        "latency" => latency(area, report),
+        "throughput" => throughput(area, report),
+        "percentiles" => percentiles(area, report),
+        _ => recovery(area, report),
+    }
+}
+
+/// Draws every plot of `report` into `dir` as `NAME.svg` and `NAME.png`.
+///
+/// # Errors
+/// When a file cannot be written or a histogram cannot be decoded.
+pub fn render(report: &Report, dir: &Path) -> Result<Vec<PlotFile>, PlotError> {
+    register_font();
+    std::fs::create_dir_all(dir).map_err(|e| PlotError { name: "plots", path: dir.to_path_buf(), message: e.to_string() })?;
+    let mut out = Vec::new();
+    for (name, title, size) in PLOTS {
+        let svg_path = dir.join(format!("{name}.svg"));
+        let png_path = dir.join(format!("{name}.png"));
+        let err = |path: &Path, message: String| PlotError { name, path: path.to_path_buf(), message };
+
+        let mut svg = String::new();
+        {
+            let area = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+            draw(name, &area, report).map_err(|m| err(&svg_path, m))?;
+            area.present().map_err(|e| err(&svg_path, e.to_string()))?;
+        }
+        std::fs::write(&svg_path, svg).map_err(|e| err(&svg_path, e.to_string()))?;
+
+        {
+            let area = BitMapBackend::new(&png_path, size).into_drawing_area();
+            draw(name, &area, report).map_err(|m| err(&png_path, m))?;
+            area.present().map_err(|e| err(&png_path, e.to_string()))?;
+        }
+        out.push(PlotFile { name, title, svg: svg_path, png: png_path });
+    }
+    Ok(out)
+}
+
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // The font is a constant known to parse; should that ever change, text would be
+        // missing from the plots and the pixel tests would say so.
+        let _ = plotters::style::register_font(FAMILY, FontStyle::Normal, FONT);
+    });
+}
+
+fn font(size: u32) -> TextStyle<'static> {
+    (FAMILY, size).into_font().into()
+}
+
+fn e<E: std::fmt::Display>(err: E) -> String {
+    err.to_string()
+}
+
+/// The time axis: the whole run, at least one second.
+fn time_range(report: &Report) -> std::ops::Range<f64> {
+    let last = report.timeseries.iter().map(|i| i.sec as f64 + 1.0).fold(0.0, f64::max);
+    let faults = report.faults.iter().map(|f| f.end_secs).fold(0.0, f64::max);
+    0.0..last.max(report.duration_secs).max(faults).max(1.0)
+}
+
+/// A tick label for a latency in milliseconds: `500 µs`, `2 ms`, `1.5 s`.
+fn tick_ms(ms: f64) -> String {
+    fn trim(v: f64) -> String {
+        let s = format!("{v:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+    if ms >= 1000.0 {
+        format!("{} s", trim(ms / 1000.0))
+    } else if ms >= 1.0 {
+        format!("{} ms", trim(ms))
+    } else {
+        format!("{} µs", trim(ms * 1000.0))
+    }
+}
+
+/// A log axis around the positive values: from a bit below the lowest to a bit above the highest.
+fn log_bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values.filter(|v| *v > 0.0 && v.is_finite()).fold((f64::MAX, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    if hi <= 0.0 {
+        return (0.1, 10.0);
+    }
+    // Round out to 1-2-5 steps so the axis starts and ends on readable values.
+    let down = |v: f64| {
+        let p = 10f64.powf(v.log10().floor());
+        [5.0, 2.0, 1.0].iter().map(|m| m * p).find(|x| *x <= v).unwrap_or(p)
+    };
+    let up = |v: f64| {
+        let p = 10f64.powf(v.log10().floor());
+        [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * p).find(|x| *x >= v).unwrap_or(10.0 * p)
+    };
+    let (lo, hi) = (down(lo / 1.2), up(hi * 1.3));
+    if hi / lo < 10.0 { (lo, lo * 10.0) } else { (lo, hi) }
+}
+
+/// Contiguous runs of points, so that seconds without data break a line instead of
+/// bridging it.
+fn segments(points: &[(f64, Option<f64>)]) -> Vec<Vec<(f64, f64)>> {
+    let mut out: Vec<Vec<(f64, f64)>> = Vec::new();
+    let mut cur = Vec::new();
+    for (x, y) in points {
+        match y {
+            Some(y) => cur.push((*x, *y)),
+            None if !cur.is_empty() => out.push(std::mem::take(&mut cur)),
+            None => {}
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+type Chart<'a, DB, X, Y> = ChartContext<'a, DB, Cartesian2d<X, Y>>;
+
+/// Draws a series made of several segments with one legend entry.
+fn draw_segments<DB: DrawingBackend, X, Y>(
+    chart: &mut Chart<'_, DB, X, Y>,
+    points: &[(f64, Option<f64>)],
+    color: RGBColor,
+    width: u32,
+    label: &str,
+) -> Result<(), String>
+where
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    let segs = segments(points);
+    let style = color.stroke_width(width);
+    let mut first = true;
+    for seg in segs.iter() {
+        let single = seg.len() == 1;
+        let ann = if single {
+            // A lone second is a dot, or it would not show at all.
+            chart.draw_series(seg.iter().map(|p| Circle::new(*p, width + 1, color.filled()))).map_err(e)?
+        } else {
+            chart.draw_series(LineSeries::new(seg.iter().copied(), style)).map_err(e)?
+        };
+        if first {
+            ann.label(label).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(3)));
+            first = false;
+        }
+    }
+    if first {
+        // No data at all: still list the series, so the legend explains every color.
+        chart
+            .draw_series(std::iter::empty::<Circle<(f64, f64), u32>>())
+            .map_err(e)?
+            .label(format!("{label} (no data)"))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(3)));
+    }
+    Ok(())
+}
+
+/// Shaded, labelled fault windows and dashed phase boundaries over the whole y range.
+fn draw_context<DB: DrawingBackend, Y>(
+    chart: &mut Chart<'_, DB, RangedCoordf64, Y>,
+    report: &Report,
+    y_lo: f64,
+    y_hi: f64,
+    legend: bool,
+) -> Result<(), String>
+where
+    Y: Ranged<ValueType = f64>,
+{
+    for (i, p) in report.phases.iter().enumerate().filter(|(_, p)| p.duration_secs > 0.0) {
+        let x = p.start_secs;
+        if i > 0 {
+            chart
+                .draw_series(DashedLineSeries::new(vec![(x, y_lo), (x, y_hi)], 6, 4, GREY.mix(0.7).stroke_width(1)))
+                .map_err(e)?;
+        }
+        chart
+            .draw_series(std::iter::once(
+                EmptyElement::at((x, y_lo)) + Text::new(p.name.clone(), (4, -18), font(13).color(&GREY)),
+            ))
+            .map_err(e)?;
+    }
+    for (i, f) in report.faults.iter().enumerate() {
+        let band = Rectangle::new([(f.start_secs, y_lo), (f.end_secs.max(f.start_secs), y_hi)], FAULT_FILL.mix(0.22).filled());
+        let ann = chart.draw_series(std::iter::once(band)).map_err(e)?;
+        if legend && i == 0 {
+            ann.label("fault window").legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 22, y + 6)], FAULT_FILL.mix(0.5).filled()));
+        }
+        let edge = FAULT_FILL.mix(0.9).stroke_width(1);
+        chart
+            .draw_series([f.start_secs, f.end_secs].map(|x| PathElement::new(vec![(x, y_lo), (x, y_hi)], edge)))
+            .map_err(e)?;
+        // Labels of neighbouring faults are staggered so that they do not overlap.
+        let dy = 4 + 18 * (i as i32 % 2);
+        chart
+            .draw_series(std::iter::once(
+                EmptyElement::at((f.start_secs, y_hi)) + Text::new(fault_label(f), (4, dy), font(13).color(&FAULT_TEXT)),
+            ))
+            .map_err(e)?;
+    }
+    Ok(())
+}
+
+/// A linear axis whose ticks sit exactly at the given values (group centres, whole nines).
+#[derive(Debug, Clone)]
+struct Keyed {
+    lo: f64,
+    hi: f64,
+    keys: Vec<f64>,
+}
+
+impl Ranged for Keyed {
+    type FormatOption = plotters::coord::ranged1d::DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, v: &f64, limit: (i32, i32)) -> i32 {
+        let r = (v - self.lo) / (self.hi - self.lo);
+        limit.0 + (r * f64::from(limit.1 - limit.0)).round() as i32
+    }
+
+    fn key_points<Hint: plotters::coord::ranged1d::KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
+        // Light (minor) grid lines: none; bold ones at the keys.
+        if hint.weight().allow_light_points() { Vec::new() } else { self.keys.clone() }
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.lo..self.hi
+    }
+}
+
+/// `kill-leader: kill node 2`.
+fn fault_label(f: &FaultRecord) -> String {
+    let nodes = match f.target.nodes.as_slice() {
+        [] => String::new(),
+        [n] => format!(" node {n}"),
+        ns => format!(" nodes {}", ns.iter().map(i32::to_string).collect::<Vec<_>>().join(",")),
+    };
+    format!("{}: {}{nodes}", f.id, f.action)
+}
+
+/// Shows a note in the middle of an empty chart.
+fn draw_note<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, note: &str) -> Result<(), String> {
+    let (w, h) = area.dim_in_pixel();
+    let style = font(22).color(&GREY).pos(plotters::style::text_anchor::Pos::new(
+        plotters::style::text_anchor::HPos::Center,
+        plotters::style::text_anchor::VPos::Center,
+    ));
+    area.draw(&Text::new(note.to_string(), (w as i32 / 2, h as i32 / 2), style)).map_err(e)
+}
+
+fn latency<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Report) -> Result<(), String> {
+    root.fill(&WHITE).map_err(e)?;
+    let root = root.titled("Latency over time (per second, from the intended send time)", font(24)).map_err(e)?;
+    let panels = root.split_evenly((2, 1));
+    let kinds: [(&str, fn(&Interval) -> &crate::measure::LatencySummary); 2] =
+        [("Produce (ack) latency", |i| &i.produce), ("End-to-end latency (producer to consumer)", |i| &i.e2e)];
+    let all = report
+        .timeseries
+        .iter()
+        .flat_map(|i| [&i.produce, &i.e2e])
+        .filter(|s| s.count > 0)
+        .flat_map(|s| [s.p50_us, s.max_us])
+        .map(|us| us as f64 / 1000.0);
+    // Both panels share one scale, so that they can be compared at a glance.
+    let (lo, hi) = log_bounds(all);
+    for (panel, (caption, get)) in panels.iter().zip(kinds) {
+        let mut chart = ChartBuilder::on(panel)
+            .caption(caption, font(18))
+            .margin(12)
+            .margin_right(24)
+            .x_label_area_size(48)
+            .y_label_area_size(84)
+            .build_cartesian_2d(time_range(report), (lo..hi).log_scale())
+            .map_err(e)?;
+        chart
+            .configure_mesh()
+            .x_desc("time since run start (s)")
+            .y_desc("latency (log scale)")
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| tick_ms(*y))
+            .label_style(font(14))
+            .axis_desc_style(font(15))
+            .light_line_style(RGBColor(235, 235, 235))
+            .bold_line_style(RGBColor(210, 210, 210))
+            .draw()
+            .map_err(e)?;
+        draw_context(&mut chart, report, lo, hi, true)?;
+        type Pick = fn(&crate::measure::LatencySummary) -> u64;
+        let lines: [(&str, RGBColor, u32, Pick); 4] = [
+            ("p50", BLUE_, 2, |s| s.p50_us),
+            ("p99", ORANGE, 2, |s| s.p99_us),
+            ("p99.9", RED_, 2, |s| s.p999_us),
+            ("max", GREY, 1, |s| s.max_us),
+        ];
+        for (label, color, width, pick) in lines {
+            let points: Vec<(f64, Option<f64>)> = report
+                .timeseries
+                .iter()
+                .map(|i| {
+                    let s = get(i);
+                    (i.sec as f64 + 0.5, (s.count > 0).then(|| (pick(s) as f64 / 1000.0).max(lo)))
+                })
+                .collect();
+            draw_segments(&mut chart, &points, color, width, label)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.9))
+            .border_style(RGBColor(180, 180, 180))
+            .label_font(font(14))
+            .draw()
+            .map_err(e)?;
+    }
+    Ok(())
+}
+
+fn throughput<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Report) -> Result<(), String> {
+    root.fill(&WHITE).map_err(e)?;
+    let root = root.titled("Throughput over time (messages per second)", font(24)).map_err(e)?;
+    let top = report.timeseries.iter().map(|i| i.sent.max(i.acked).max(i.consumed)).max().unwrap_or(0) as f64;
+    let y_hi = if top > 0.0 { top * 1.25 } else { 10.0 };
+    let err_top = report.timeseries.iter().map(|i| i.failed).max().unwrap_or(0) as f64;
+    let err_hi = if err_top > 0.0 { err_top * 1.25 } else { 1.0 };
+    let x = time_range(report);
+    let mut chart = ChartBuilder::on(&root)
+        .margin(12)
+        .margin_right(24)
+        .x_label_area_size(48)
+        .y_label_area_size(84)
+        .right_y_label_area_size(84)
+        .build_cartesian_2d(x.clone(), 0.0..y_hi)
+        .map_err(e)?
+        .set_secondary_coord(x, 0.0..err_hi);
+    chart
+        .configure_mesh()
+        .x_desc("time since run start (s)")
+        .y_desc("messages per second")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .label_style(font(14))
+        .axis_desc_style(font(15))
+        .light_line_style(RGBColor(235, 235, 235))
+        .bold_line_style(RGBColor(210, 210, 210))
+        .draw()
+        .map_err(e)?;
+    chart
+        .configure_secondary_axes()
+        .y_desc("failed deliveries per second")
+        .y_label_formatter(&|y| if err_top > 0.0 && err_hi < 10.0 { format!("{y:.1}") } else { format!("{y:.0}") })
+        .label_style(font(14).color(&RED_))
+        .axis_desc_style(font(15).color(&RED_))
+        .draw()
+        .map_err(e)?;
+    draw_context(&mut chart, report, 0.0, y_hi, true)?;
+    // Errors first, as bars under the lines, on the right-hand axis.
+    let ann = chart
+        .draw_secondary_series(
+            report
+                .timeseries
+                .iter()
+                .filter(|i| i.failed > 0)
+                .map(|i| Rectangle::new([(i.sec as f64 + 0.15, 0.0), (i.sec as f64 + 0.85, i.failed as f64)], RED_.mix(0.75).filled())),
+        )
+        .map_err(e)?;
+    ann.label("failed (right axis)").legend(|(x, y)| Rectangle::new([(x + 6, y - 6), (x + 16, y + 6)], RED_.mix(0.75).filled()));
+    type Pick = fn(&Interval) -> u64;
+    let lines: [(&str, RGBColor, u32, Pick); 3] =
+        [("sent", BLUE_, 2, |i| i.sent), ("acknowledged", GREEN_, 2, |i| i.acked), ("consumed", PURPLE, 2, |i| i.consumed)];
+    for (label, color, width, pick) in lines {
+        let points: Vec<(f64, Option<f64>)> = report.timeseries.iter().map(|i| (i.sec as f64 + 0.5, Some(pick(i) as f64))).collect();
+        draw_segments(&mut chart, &points, color, width, label)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(180, 180, 180))
+        .label_font(font(14))
+        .draw()
+        .map_err(e)?;
+    Ok(())
+}
+
+/// Points of a latency-by-percentile curve in (nines, ms), up to the last quantile the
+/// histogram resolves (about log10(count) nines), then a point at its max.
+pub(crate) fn percentile_curve(h: &LatencyHistogram, max_nines: f64) -> Vec<(f64, f64)> {
+    if h.is_empty() {
+        return Vec::new();
+    }
+    let reach = (h.count() as f64).log10().min(max_nines);
+    let mut pts = Vec::new();
+    let steps = 250;
+    for k in 0..=steps {
+        let x = reach * k as f64 / steps as f64;
+        let q = 1.0 - 10f64.powf(-x);
+        pts.push((x, h.value_at_quantile(q) as f64 / 1000.0));
+    }
+    let max = h.value_at_quantile(1.0) as f64 / 1000.0;
+    if reach < max_nines {
+        pts.push((reach, max));
+    }
+    pts
+}
+
+fn percentiles<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Report) -> Result<(), String> {
+    const MAX_NINES: f64 = 5.0;
+    root.fill(&WHITE).map_err(e)?;
+    let root = root.titled("Latency by percentile, per phase (HDR percentile axis)", font(24)).map_err(e)?;
+    let panels = root.split_evenly((2, 1));
+    let mut decoded = Vec::new();
+    for (i, ph) in report.histograms.phases.iter().enumerate() {
+        let set = ph.decode().map_err(|err| format!("histograms of phase {}: {err}", ph.phase))?;
+        let measured = report.phase(&ph.phase).is_none_or(|p| p.measured);
+        decoded.push((PALETTE[i % PALETTE.len()], ph.phase.clone(), measured, set));
+    }
+    let curves = |produce: bool| -> Vec<(RGBColor, String, Vec<(f64, f64)>)> {
+        decoded
+            .iter()
+            .map(|(c, name, measured, set)| {
+                let h = if produce { &set.produce } else { &set.e2e };
+                let label = if *measured { name.clone() } else { format!("{name} (not measured)") };
+                (*c, label, percentile_curve(h, MAX_NINES))
+            })
+            .collect()
+    };
+    let (prod, e2e) = (curves(true), curves(false));
+    let (lo, hi) = log_bounds(prod.iter().chain(e2e.iter()).flat_map(|(_, _, pts)| pts.iter().map(|p| p.1)));
+    for (panel, (caption, cs)) in panels.iter().zip([("Produce (ack) latency", prod), ("End-to-end latency", e2e)]) {
+        let x_keys: Vec<f64> = (0..=MAX_NINES as i32).map(f64::from).collect();
+        let mut chart = ChartBuilder::on(panel)
+            .caption(caption, font(18))
+            .margin(12)
+            .margin_right(24)
+            .x_label_area_size(48)
+            .y_label_area_size(84)
+            .build_cartesian_2d(Keyed { lo: 0.0, hi: MAX_NINES, keys: x_keys }, (lo..hi).log_scale())
+            .map_err(e)?;
+        chart
+            .configure_mesh()
+            .x_desc("percentile")
+            .y_desc("latency (log scale)")
+            .x_label_formatter(&|x| percentile_label(*x))
+            .y_label_formatter(&|y| tick_ms(*y))
+            .label_style(font(14))
+            .axis_desc_style(font(15))
+            .light_line_style(RGBColor(235, 235, 235))
+            .bold_line_style(RGBColor(210, 210, 210))
+            .draw()
+            .map_err(e)?;
+        let mut any = false;
+        for (color, label, pts) in cs {
+            if pts.is_empty() {
+                continue;
+            }
+            any = true;
+            let end = *pts.last().unwrap_or(&(0.0, lo));
+            chart
+                .draw_series(LineSeries::new(pts.into_iter().map(|(x, y)| (x, y.max(lo))), color.stroke_width(2)))
+                .map_err(e)?
+                .label(label)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(3)));
+            // The max, where the histogram runs out of samples.
+            chart.draw_series(std::iter::once(Circle::new((end.0, end.1.max(lo)), 4, color.filled()))).map_err(e)?;
+        }
+        if any {
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
+                .background_style(WHITE.mix(0.9))
+                .border_style(RGBColor(180, 180, 180))
+                .label_font(font(14))
+                .draw()
+                .map_err(e)?;
+        } else {
+            draw_note(panel, "no latency recorded")?;
+        }
+    }
+    Ok(())
+}
+
+/// `90%`, `99.9%`, ... for whole numbers of nines.
+fn percentile_label(x: f64) -> String {
+    let n = x.round() as i32;
+    if (x - f64::from(n)).abs() > 1e-6 {
+        return String::new();
+    }
+    match n {
+        0 => "0%".into(),
+        1 => "90%".into(),
+        n => format!("99.{}%", "9".repeat((n - 2) as usize)).replace("99.%", "99%"),
+    }
+}
+
+fn recovery<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Report) -> Result<(), String> {
+    root.fill(&WHITE).map_err(e)?;
+    let root = root.titled("Recovery times per fault", font(24)).map_err(e)?;
+    let faults = &report.faults;
+    let figures = RecoveryFigure::TIMES;
+    let top = faults.iter().flat_map(|f| figures.iter().filter_map(|g| g.of(&f.recovery))).fold(0.0, f64::max);
+    let y_hi = if top > 0.0 { top * 1.2 } else { 10.0 };
+    let n = faults.len().max(1) as f64;
+    let keys: Vec<f64> = (0..faults.len()).map(|i| i as f64 + 0.5).collect();
+    let labels: Vec<String> = faults.iter().map(fault_label).collect();
+    let mut chart = ChartBuilder::on(&root)
+        .margin(12)
+        .margin_right(24)
+        .x_label_area_size(48)
+        .y_label_area_size(84)
+        .build_cartesian_2d(Keyed { lo: 0.0, hi: n, keys }, 0.0..y_hi)
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_desc("fault")
+        .y_desc("seconds from the fault's start")
+        .x_label_formatter(&|x| labels.get(x.floor() as usize).cloned().unwrap_or_default())
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .label_style(font(14))
+        .axis_desc_style(font(15))
+        .light_line_style(RGBColor(235, 235, 235))
+        .bold_line_style(RGBColor(210, 210, 210))
+        .draw()
+        .map_err(e)?;
+    if faults.is_empty() {
+        draw_note(&root, "no faults in this run")?;
+        return Ok(());
+    }
+    let slot = 0.84 / figures.len() as f64;
+    for (k, fig) in figures.iter().enumerate() {
+        let color = PALETTE[k % PALETTE.len()];
+        let bars: Vec<_> = faults
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| {
+                let x0 = i as f64 + 0.08 + slot * k as f64;
+                fig.of(&f.recovery).map(|v| Rectangle::new([(x0, 0.0), (x0 + slot * 0.9, v)], color.filled()))
+            })
+            .collect();
+        let label = if *fig == RecoveryFigure::UnavailableMax { "unavailable (longest, a length)" } else { fig.label() };
+        chart
+            .draw_series(bars)
+            .map_err(e)?
+            .label(label)
+            .legend(move |(x, y)| Rectangle::new([(x + 4, y - 6), (x + 18, y + 6)], color.filled()));
+        // Values on the bars; `n/a` where a figure was not measured.
+        let texts: Vec<_> = faults
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let x = i as f64 + 0.08 + slot * (k as f64 + 0.45);
+                let (text, y) = match fig.of(&f.recovery) {
+                    Some(v) => (format!("{v:.1}"), v),
+                    None => ("n/a".to_string(), 0.0),
+                };
+                let style = font(12).color(if fig.of(&f.recovery).is_some() { &BLACK } else { &GREY }).pos(
+                    plotters::style::text_anchor::Pos::new(
+                        plotters::style::text_anchor::HPos::Center,
+                        plotters::style::text_anchor::VPos::Bottom,
+                    ),
+                );
+                EmptyElement::at((x, y)) + Text::new(text, (0, -3), style)
+            })
+            .collect();
+        chart.draw_series(texts).map_err(e)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(180, 180, 180))
+        .label_font(font(14))
+        .draw()
+        .map_err(e)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn helpers() {
+        assert_eq!(tick_ms(0.5), "500 µs");
+        assert_eq!(tick_ms(2.0), "2 ms");
+        assert_eq!(tick_ms(1500.0), "1.5 s");
+        assert_eq!(percentile_label(0.0), "0%");
+        assert_eq!(percentile_label(1.0), "90%");
+        assert_eq!(percentile_label(2.0), "99%");
+        assert_eq!(percentile_label(3.0), "99.9%");
+        assert_eq!(percentile_label(5.0), "99.999%");
+        assert_eq!(percentile_label(2.5), "");
+        assert_eq!(log_bounds([3.0, 42.0].into_iter()), (2.0, 100.0));
+        assert_eq!(log_bounds(std::iter::empty()), (0.1, 10.0));
+        assert_eq!(segments(&[(0.0, Some(1.0)), (1.0, None), (2.0, Some(2.0)), (3.0, Some(3.0))]), vec![
+            vec![(0.0, 1.0)],
+            vec![(2.0, 2.0), (3.0, 3.0)]
+        ]);
+    }
+
+    #[test]
+    fn percentile_curves_stop_where_the_samples_do() {
+        let mut h = LatencyHistogram::new();
+        for v in 1..=1000u64 {
+            h.record_us(v * 10);
+        }
+        let c = percentile_curve(&h, 5.0);
+        let last = c.last().unwrap();
+        assert!((last.0 - 3.0).abs() < 1e-9, "1000 samples resolve 3 nines: {last:?}");
+        assert!((last.1 - 10.0).abs() < 0.05, "ends at the max, 10 ms: {last:?}");
+        assert!(c.windows(2).all(|w| w[0].1 <= w[1].1), "monotonic");
+    }
+}

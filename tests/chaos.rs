@@ -1,0 +1,211 @@
+//! Faults on real local clusters: a leader kill, a controller kill, a zombie broker, a rolling
+//! restart and an unsafe configuration whose loss the verifier must report; and `heal` after
+//! aftershock itself is SIGKILLed in the middle of faults.
+//!
+//! Each run starts its own 3-node cluster. The runs take turns (one lock) because the
+//! machine has two cores: clusters side by side would measure the CPU, not the faults.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use aftershock::cluster::{ClusterState, NodePaths, process};
+use aftershock::report::{FaultRecord, Report, RunStatus};
+use aftershock::runner::{Progress, RunOptions, run_scenario};
+use serde_json::{Value, json};
+
+static TURN: Mutex<()> = Mutex::new(());
+
+fn scenario(name: &str, steady: &str, producer: Value, faults: Value) -> Value {
+    json!({
+        "name": name,
+        "seed": 5,
+        "cluster": { "local": { "nodes": 3 } },
+        "topics": [{ "name": "t", "partitions": 6, "replication_factor": 3, "config": { "min.insync.replicas": 2 } }],
+        "producers": [producer],
+        "consumers": [{ "name": "c", "topic": "t" }],
+        "phases": [{ "name": "warmup", "duration": "4s" }, { "name": "steady", "duration": steady }],
+        "faults": faults,
+        "drain": "30s"
+    })
+}
+
+fn safe_producer() -> Value {
+    json!({ "name": "p", "topic": "t", "rate": 500, "message_size": "256B", "acks": "all", "idempotence": true })
+}
+
+async fn run(v: &Value, dir: &Path) -> Report {
+    let s = aftershock::scenario::parse_str(&v.to_string(), "test.json").unwrap_or_else(|d| panic!("invalid test scenario:\n{d}"));
+    let opts = RunOptions { out: Some(dir.to_path_buf()), reports_root: dir.to_path_buf(), progress: Progress::None };
+    let r = run_scenario(s, opts, std::future::pending()).await.expect("run");
+    assert!(process::processes_mentioning(&dir.join("cluster")).is_empty(), "the run's cluster outlived it");
+    r.report
+}
+
+fn only_fault(r: &Report) -> &FaultRecord {
+    assert_eq!(r.faults.len(), 1, "{:#?}", r.faults);
+    &r.faults[0]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn leader_kill_loses_nothing_and_recovers_within_the_session_timeout() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let v = scenario(
+        "leader-kill",
+        "35s",
+        safe_producer(),
+        json!([{ "name": "kill-leader", "phase": "steady", "offset": "6s", "action": "kill",
+                 "target": { "leader_of": { "topic": "t", "partition": 0 } }, "duration": "12s" }]),
+    );
+    let r = run(&v, tmp.path()).await;
+    assert_eq!(r.status, RunStatus::Completed, "{:?}", r.abort_reason);
+    let v = &r.verification;
+    assert!(v.acked > 10_000, "{v:?}");
+    assert_eq!((v.lost, v.duplicates), (0, 0), "{v:?}");
+    let f = only_fault(&r);
+    assert_eq!(f.action, "kill");
+    assert_eq!(f.target.nodes.len(), 1);
+    assert!(f.target.reason.contains("led t/0"), "{:?}", f.target);
+    let rec = &f.recovery;
+    // broker.session.timeout.ms is 9 s: acks=all waits at most that long for the dead replica
+    // to leave the ISR, plus leader election and client metadata refresh.
+    let unavailable = rec.unavailable_max_secs.expect("unavailability measured");
+    assert!(unavailable > 0.0 && unavailable <= 9.0 + 6.0, "unavailable {unavailable} s: {rec:#?}");
+    assert!(rec.isr_recovered_secs.is_some(), "{rec:#?}");
+    assert!(rec.node_registered_secs.is_some(), "{rec:#?}");
+    assert!(rec.max_latency_us.is_some() && rec.p99_latency_us.is_some(), "{rec:#?}");
+    assert!(rec.throughput_recovered_secs.is_some(), "{rec:#?}");
+    // Written to the ledger before being applied, and closed when undone.
+    let ledger = std::fs::read_to_string(tmp.path().join("faults.jsonl")).unwrap();
+    assert!(ledger.contains("\"event\":\"applying\"") && ledger.contains("\"event\":\"reverted\""), "{ledger}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn controller_kill_elects_a_new_quorum_leader() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let v = scenario(
+        "controller-kill",
+        "30s",
+        safe_producer(),
+        json!([{ "name": "kill-controller", "phase": "steady", "offset": "5s", "action": "kill", "target": "controller", "duration": "10s" }]),
+    );
+    let r = run(&v, tmp.path()).await;
+    assert_eq!(r.status, RunStatus::Completed, "{:?}", r.abort_reason);
+    assert_eq!((r.verification.lost, r.verification.duplicates), (0, 0), "{:?}", r.verification);
+    let f = only_fault(&r);
+    assert!(f.target.reason.contains("active controller"), "{:?}", f.target);
+    let new = f.recovery.new_controller_secs.expect("a new quorum leader was seen");
+    assert!(new < 10.0, "new controller after {new} s: {:#?}", f.recovery);
+    assert!(f.recovery.notes.iter().any(|n| n.contains("became the active controller")), "{:#?}", f.recovery);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn zombie_broker_and_rolling_restart_finish_with_their_figures() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let v = scenario(
+        "zombie",
+        "30s",
+        safe_producer(),
+        json!([{ "name": "pause-leader", "phase": "steady", "offset": "5s", "action": "pause",
+                 "target": { "leader_of": { "topic": "t", "partition": 0 } }, "duration": "12s" }]),
+    );
+    let r = run(&v, &tmp.path().join("zombie")).await;
+    assert_eq!(r.status, RunStatus::Completed, "{:?}", r.abort_reason);
+    assert_eq!((r.verification.lost, r.verification.duplicates), (0, 0), "{:?}", r.verification);
+    let f = only_fault(&r);
+    assert_eq!(f.action, "pause");
+    assert!(f.end_secs - f.start_secs >= 12.0, "{f:#?}");
+    assert!(f.recovery.unavailable_max_secs.is_some() && f.recovery.max_latency_us.is_some(), "{:#?}", f.recovery);
+
+    let v = scenario(
+        "rolling",
+        "90s",
+        safe_producer(),
+        json!([{ "name": "rolling-restart", "phase": "steady", "offset": "5s", "action": "restart" }]),
+    );
+    let r = run(&v, &tmp.path().join("rolling")).await;
+    assert_eq!(r.status, RunStatus::Completed, "{:?}", r.abort_reason);
+    assert_eq!((r.verification.lost, r.verification.duplicates), (0, 0), "{:?}", r.verification);
+    let f = only_fault(&r);
+    assert_eq!(f.target.nodes, vec![1, 2, 3]);
+    assert!(f.recovery.isr_recovered_secs.is_some(), "{:#?}", f.recovery);
+    assert!(f.recovery.notes.iter().all(|n| !n.contains("applying") && !n.contains("undoing")), "{:#?}", f.recovery);
+}
+
+/// acks=0 is unsafe: a frozen leader's socket buffers fill with messages the producer counts
+/// as delivered, and killing it then drops them. The verifier must report that loss.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unsafe_configuration_shows_the_loss_the_fault_caused() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let v = scenario(
+        "unsafe-acks0",
+        "30s",
+        json!({ "name": "p", "topic": "t", "rate": 2000, "message_size": "1KiB", "acks": "0" }),
+        json!([
+            { "name": "freeze", "phase": "steady", "offset": "5s", "action": "pause", "target": { "node": 1 }, "duration": "8s" },
+            { "name": "kill-frozen", "phase": "steady", "offset": "9s", "action": "kill", "target": { "node": 1 }, "duration": "10s" }
+        ]),
+    );
+    let r = run(&v, tmp.path()).await;
+    assert!(r.verification.lost > 0, "acks=0 through a frozen then killed broker must lose messages: {:?}", r.verification);
+    assert_eq!(r.faults.len(), 2);
+}
+
+/// aftershock is SIGKILLed while a node is paused and another killed: `heal` resumes the
+/// one and restarts the other, from the ledger and the cluster state alone.
+#[test]
+fn heal_after_sigkill_leaves_no_paused_node_and_every_node_back() {
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let v = scenario(
+        "crash",
+        "3m",
+        safe_producer(),
+        json!([
+            { "name": "freeze", "phase": "steady", "offset": "2s", "action": "pause", "target": { "node": 1 }, "duration": "2m" },
+            { "name": "kill", "phase": "steady", "offset": "3s", "action": "kill", "target": { "node": 2 }, "duration": "2m" }
+        ]),
+    );
+    let file = tmp.path().join("crash.json");
+    std::fs::write(&file, v.to_string()).unwrap();
+    let run_dir = tmp.path().join("run");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aftershock")).args(["run", "--quiet", "--out"]).arg(&run_dir).arg(&file).spawn().unwrap();
+    let ledger = run_dir.join("faults.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(150);
+    while std::fs::read_to_string(&ledger).map(|l| l.matches("\"applying\"").count()).unwrap_or(0) < 2 {
+        assert!(Instant::now() < deadline, "the faults never started");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    child.kill().unwrap(); // SIGKILL: no clean-up code runs
+    child.wait().unwrap();
+
+    let cluster_dir = run_dir.join("cluster");
+    let state = ClusterState::load(&cluster_dir).unwrap();
+    let pid = |id: i32| state.node(id).unwrap().pid.unwrap();
+    assert!(process::is_stopped(pid(1)), "node 1 should be left paused by the crash");
+    assert!(!process::is_node_alive(pid(2), &NodePaths::new(&cluster_dir, 2).config), "node 2 should be left dead");
+
+    let o = Command::new(env!("CARGO_BIN_EXE_aftershock")).arg("heal").arg(&run_dir).output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("resumed pid") && out.contains("restarted node 2"), "{out}");
+
+    let state = ClusterState::load(&cluster_dir).unwrap();
+    for n in &state.nodes {
+        let p = n.pid.unwrap();
+        assert!(process::is_node_alive(p, &NodePaths::new(&cluster_dir, n.id).config), "node {} is not back", n.id);
+        assert!(!process::is_stopped(p), "node {} is still paused", n.id);
+    }
+    let again = Command::new(env!("CARGO_BIN_EXE_aftershock")).arg("heal").arg(&run_dir).output().unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("nothing left to undo"), "{again:?}");
+
+    let down = Command::new(env!("CARGO_BIN_EXE_aftershock")).args(["cluster", "down", "--dir"]).arg(&cluster_dir).output().unwrap();
+    assert!(down.status.success(), "{down:?}");
+    assert!(process::processes_mentioning(&cluster_dir).is_empty());
+}
