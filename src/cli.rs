@@ -36,6 +36,51 @@ pub enum Command {
     /// Undo faults left behind by a crashed run: resume paused nodes, restart killed ones,
     /// delete partition rules.
     Heal(HealArgs),
+    /// Render a run's summary.md, index.html and plots from its report.json, and gate it on
+    /// its scenario's checks (exit 1 when one fails).
+    Report(ReportArgs),
+    /// Compare a run with a baseline run, phase by phase and fault by fault; print a
+    /// Markdown table and exit 1 on a regression beyond tolerance.
+    Compare(CompareArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The run dir (or its report.json).
+    #[arg(value_name = "RUN_DIR")]
+    pub run: PathBuf,
+    /// Where to write the outputs [default: the run dir]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Also write the checks as JUnit XML test cases to this file.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The baseline run dir (or report.json).
+    #[arg(value_name = "BASELINE")]
+    pub baseline: PathBuf,
+    /// The run dir (or report.json) to compare with it.
+    #[arg(value_name = "CURRENT")]
+    pub current: PathBuf,
+    /// Tolerance of a metric, [SCOPE:]METRIC=PCT (e.g. e2e.p99=10, steady:e2e.*=15%,
+    /// recovery.*=50, lost=off); repeatable. Defaults in docs/ci.md.
+    #[arg(long = "max-regression", value_name = "METRIC=PCT")]
+    pub max_regression: Vec<String>,
+    /// Latency changes up to this much are never regressions (measurement resolution).
+    #[arg(long, default_value = "1ms", value_parser = parse_duration, value_name = "DURATION")]
+    pub min_latency_delta: Duration,
+    /// Compare runs of different scenarios anyway.
+    #[arg(long)]
+    pub force: bool,
+    /// Fail (exit 1) on inconclusive gated metrics too.
+    #[arg(long)]
+    pub strict: bool,
+    /// Also write the gated metrics as JUnit XML test cases to this file.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -52,6 +97,9 @@ pub struct RunArgs {
     /// Print the timeline of phases and faults, and touch nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Write the scenario's checks as JUnit XML test cases to this file.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -201,6 +249,18 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Validate(a) => Ok(crate::scenario::validate_command(&a.files)),
         Command::Run(a) => run_command(a).await,
         Command::Heal(a) => tokio::task::spawn_blocking(move || heal_command(a)).await.context("heal thread")?,
+        Command::Report(a) => {
+            let run = move || crate::report::commands::report_command(&a.run, a.out.as_deref(), a.junit.as_deref());
+            tokio::task::spawn_blocking(run).await.context("report thread")
+        }
+        Command::Compare(a) => {
+            let opts = crate::report::compare::CompareOptions {
+                force: a.force,
+                strict: a.strict,
+                min_latency_delta_us: a.min_latency_delta.as_secs_f64() * 1e6,
+            };
+            Ok(crate::report::commands::compare_command(&a.baseline, &a.current, &a.max_regression, opts, a.junit.as_deref()))
+        }
     }
 }
 
@@ -253,10 +313,20 @@ async fn run_command(a: RunArgs) -> anyhow::Result<Outcome> {
         reports_root: PathBuf::from("reports"),
         progress: crate::runner::Progress::auto(a.quiet),
     };
+    let checks = scenario.checks.clone();
     let result = crate::runner::run_scenario(scenario, opts, shutdown_signal()).await?;
     print_run_summary(&result);
+    // Render the outputs and gate on the checks; a failed check (or lost messages) exits 1,
+    // a failed run keeps its 3.
+    let (report, run_dir, junit) = (result.report.clone(), result.run_dir.clone(), a.junit);
+    let gate = tokio::task::spawn_blocking(move || crate::report::commands::after_run(&report, &checks, &run_dir, junit.as_deref()))
+        .await
+        .context("report thread")?;
     println!("{}", result.run_dir.display());
-    Ok(result.outcome)
+    Ok(match (result.outcome, gate) {
+        (Outcome::Ok, g) => g,
+        (o, _) => o,
+    })
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

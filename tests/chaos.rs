@@ -7,7 +7,6 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use aftershock::cluster::{ClusterState, NodePaths, process};
@@ -15,7 +14,7 @@ use aftershock::report::{FaultRecord, Report, RunStatus};
 use aftershock::runner::{Progress, RunOptions, run_scenario};
 use serde_json::{Value, json};
 
-static TURN: Mutex<()> = Mutex::new(());
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn scenario(name: &str, steady: &str, producer: Value, faults: Value) -> Value {
     json!({
@@ -50,7 +49,7 @@ fn only_fault(r: &Report) -> &FaultRecord {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn leader_kill_loses_nothing_and_recovers_within_the_session_timeout() {
-    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let _turn = TURN.lock().await;
     let tmp = tempfile::tempdir().unwrap();
     let v = scenario(
         "leader-kill",
@@ -84,7 +83,7 @@ async fn leader_kill_loses_nothing_and_recovers_within_the_session_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn controller_kill_elects_a_new_quorum_leader() {
-    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let _turn = TURN.lock().await;
     let tmp = tempfile::tempdir().unwrap();
     let v = scenario(
         "controller-kill",
@@ -104,7 +103,7 @@ async fn controller_kill_elects_a_new_quorum_leader() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn zombie_broker_and_rolling_restart_finish_with_their_figures() {
-    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let _turn = TURN.lock().await;
     let tmp = tempfile::tempdir().unwrap();
     let v = scenario(
         "zombie",
@@ -140,7 +139,7 @@ async fn zombie_broker_and_rolling_restart_finish_with_their_figures() {
 /// as delivered, and killing it then drops them. The verifier must report that loss.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_unsafe_configuration_shows_the_loss_the_fault_caused() {
-    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let _turn = TURN.lock().await;
     let tmp = tempfile::tempdir().unwrap();
     let v = scenario(
         "unsafe-acks0",
@@ -160,7 +159,7 @@ async fn an_unsafe_configuration_shows_the_loss_the_fault_caused() {
 /// one and restarts the other, from the ledger and the cluster state alone.
 #[test]
 fn heal_after_sigkill_leaves_no_paused_node_and_every_node_back() {
-    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let _turn = TURN.blocking_lock();
     let tmp = tempfile::tempdir().unwrap();
     let v = scenario(
         "crash",

@@ -38,7 +38,12 @@ fn aftershock(args: &[&str]) -> Output {
 }
 
 fn text(o: &Output) -> String {
-    format!("status {:?}\nstdout:\n{}\nstderr:\n{}", o.status, String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 fn dir_str(d: &Path) -> &str {
@@ -212,7 +217,12 @@ fn netns_cluster_partitions_heal_and_leave_nothing() {
         let argv0 = String::from_utf8_lossy(argv0.split(|b| *b == 0).next().unwrap()).into_owned();
         assert!(argv0.ends_with("java"), "pid {pid} is {argv0}, not the JVM");
         let ns = cluster.state().namespace_of(n.id).unwrap().to_string();
-        assert_eq!(net_ns_inode(format!("/proc/{pid}/ns/net")), net_ns_inode(format!("/run/netns/{ns}")), "node {}", n.id);
+        assert_eq!(
+            net_ns_inode(format!("/proc/{pid}/ns/net")),
+            net_ns_inode(format!("/run/netns/{ns}")),
+            "node {}",
+            n.id
+        );
         assert!(cluster.is_alive(n.id));
     }
     let status = cluster.status();
@@ -254,7 +264,9 @@ fn netns_cluster_partitions_heal_and_leave_nothing() {
         let out = followed.iter().all(|p| v.iter().any(|(q, _, isr)| q == p && !isr.contains(&victim)));
         out.then_some(v)
     })
-    .unwrap_or_else(|| panic!("node {victim} stayed in the ISR of {followed:?}: {:?}", isr_view(&observer_bootstrap, topic)));
+    .unwrap_or_else(|| {
+        panic!("node {victim} stayed in the ISR of {followed:?}: {:?}", isr_view(&observer_bootstrap, topic))
+    });
     eprintln!("[timing] ISR shrink after the cut: {:.1}s ({shrunk:?})", took.as_secs_f64());
     cut.revert().expect("revert");
     assert!(partition::active_rules(&layout).unwrap().is_empty());
@@ -263,7 +275,11 @@ fn netns_cluster_partitions_heal_and_leave_nothing() {
         v.iter().all(|(_, _, isr)| isr.contains(&victim)).then_some(())
     })
     .unwrap_or_else(|| panic!("node {victim} did not rejoin the ISR: {:?}", isr_view(&observer_bootstrap, topic)));
-    eprintln!("[timing] ISR back after the revert: {:.1}s (cut to healed {:.1}s)", took.as_secs_f64(), t.elapsed().as_secs_f64());
+    eprintln!(
+        "[timing] ISR back after the revert: {:.1}s (cut to healed {:.1}s)",
+        took.as_secs_f64(),
+        t.elapsed().as_secs_f64()
+    );
 
     // 2. Node 3 cut off from the clients: the host cannot connect to it, established
     //    connections stall too, while the other nodes work; the revert restores it all.
@@ -279,10 +295,18 @@ fn netns_cluster_partitions_heal_and_leave_nothing() {
     assert!(tcp_connects(broker_addr(&layout, 1), Duration::from_secs(2)));
     assert!(tcp_connects(broker_addr(&layout, 2), Duration::from_secs(2)));
     let others = format!("{},{}", broker_addr(&layout, 1), broker_addr(&layout, 2));
-    assert_eq!(probe::registered_brokers(&others, Duration::from_secs(10)).unwrap(), vec![1, 2, 3], "node {target} still talks to the quorum");
+    assert_eq!(
+        probe::registered_brokers(&others, Duration::from_secs(10)).unwrap(),
+        vec![1, 2, 3],
+        "node {target} still talks to the quorum"
+    );
     cut.revert().unwrap();
     assert!(tcp_connects(broker_addr(&layout, target), Duration::from_secs(5)), "node {target} reachable again");
-    assert_eq!(read_response(&mut conn, Duration::from_secs(20)), Some(2), "the stalled request goes through after the revert");
+    assert_eq!(
+        read_response(&mut conn, Duration::from_secs(20)),
+        Some(2),
+        "the stalled request goes through after the revert"
+    );
     eprintln!("[timing] client cut and revert: {:.1}s", t.elapsed().as_secs_f64());
 
     // 3. One-way cuts, observed with datagrams: inbound drops only what the node receives,
@@ -335,12 +359,17 @@ fn netns_cluster_partitions_heal_and_leave_nothing() {
     assert!(!cluster.is_alive(3));
     cluster.restart_node(3, Duration::from_secs(90)).expect("restart in the namespace");
     let pid = cluster.state().node(3).unwrap().pid.unwrap();
-    assert_eq!(net_ns_inode(format!("/proc/{pid}/ns/net")), net_ns_inode(format!("/run/netns/{}", layout.node(3).unwrap().namespace)));
+    assert_eq!(
+        net_ns_inode(format!("/proc/{pid}/ns/net")),
+        net_ns_inode(format!("/run/netns/{}", layout.node(3).unwrap().namespace))
+    );
     // NB: restart_node may return before the new JVM listens (the controller still lists the
     // killed broker until its session times out); the restarted node must answer itself.
     let own = broker_addr(&layout, 3).to_string();
-    wait_for(Duration::from_secs(90), || probe::registered_brokers(&own, Duration::from_secs(2)).ok().filter(|b| b.contains(&3)))
-        .expect("the restarted node answers on its address");
+    wait_for(Duration::from_secs(90), || {
+        probe::registered_brokers(&own, Duration::from_secs(2)).ok().filter(|b| b.contains(&3))
+    })
+    .expect("the restarted node answers on its address");
     eprintln!("[timing] kill and restart of a node: {:.1}s", t.elapsed().as_secs_f64());
 
     // 7. `status` and `down` from other processes, as after a crash of this one.
@@ -382,16 +411,21 @@ fn layouts_coexist_are_isolated_and_conflicts_are_refused() {
     // The host reaches a listener inside a node; a node of one cluster cannot reach the other
     // cluster (separate bridges, no default route in the nodes).
     let n1 = la.node(1).unwrap().clone();
-    let listener = netns::in_namespace(&n1.namespace, move || std::net::TcpListener::bind((n1.addr, 0))).unwrap().unwrap();
+    let listener =
+        netns::in_namespace(&n1.namespace, move || std::net::TcpListener::bind((n1.addr, 0))).unwrap().unwrap();
     let port = listener.local_addr().unwrap().port();
     assert!(tcp_connects(SocketAddr::from((la.node(1).unwrap().addr, port)), Duration::from_secs(2)));
     let target = SocketAddr::from((la.node(1).unwrap().addr, port));
-    let from_b = netns::in_namespace(&lb.node(1).unwrap().namespace, move || TcpStream::connect_timeout(&target, Duration::from_secs(1)))
-        .unwrap();
+    let from_b = netns::in_namespace(&lb.node(1).unwrap().namespace, move || {
+        TcpStream::connect_timeout(&target, Duration::from_secs(1))
+    })
+    .unwrap();
     assert!(from_b.is_err(), "cluster b reached cluster a");
     // Within a cluster, nodes reach each other over the bridge.
-    let from_a2 = netns::in_namespace(&la.node(2).unwrap().namespace, move || TcpStream::connect_timeout(&target, Duration::from_secs(2)))
-        .unwrap();
+    let from_a2 = netns::in_namespace(&la.node(2).unwrap().namespace, move || {
+        TcpStream::connect_timeout(&target, Duration::from_secs(2))
+    })
+    .unwrap();
     assert!(from_a2.is_ok(), "node 2 cannot reach node 1: {from_a2:?}");
 
     // `up` on a subnet another cluster's bridge uses: exit 2, naming the bridge.
@@ -474,7 +508,8 @@ fn netns_prerequisites_get_clear_errors() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("host bits"), "{}", text(&o));
     // Too small for the nodes.
-    let o = aftershock(&["cluster", "up", "--netns", "--subnet", "10.77.0.0/30", "--nodes", "3", "--dir", dir_str(&dir)]);
+    let o =
+        aftershock(&["cluster", "up", "--netns", "--subnet", "10.77.0.0/30", "--nodes", "3", "--dir", dir_str(&dir)]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("need 4"), "{}", text(&o));
 }

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use aftershock::gate;
@@ -293,11 +294,25 @@ fn checks(report: &Report) -> ChecksOutcome {
     gate::checks_of(report).map(|c| gate::evaluate(&c, report))
 }
 
-/// Renders `report` into a fresh temporary run dir.
-fn rendered(report: &Report) -> (tempfile::TempDir, render::Rendered) {
-    let dir = tempfile::tempdir().unwrap();
-    let out = render::render(report, &checks(report), dir.path()).unwrap();
+/// Renders `report` into a fresh run dir under `name` in Cargo's test scratch space (kept
+/// after the run, to look at).
+fn render_into(name: &str, report: &Report) -> (PathBuf, render::Rendered) {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report_render").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = render::render(report, &checks(report), &dir).unwrap();
     (dir, out)
+}
+
+/// Each fixture is rendered once and shared by the tests (rendering takes a few seconds
+/// in a debug build).
+fn rendered(which: &str) -> &'static (PathBuf, render::Rendered) {
+    static TWO: OnceLock<(PathBuf, render::Rendered)> = OnceLock::new();
+    static SAMPLE: OnceLock<(PathBuf, render::Rendered)> = OnceLock::new();
+    match which {
+        "two-faults" => TWO.get_or_init(|| render_into("two-faults", &two_faults())),
+        _ => SAMPLE.get_or_init(|| render_into("sample", &sample())),
+    }
 }
 
 #[test]
@@ -359,8 +374,8 @@ fn golden(name: &str, text: &str) {
 
 #[test]
 fn golden_summaries() {
-    let (dir, out) = rendered(&two_faults());
-    assert_eq!(out.summary, dir.path().join(SUMMARY_FILE));
+    let (dir, out) = rendered("two-faults");
+    assert_eq!(out.summary, dir.join(SUMMARY_FILE));
     let text = std::fs::read_to_string(&out.summary).unwrap();
     golden("two-faults-summary.md", &text);
     for needle in [
@@ -373,7 +388,7 @@ fn golden_summaries() {
         assert!(text.contains(needle), "summary lacks {needle:?}:\n{text}");
     }
 
-    let (_dir, out) = rendered(&sample());
+    let (_, out) = rendered("sample");
     let text = std::fs::read_to_string(&out.summary).unwrap();
     golden("sample-summary.md", &text);
     assert!(text.contains("No faults in this run."));
@@ -451,11 +466,11 @@ const BAND: [u8; 3] = [255, 236, 212];
 
 #[test]
 fn plots_are_drawn_not_just_written() {
-    let (dir, out) = rendered(&two_faults());
+    let (dir, out) = rendered("two-faults");
     let names: Vec<&str> = out.plots.iter().map(|p| p.name).collect();
     assert_eq!(names, ["latency", "throughput", "percentiles", "recovery"]);
     for p in &out.plots {
-        assert!(p.png.starts_with(dir.path().join(PLOTS_DIR)));
+        assert!(p.png.starts_with(dir.join(PLOTS_DIR)));
         let svg = std::fs::read_to_string(&p.svg).unwrap();
         assert!(svg.starts_with("<svg") && svg.contains("</svg>"), "{}", p.svg.display());
         assert!(svg.contains(p.title), "the SVG has its title as text: {}", p.name);
@@ -498,12 +513,11 @@ fn plots_are_drawn_not_just_written() {
     // Bars of several figures in the palette colors.
     assert!(rec.count_near(BLUE, 5, rec.all()) > 500, "first-error bar");
     assert!(rec.count_near(ORANGE, 5, rec.all()) > 500, "unavailable bar");
-    let _ = dir;
 }
 
 #[test]
 fn a_run_without_faults_says_so() {
-    let (_dir, out) = rendered(&sample());
+    let (_, out) = rendered("sample");
     let rec = Image::load(&out.plots.iter().find(|p| p.name == "recovery").unwrap().png);
     // The note sits in the middle; no bars anywhere.
     let grey_text = rec.count_near([110, 110, 110], 40, (440, 200, 840, 320));
@@ -529,9 +543,9 @@ fn chromium() -> PathBuf {
 
 #[test]
 fn index_html_is_self_contained_and_renders_in_chromium() {
-    let (dir, out) = rendered(&two_faults());
+    let (dir, out) = rendered("two-faults");
     let html = std::fs::read_to_string(&out.html).unwrap();
-    assert_eq!(out.html, dir.path().join(HTML_FILE));
+    assert_eq!(out.html, dir.join(HTML_FILE));
     assert_eq!(html.matches("src=\"data:image/png;base64,").count(), 4, "every plot inline");
     for external in ["http://", "https://", "<script", "<link", "@import", "url("] {
         assert!(!html.contains(external), "index.html refers to something outside itself: {external}");

@@ -130,9 +130,7 @@ pub struct PartitionGuard {
 /// [`Error::Usage`] when the layout has no such node, the node has no peers of that kind, or
 /// its namespace does not exist (the cluster is down); [`Error::Io`] when nft fails.
 pub fn apply(layout: &NetnsLayout, node: i32, peers: Peers, direction: Direction) -> Result<PartitionGuard> {
-    let n = layout
-        .node(node)
-        .ok_or_else(|| Error::Usage(format!("the cluster has no node {node} to partition")))?;
+    let n = layout.node(node).ok_or_else(|| Error::Usage(format!("the cluster has no node {node} to partition")))?;
     let addrs = peers.addresses(layout, node);
     if addrs.is_empty() {
         return Err(Error::Usage(format!(
@@ -149,21 +147,16 @@ pub fn apply(layout: &NetnsLayout, node: i32, peers: Peers, direction: Direction
     let script = apply_script(&tag, node, peers, direction, &addrs);
     let _lock = netns::host_lock(LOCK)?;
     netns::nft(&n.namespace, &["-f", "-"], Some(&script))?;
-    let guard = PartitionGuard {
-        node,
-        namespace: n.namespace.clone(),
-        peers,
-        direction,
-        addrs,
-        tag,
-        active: true,
-    };
+    let guard = PartitionGuard { node, namespace: n.namespace.clone(), peers, direction, addrs, tag, active: true };
     // NB: prove the rules are in place (and findable for revert) before reporting success.
     let mine = table_rules(&guard.namespace)?.into_iter().filter(|r| guard.owns(r)).count();
     if mine != expected_rules(direction) {
         return Err(Error::Io {
             context: format!("partitioning node {node} in {}", guard.namespace),
-            source: std::io::Error::other(format!("expected {} rule(s) after loading them, found {mine}", expected_rules(direction))),
+            source: std::io::Error::other(format!(
+                "expected {} rule(s) after loading them, found {mine}",
+                expected_rules(direction)
+            )),
         });
     }
     Ok(guard)
@@ -362,9 +355,7 @@ fn new_tag() -> String {
 
 fn has_table(namespace: &str) -> Result<bool> {
     let out = netns::nft(namespace, &["-j", "list", "tables"], None)?;
-    Ok(parse_objects(&out, namespace)?
-        .iter()
-        .any(|o| o["table"]["family"] == FAMILY && o["table"]["name"] == TABLE))
+    Ok(parse_objects(&out, namespace)?.iter().any(|o| o["table"]["family"] == FAMILY && o["table"]["name"] == TABLE))
 }
 
 /// The rules of the `inet aftershock` table in `namespace` (empty without the table).
@@ -421,8 +412,14 @@ mod tests {
         let addrs: Vec<Ipv4Addr> = vec!["10.77.0.2".parse().unwrap(), "10.77.0.4".parse().unwrap()];
         let s = apply_script("abc123", 2, Peers::OtherNodes, Direction::Both, &addrs);
         assert!(s.starts_with("add table inet aftershock\n"), "{s}");
-        assert!(s.contains("add chain inet aftershock input { type filter hook input priority -300; policy accept; }"), "{s}");
-        assert!(s.contains("add chain inet aftershock output { type filter hook output priority -300; policy accept; }"), "{s}");
+        assert!(
+            s.contains("add chain inet aftershock input { type filter hook input priority -300; policy accept; }"),
+            "{s}"
+        );
+        assert!(
+            s.contains("add chain inet aftershock output { type filter hook output priority -300; policy accept; }"),
+            "{s}"
+        );
         assert!(s.contains("input ip saddr { 10.77.0.2, 10.77.0.4 } counter drop comment \"aftershock partition abc123 : node 2 inbound from other-nodes\""), "{s}");
         assert!(s.contains("output ip daddr { 10.77.0.2, 10.77.0.4 } counter drop"), "{s}");
         assert!(!s.contains("established"), "no conntrack shortcut: {s}");

@@ -399,7 +399,11 @@ pub fn networks_in_use() -> Result<Vec<(Ipv4Net, String, String)>> {
         for a in link["addr_info"].as_array().into_iter().flatten() {
             let (Some(local), Some(prefix)) = (a["local"].as_str(), a["prefixlen"].as_u64()) else { continue };
             let Ok(local) = local.parse::<Ipv4Addr>() else { continue };
-            used.push((Ipv4Net::containing(local, prefix as u8), format!("address {local}/{prefix} on {ifname}"), ifname.clone()));
+            used.push((
+                Ipv4Net::containing(local, prefix as u8),
+                format!("address {local}/{prefix} on {ifname}"),
+                ifname.clone(),
+            ));
         }
     }
     let routes: serde_json::Value = ip_json(&["-4", "route", "show"])?;
@@ -498,7 +502,8 @@ fn is_tagged(name: &str, tag: &str) -> bool {
 /// # Errors
 /// [`Error::Io`] when the links cannot be listed.
 pub fn tagged_objects(tag: &str) -> Result<Vec<NetObject>> {
-    let mut out: Vec<NetObject> = namespaces().into_iter().filter(|n| is_tagged(n, tag)).map(NetObject::Namespace).collect();
+    let mut out: Vec<NetObject> =
+        namespaces().into_iter().filter(|n| is_tagged(n, tag)).map(NetObject::Namespace).collect();
     let links: serde_json::Value = ip_json(&["link", "show"])?;
     for l in links.as_array().into_iter().flatten() {
         // A veth whose peer is in a namespace shows as `as-...-v1@if2`; `ifname` has no suffix.
@@ -617,8 +622,10 @@ pub fn in_namespace<T: Send>(namespace: &str, f: impl FnOnce() -> T + Send) -> R
     let fd = File::open(&path).map_err(Error::io(format!("opening network namespace {}", path.display())))?;
     std::thread::scope(|s| {
         s.spawn(move || {
-            nix::sched::setns(&fd, nix::sched::CloneFlags::CLONE_NEWNET)
-                .map_err(|e| Error::Io { context: format!("entering network namespace {namespace}"), source: e.into() })?;
+            nix::sched::setns(&fd, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| Error::Io {
+                context: format!("entering network namespace {namespace}"),
+                source: e.into(),
+            })?;
             Ok(f())
         })
         .join()
@@ -648,7 +655,9 @@ fn ip_json(args: &[&str]) -> Result<serde_json::Value> {
 
 fn run(mut cmd: Command, stdin: Option<&str>, what: String) -> Result<String> {
     use std::io::Write as _;
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(Error::io(what.clone()))?;
     if let (Some(script), Some(mut pipe)) = (stdin, child.stdin.take()) {
         pipe.write_all(script.as_bytes()).map_err(Error::io(what.clone()))?;
@@ -656,10 +665,7 @@ fn run(mut cmd: Command, stdin: Option<&str>, what: String) -> Result<String> {
     let out = child.wait_with_output().map_err(Error::io(what.clone()))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        return Err(Error::Io {
-            context: what,
-            source: std::io::Error::other(format!("{}: {err}", out.status)),
-        });
+        return Err(Error::Io { context: what, source: std::io::Error::other(format!("{}: {err}", out.status)) });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -727,15 +733,19 @@ mod tests {
         assert_eq!(a.len(), 8);
         assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
         // FNV-1a of a fixed string: the names must not change between builds.
-        assert_eq!(dir_tag(Path::new("/x")), format!("{:08x}", {
-            let mut h: u32 = 0x811c_9dc5;
-            for b in b"/x" {
-                h ^= u32::from(*b);
-                h = h.wrapping_mul(0x0100_0193);
-            }
-            h
-        }));
-        let l = NetnsLayout::plan(Path::new("/tmp/a/cluster"), net("10.77.0.0/24"), &(1..=64).collect::<Vec<_>>()).unwrap();
+        assert_eq!(
+            dir_tag(Path::new("/x")),
+            format!("{:08x}", {
+                let mut h: u32 = 0x811c_9dc5;
+                for b in b"/x" {
+                    h ^= u32::from(*b);
+                    h = h.wrapping_mul(0x0100_0193);
+                }
+                h
+            })
+        );
+        let l =
+            NetnsLayout::plan(Path::new("/tmp/a/cluster"), net("10.77.0.0/24"), &(1..=64).collect::<Vec<_>>()).unwrap();
         assert_eq!(l.bridge, format!("as-{a}"));
         assert_eq!(l.bridge_addr, Ipv4Addr::new(10, 77, 0, 1));
         assert_eq!(l.nodes[0].namespace, format!("as-{a}-n1"));

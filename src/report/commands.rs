@@ -43,7 +43,7 @@ pub fn report_command(run: &Path, out: Option<&Path>, junit: Option<&Path>) -> O
         None => report_path(run).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(".")),
     };
     let checks = gate_report(&report);
-    let outcome = finish(&report, &checks, &dir, junit, true);
+    let outcome = finish(&report, &checks, &dir, junit, Caller::Report);
     if let Err(problems) = &checks {
         eprintln!("error: the checks in this report's scenario are invalid:");
         for p in problems {
@@ -59,21 +59,36 @@ pub fn report_command(run: &Path, out: Option<&Path>, junit: Option<&Path>) -> O
 /// reported but do not change it, since the run and its report.json are fine.
 pub fn after_run(report: &Report, checks: &[crate::scenario::checks::Check], run_dir: &Path, junit: Option<&Path>) -> Outcome {
     let results = Ok(gate::evaluate(checks, report));
-    finish(report, &results, run_dir, junit, false)
+    finish(report, &results, run_dir, junit, Caller::Run)
 }
 
-fn finish(report: &Report, checks: &Result<Vec<CheckResult>, Vec<String>>, dir: &Path, junit: Option<&Path>, to_stdout: bool) -> Outcome {
+/// Who renders: `report` (whose job it is, so a rendering failure is its failure) or `run`
+/// (whose report.json is fine whatever happens to the plots).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    Report,
+    Run,
+}
+
+fn finish(report: &Report, checks: &Result<Vec<CheckResult>, Vec<String>>, dir: &Path, junit: Option<&Path>, caller: Caller) -> Outcome {
     let mut outcome = Outcome::Ok;
     match render::render(report, checks, dir) {
-        Ok(r) => eprintln!("rendered {} and {} plots into {}", r.summary.display(), r.plots.len() * 2, dir.join(render::PLOTS_DIR).display()),
-        Err(e) => {
+        Ok(r) => eprintln!(
+            "rendered {}, {} and {} plots (SVG and PNG) in {}",
+            r.summary.display(),
+            r.html.display(),
+            r.plots.len(),
+            dir.join(render::PLOTS_DIR).display()
+        ),
+        Err(e) if caller == Caller::Report => {
             eprintln!("error: {e}");
             outcome = Outcome::RunFailed;
         }
+        Err(e) => eprintln!("warning: the report is written, but its summary and plots are not: {e}"),
     }
     if let Ok(results) = checks {
         let table = gate::text_table(results);
-        if to_stdout {
+        if caller == Caller::Report {
             print!("{table}");
         } else {
             eprint!("{table}");
@@ -82,7 +97,7 @@ fn finish(report: &Report, checks: &Result<Vec<CheckResult>, Vec<String>>, dir: 
             let xml = super::junit::checks_suite(&report.scenario_name, &report.run_id, results);
             if let Err(e) = super::junit::write(path, &[xml]) {
                 eprintln!("error: {e}");
-                return Outcome::RunFailed;
+                return Outcome::BadConfig;
             }
         }
         if !gate::all_passed(results) && outcome == Outcome::Ok {
@@ -126,7 +141,7 @@ pub fn compare_command(baseline: &Path, current: &Path, tolerances: &[String], o
         let xml = super::junit::compare_suite(&cmp);
         if let Err(e) = super::junit::write(path, &[xml]) {
             eprintln!("error: {e}");
-            return Outcome::RunFailed;
+            return Outcome::BadConfig;
         }
     }
     if cmp.regressions() > 0 || (opts.strict && cmp.inconclusive() > 0) { Outcome::ChecksFailed } else { Outcome::Ok }

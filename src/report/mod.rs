@@ -10,6 +10,7 @@
 //! Units are stated in the report itself ([`Units`]): latencies in microseconds, rates in
 //! messages per second, times in seconds since the run start.
 
+pub mod commands;
 pub mod compare;
 pub mod faults;
 pub mod format;

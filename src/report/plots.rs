@@ -194,41 +194,86 @@ fn segments(points: &[(f64, Option<f64>)]) -> Vec<Vec<(f64, f64)>> {
 
 type Chart<'a, DB, X, Y> = ChartContext<'a, DB, Cartesian2d<X, Y>>;
 
-/// Draws a series made of several segments with one legend entry.
+/// Draws a series made of several segments; lone points become dots. Returns whether
+/// anything was drawn.
 fn draw_segments<DB: DrawingBackend, X, Y>(
     chart: &mut Chart<'_, DB, X, Y>,
     points: &[(f64, Option<f64>)],
     color: RGBColor,
     width: u32,
-    label: &str,
-) -> Result<(), String>
+    dashed: bool,
+) -> Result<bool, String>
 where
     X: Ranged<ValueType = f64>,
     Y: Ranged<ValueType = f64>,
 {
     let segs = segments(points);
     let style = color.stroke_width(width);
-    let mut first = true;
-    for seg in segs.iter() {
-        let single = seg.len() == 1;
-        let ann = if single {
+    for seg in &segs {
+        if seg.len() == 1 {
             // A lone second is a dot, or it would not show at all.
-            chart.draw_series(seg.iter().map(|p| Circle::new(*p, width + 1, color.filled()))).map_err(e)?
+            chart.draw_series(seg.iter().map(|p| Circle::new(*p, width + 1, color.filled()))).map_err(e)?;
+        } else if dashed {
+            chart.draw_series(DashedLineSeries::new(seg.iter().copied(), 7, 5, style)).map_err(e)?;
         } else {
-            chart.draw_series(LineSeries::new(seg.iter().copied(), style)).map_err(e)?
-        };
-        if first {
-            ann.label(label).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(3)));
-            first = false;
+            chart.draw_series(LineSeries::new(seg.iter().copied(), style)).map_err(e)?;
         }
     }
-    if first {
-        // No data at all: still list the series, so the legend explains every color.
-        chart
-            .draw_series(std::iter::empty::<Circle<(f64, f64), u32>>())
-            .map_err(e)?
-            .label(format!("{label} (no data)"))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(3)));
+    Ok(!segs.is_empty())
+}
+
+/// How a legend entry is drawn.
+#[derive(Debug, Clone, Copy)]
+enum Mark {
+    Line(RGBColor, u32),
+    Dashed(RGBColor),
+    Ring(RGBColor),
+    Dot(RGBColor),
+    Band,
+    Bar(RGBColor),
+}
+
+/// Width of the legend column right of each chart.
+const LEGEND_W: u32 = 215;
+
+/// Splits a panel into the chart and its legend column.
+fn with_legend<DB: DrawingBackend>(panel: &DrawingArea<DB, Shift>) -> (DrawingArea<DB, Shift>, DrawingArea<DB, Shift>) {
+    let w = panel.dim_in_pixel().0;
+    panel.split_horizontally(w.saturating_sub(LEGEND_W))
+}
+
+/// Draws a legend box at `top` pixels in the legend column, outside the data.
+fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, top: i32, items: &[(String, Mark)]) -> Result<(), String> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let row = 22;
+    let (w, _) = area.dim_in_pixel();
+    let (x0, x1) = (4, w as i32 - 12);
+    let bottom = top + 10 + row * items.len() as i32;
+    area.draw(&Rectangle::new([(x0, top), (x1, bottom)], WHITE.filled())).map_err(e)?;
+    area.draw(&Rectangle::new([(x0, top), (x1, bottom)], RGBColor(180, 180, 180).stroke_width(1))).map_err(e)?;
+    let anchor = plotters::style::text_anchor::Pos::new(
+        plotters::style::text_anchor::HPos::Left,
+        plotters::style::text_anchor::VPos::Center,
+    );
+    for (i, (label, mark)) in items.iter().enumerate() {
+        let y = top + 5 + row * i as i32 + row / 2;
+        let (a, b) = (x0 + 10, x0 + 36);
+        match *mark {
+            Mark::Line(c, w) => area.draw(&PathElement::new(vec![(a, y), (b, y)], c.stroke_width(w + 1))).map_err(e)?,
+            Mark::Dashed(c) => {
+                for k in 0..3 {
+                    let s = a + k * 10;
+                    area.draw(&PathElement::new(vec![(s, y), (s + 6, y)], c.stroke_width(3))).map_err(e)?;
+                }
+            }
+            Mark::Ring(c) => area.draw(&Circle::new(((a + b) / 2, y), 3, c.stroke_width(1))).map_err(e)?,
+            Mark::Dot(c) => area.draw(&Circle::new(((a + b) / 2, y), 4, c.filled())).map_err(e)?,
+            Mark::Band => area.draw(&Rectangle::new([(a, y - 7), (b, y + 7)], FAULT_FILL.mix(0.45).filled())).map_err(e)?,
+            Mark::Bar(c) => area.draw(&Rectangle::new([(a + 6, y - 7), (b - 6, y + 7)], c.filled())).map_err(e)?,
+        }
+        area.draw(&Text::new(label.clone(), (b + 8, y), font(14).pos(anchor))).map_err(e)?;
     }
     Ok(())
 }
@@ -239,7 +284,6 @@ fn draw_context<DB: DrawingBackend, Y>(
     report: &Report,
     y_lo: f64,
     y_hi: f64,
-    legend: bool,
 ) -> Result<(), String>
 where
     Y: Ranged<ValueType = f64>,
@@ -259,10 +303,7 @@ where
     }
     for (i, f) in report.faults.iter().enumerate() {
         let band = Rectangle::new([(f.start_secs, y_lo), (f.end_secs.max(f.start_secs), y_hi)], FAULT_FILL.mix(0.22).filled());
-        let ann = chart.draw_series(std::iter::once(band)).map_err(e)?;
-        if legend && i == 0 {
-            ann.label("fault window").legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 22, y + 6)], FAULT_FILL.mix(0.5).filled()));
-        }
+        chart.draw_series(std::iter::once(band)).map_err(e)?;
         let edge = FAULT_FILL.mix(0.9).stroke_width(1);
         chart
             .draw_series([f.start_secs, f.end_secs].map(|x| PathElement::new(vec![(x, y_lo), (x, y_hi)], edge)))
@@ -325,6 +366,14 @@ fn draw_note<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, note: &str) -> R
     area.draw(&Text::new(note.to_string(), (w as i32 / 2, h as i32 / 2), style)).map_err(e)
 }
 
+/// The time legend's fixed part: the fault band, when there are faults.
+fn fault_legend(report: &Report) -> Option<(String, Mark)> {
+    (!report.faults.is_empty()).then(|| ("fault window".to_string(), Mark::Band))
+}
+
+/// Above this many seconds the per-second max is a thin line rather than rings.
+const MAX_RINGS: usize = 900;
+
 fn latency<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Report) -> Result<(), String> {
     root.fill(&WHITE).map_err(e)?;
     let root = root.titled("Latency over time (per second, from the intended send time)", font(24)).map_err(e)?;
@@ -340,11 +389,12 @@ fn latency<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Report) -
         .map(|us| us as f64 / 1000.0);
     // Both panels share one scale, so that they can be compared at a glance.
     let (lo, hi) = log_bounds(all);
+    let rings = report.timeseries.len() <= MAX_RINGS;
     for (panel, (caption, get)) in panels.iter().zip(kinds) {
-        let mut chart = ChartBuilder::on(panel)
+        let (area, legend_area) = with_legend(panel);
+        let mut chart = ChartBuilder::on(&area)
             .caption(caption, font(18))
             .margin(12)
-            .margin_right(24)
             .x_label_area_size(48)
             .y_label_area_size(84)
             .build_cartesian_2d(time_range(report), (lo..hi).log_scale())
@@ -357,37 +407,36 @@ fn latency<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Report) -
             .y_label_formatter(&|y| tick_ms(*y))
             .label_style(font(14))
             .axis_desc_style(font(15))
-            .light_line_style(RGBColor(235, 235, 235))
+            .light_line_style(RGBColor(238, 238, 238))
             .bold_line_style(RGBColor(210, 210, 210))
             .draw()
             .map_err(e)?;
-        draw_context(&mut chart, report, lo, hi, true)?;
-        type Pick = fn(&crate::measure::LatencySummary) -> u64;
-        let lines: [(&str, RGBColor, u32, Pick); 4] = [
-            ("p50", BLUE_, 2, |s| s.p50_us),
-            ("p99", ORANGE, 2, |s| s.p99_us),
-            ("p99.9", RED_, 2, |s| s.p999_us),
-            ("max", GREY, 1, |s| s.max_us),
-        ];
-        for (label, color, width, pick) in lines {
-            let points: Vec<(f64, Option<f64>)> = report
-                .timeseries
-                .iter()
-                .map(|i| {
-                    let s = get(i);
-                    (i.sec as f64 + 0.5, (s.count > 0).then(|| (pick(s) as f64 / 1000.0).max(lo)))
-                })
-                .collect();
-            draw_segments(&mut chart, &points, color, width, label)?;
+        draw_context(&mut chart, report, lo, hi)?;
+        let value = |i: &Interval, pick: fn(&crate::measure::LatencySummary) -> u64| {
+            let s = get(i);
+            (s.count > 0).then(|| (pick(s) as f64 / 1000.0).max(lo))
+        };
+        // The max first, so that the percentiles stay visible where they meet it.
+        let max: Vec<(f64, Option<f64>)> = report.timeseries.iter().map(|i| (i.sec as f64 + 0.5, value(i, |s| s.max_us))).collect();
+        if rings {
+            chart
+                .draw_series(max.iter().filter_map(|(x, y)| y.map(|y| Circle::new((*x, y), 3, GREY.stroke_width(1)))))
+                .map_err(e)?;
+        } else {
+            draw_segments(&mut chart, &max, GREY, 1, false)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(RGBColor(180, 180, 180))
-            .label_font(font(14))
-            .draw()
-            .map_err(e)?;
+        type Pick = fn(&crate::measure::LatencySummary) -> u64;
+        let lines: [(&str, RGBColor, Pick); 3] =
+            [("p50", BLUE_, |s| s.p50_us), ("p99", ORANGE, |s| s.p99_us), ("p99.9", RED_, |s| s.p999_us)];
+        let mut legend = Vec::new();
+        for (label, color, pick) in lines {
+            let points: Vec<(f64, Option<f64>)> = report.timeseries.iter().map(|i| (i.sec as f64 + 0.5, value(i, pick))).collect();
+            let any = draw_segments(&mut chart, &points, color, 2, false)?;
+            legend.push((if any { label.to_string() } else { format!("{label} (no data)") }, Mark::Line(color, 2)));
+        }
+        legend.push(("max".to_string(), if rings { Mark::Ring(GREY) } else { Mark::Line(GREY, 1) }));
+        legend.extend(fault_legend(report));
+        draw_legend(&legend_area, 44, &legend)?;
     }
     Ok(())
 }
@@ -395,17 +444,17 @@ fn latency<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Report) -
 fn throughput<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Report) -> Result<(), String> {
     root.fill(&WHITE).map_err(e)?;
     let root = root.titled("Throughput over time (messages per second)", font(24)).map_err(e)?;
+    let (area, legend_area) = with_legend(&root);
     let top = report.timeseries.iter().map(|i| i.sent.max(i.acked).max(i.consumed)).max().unwrap_or(0) as f64;
-    let y_hi = if top > 0.0 { top * 1.25 } else { 10.0 };
+    let y_hi = if top > 0.0 { top * 1.2 } else { 10.0 };
     let err_top = report.timeseries.iter().map(|i| i.failed).max().unwrap_or(0) as f64;
-    let err_hi = if err_top > 0.0 { err_top * 1.25 } else { 1.0 };
+    let err_hi = if err_top > 0.0 { (err_top * 1.2).max(5.0) } else { 5.0 };
     let x = time_range(report);
-    let mut chart = ChartBuilder::on(&root)
+    let mut chart = ChartBuilder::on(&area)
         .margin(12)
-        .margin_right(24)
         .x_label_area_size(48)
         .y_label_area_size(84)
-        .right_y_label_area_size(84)
+        .right_y_label_area_size(76)
         .build_cartesian_2d(x.clone(), 0.0..y_hi)
         .map_err(e)?
         .set_secondary_coord(x, 0.0..err_hi);
@@ -417,45 +466,41 @@ fn throughput<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Report
         .y_label_formatter(&|y| format!("{y:.0}"))
         .label_style(font(14))
         .axis_desc_style(font(15))
-        .light_line_style(RGBColor(235, 235, 235))
+        .light_line_style(RGBColor(238, 238, 238))
         .bold_line_style(RGBColor(210, 210, 210))
         .draw()
         .map_err(e)?;
     chart
         .configure_secondary_axes()
         .y_desc("failed deliveries per second")
-        .y_label_formatter(&|y| if err_top > 0.0 && err_hi < 10.0 { format!("{y:.1}") } else { format!("{y:.0}") })
+        .y_label_formatter(&|y| format!("{y:.0}"))
         .label_style(font(14).color(&RED_))
         .axis_desc_style(font(15).color(&RED_))
         .draw()
         .map_err(e)?;
-    draw_context(&mut chart, report, 0.0, y_hi, true)?;
+    draw_context(&mut chart, report, 0.0, y_hi)?;
     // Errors first, as bars under the lines, on the right-hand axis.
-    let ann = chart
-        .draw_secondary_series(
-            report
-                .timeseries
-                .iter()
-                .filter(|i| i.failed > 0)
-                .map(|i| Rectangle::new([(i.sec as f64 + 0.15, 0.0), (i.sec as f64 + 0.85, i.failed as f64)], RED_.mix(0.75).filled())),
-        )
-        .map_err(e)?;
-    ann.label("failed (right axis)").legend(|(x, y)| Rectangle::new([(x + 6, y - 6), (x + 16, y + 6)], RED_.mix(0.75).filled()));
-    type Pick = fn(&Interval) -> u64;
-    let lines: [(&str, RGBColor, u32, Pick); 3] =
-        [("sent", BLUE_, 2, |i| i.sent), ("acknowledged", GREEN_, 2, |i| i.acked), ("consumed", PURPLE, 2, |i| i.consumed)];
-    for (label, color, width, pick) in lines {
-        let points: Vec<(f64, Option<f64>)> = report.timeseries.iter().map(|i| (i.sec as f64 + 0.5, Some(pick(i) as f64))).collect();
-        draw_segments(&mut chart, &points, color, width, label)?;
-    }
     chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(RGBColor(180, 180, 180))
-        .label_font(font(14))
-        .draw()
+        .draw_secondary_series(report.timeseries.iter().filter(|i| i.failed > 0).map(|i| {
+            Rectangle::new([(i.sec as f64 + 0.15, 0.0), (i.sec as f64 + 0.85, i.failed as f64)], RED_.mix(0.75).filled())
+        }))
         .map_err(e)?;
+    type Pick = fn(&Interval) -> u64;
+    // Consumed is dashed: it often equals acknowledged, which then shows through.
+    let lines: [(&str, RGBColor, u32, bool, Pick); 3] = [
+        ("sent", BLUE_, 3, false, |i| i.sent),
+        ("acknowledged", GREEN_, 2, false, |i| i.acked),
+        ("consumed", PURPLE, 2, true, |i| i.consumed),
+    ];
+    let mut legend = Vec::new();
+    for (label, color, width, dashed, pick) in lines {
+        let points: Vec<(f64, Option<f64>)> = report.timeseries.iter().map(|i| (i.sec as f64 + 0.5, Some(pick(i) as f64))).collect();
+        draw_segments(&mut chart, &points, color, width, dashed)?;
+        legend.push((label.to_string(), if dashed { Mark::Dashed(color) } else { Mark::Line(color, width) }));
+    }
+    legend.push(("failed (right axis)".to_string(), Mark::Bar(RGBColor(224, 93, 94))));
+    legend.extend(fault_legend(report));
+    draw_legend(&legend_area, 16, &legend)?;
     Ok(())
 }
 
@@ -504,11 +549,12 @@ fn percentiles<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Repor
     let (prod, e2e) = (curves(true), curves(false));
     let (lo, hi) = log_bounds(prod.iter().chain(e2e.iter()).flat_map(|(_, _, pts)| pts.iter().map(|p| p.1)));
     for (panel, (caption, cs)) in panels.iter().zip([("Produce (ack) latency", prod), ("End-to-end latency", e2e)]) {
+        let (area, legend_area) = with_legend(panel);
         let x_keys: Vec<f64> = (0..=MAX_NINES as i32).map(f64::from).collect();
-        let mut chart = ChartBuilder::on(panel)
+        let mut chart = ChartBuilder::on(&area)
             .caption(caption, font(18))
             .margin(12)
-            .margin_right(24)
+            .margin_right(36)
             .x_label_area_size(48)
             .y_label_area_size(84)
             .build_cartesian_2d(Keyed { lo: 0.0, hi: MAX_NINES, keys: x_keys }, (lo..hi).log_scale())
@@ -521,37 +567,24 @@ fn percentiles<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Repor
             .y_label_formatter(&|y| tick_ms(*y))
             .label_style(font(14))
             .axis_desc_style(font(15))
-            .light_line_style(RGBColor(235, 235, 235))
+            .light_line_style(RGBColor(238, 238, 238))
             .bold_line_style(RGBColor(210, 210, 210))
             .draw()
             .map_err(e)?;
-        let mut any = false;
+        let mut legend = Vec::new();
         for (color, label, pts) in cs {
             if pts.is_empty() {
+                legend.push((format!("{label} (no data)"), Mark::Line(color, 2)));
                 continue;
             }
-            any = true;
             let end = *pts.last().unwrap_or(&(0.0, lo));
-            chart
-                .draw_series(LineSeries::new(pts.into_iter().map(|(x, y)| (x, y.max(lo))), color.stroke_width(2)))
-                .map_err(e)?
-                .label(label)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(3)));
+            chart.draw_series(LineSeries::new(pts.into_iter().map(|(x, y)| (x, y.max(lo))), color.stroke_width(2))).map_err(e)?;
             // The max, where the histogram runs out of samples.
             chart.draw_series(std::iter::once(Circle::new((end.0, end.1.max(lo)), 4, color.filled()))).map_err(e)?;
+            legend.push((label, Mark::Line(color, 2)));
         }
-        if any {
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .background_style(WHITE.mix(0.9))
-                .border_style(RGBColor(180, 180, 180))
-                .label_font(font(14))
-                .draw()
-                .map_err(e)?;
-        } else {
-            draw_note(panel, "no latency recorded")?;
-        }
+        legend.push(("max (last sample)".into(), Mark::Dot(GREY)));
+        draw_legend(&legend_area, 44, &legend)?;
     }
     Ok(())
 }
@@ -573,15 +606,18 @@ fn recovery<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Report) 
     root.fill(&WHITE).map_err(e)?;
     let root = root.titled("Recovery times per fault", font(24)).map_err(e)?;
     let faults = &report.faults;
+    if faults.is_empty() {
+        return draw_note(&root, "no faults in this run");
+    }
+    let (area, legend_area) = with_legend(&root);
     let figures = RecoveryFigure::TIMES;
     let top = faults.iter().flat_map(|f| figures.iter().filter_map(|g| g.of(&f.recovery))).fold(0.0, f64::max);
-    let y_hi = if top > 0.0 { top * 1.2 } else { 10.0 };
-    let n = faults.len().max(1) as f64;
+    let y_hi = if top > 0.0 { top * 1.15 } else { 10.0 };
+    let n = faults.len() as f64;
     let keys: Vec<f64> = (0..faults.len()).map(|i| i as f64 + 0.5).collect();
     let labels: Vec<String> = faults.iter().map(fault_label).collect();
-    let mut chart = ChartBuilder::on(&root)
+    let mut chart = ChartBuilder::on(&area)
         .margin(12)
-        .margin_right(24)
         .x_label_area_size(48)
         .y_label_area_size(84)
         .build_cartesian_2d(Keyed { lo: 0.0, hi: n, keys }, 0.0..y_hi)
@@ -595,60 +631,44 @@ fn recovery<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Report) 
         .y_label_formatter(&|y| format!("{y:.0}"))
         .label_style(font(14))
         .axis_desc_style(font(15))
-        .light_line_style(RGBColor(235, 235, 235))
-        .bold_line_style(RGBColor(210, 210, 210))
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(RGBColor(215, 215, 215))
         .draw()
         .map_err(e)?;
-    if faults.is_empty() {
-        draw_note(&root, "no faults in this run")?;
-        return Ok(());
-    }
+    // Groups are separated by a thin line.
+    chart
+        .draw_series((1..faults.len()).map(|i| PathElement::new(vec![(i as f64, 0.0), (i as f64, y_hi)], RGBColor(200, 200, 200).stroke_width(1))))
+        .map_err(e)?;
     let slot = 0.84 / figures.len() as f64;
+    let mut legend = Vec::new();
+    let anchor = plotters::style::text_anchor::Pos::new(
+        plotters::style::text_anchor::HPos::Center,
+        plotters::style::text_anchor::VPos::Bottom,
+    );
     for (k, fig) in figures.iter().enumerate() {
         let color = PALETTE[k % PALETTE.len()];
-        let bars: Vec<_> = faults
-            .iter()
-            .enumerate()
-            .filter_map(|(i, f)| {
-                let x0 = i as f64 + 0.08 + slot * k as f64;
-                fig.of(&f.recovery).map(|v| Rectangle::new([(x0, 0.0), (x0 + slot * 0.9, v)], color.filled()))
-            })
-            .collect();
-        let label = if *fig == RecoveryFigure::UnavailableMax { "unavailable (longest, a length)" } else { fig.label() };
+        let x0 = |i: usize| i as f64 + 0.08 + slot * k as f64;
         chart
-            .draw_series(bars)
-            .map_err(e)?
-            .label(label)
-            .legend(move |(x, y)| Rectangle::new([(x + 4, y - 6), (x + 18, y + 6)], color.filled()));
+            .draw_series(faults.iter().enumerate().filter_map(|(i, f)| {
+                fig.of(&f.recovery).map(|v| Rectangle::new([(x0(i), 0.0), (x0(i) + slot * 0.9, v)], color.filled()))
+            }))
+            .map_err(e)?;
         // Values on the bars; `n/a` where a figure was not measured.
-        let texts: Vec<_> = faults
-            .iter()
-            .enumerate()
-            .map(|(i, f)| {
-                let x = i as f64 + 0.08 + slot * (k as f64 + 0.45);
-                let (text, y) = match fig.of(&f.recovery) {
-                    Some(v) => (format!("{v:.1}"), v),
-                    None => ("n/a".to_string(), 0.0),
+        chart
+            .draw_series(faults.iter().enumerate().map(|(i, f)| {
+                let x = x0(i) + slot * 0.45;
+                let (text, y, c) = match fig.of(&f.recovery) {
+                    Some(v) => (format!("{v:.1}"), v, &BLACK),
+                    None => ("n/a".to_string(), 0.0, &GREY),
                 };
-                let style = font(12).color(if fig.of(&f.recovery).is_some() { &BLACK } else { &GREY }).pos(
-                    plotters::style::text_anchor::Pos::new(
-                        plotters::style::text_anchor::HPos::Center,
-                        plotters::style::text_anchor::VPos::Bottom,
-                    ),
-                );
-                EmptyElement::at((x, y)) + Text::new(text, (0, -3), style)
-            })
-            .collect();
-        chart.draw_series(texts).map_err(e)?;
+                EmptyElement::at((x, y)) + Text::new(text, (0, -3), font(12).color(c).pos(anchor))
+            }))
+            .map_err(e)?;
+        let label = if *fig == RecoveryFigure::UnavailableMax { "unavailable (longest gap)" } else { fig.label() };
+        legend.push((label.to_string(), Mark::Bar(color)));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(RGBColor(180, 180, 180))
-        .label_font(font(14))
-        .draw()
-        .map_err(e)?;
+    legend.push(("n/a: not measured".to_string(), Mark::Bar(WHITE)));
+    draw_legend(&legend_area, 16, &legend)?;
     Ok(())
 }
 
