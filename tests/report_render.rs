@@ -87,14 +87,16 @@ fn second(s: u64, rng: &mut Rng) -> Second {
         }
         47 => {
             failed = 0;
-            acked = 2 * 400 - 20 + 250;
+            // The backlog of 45 and 46 (less the failures), then this second's own messages.
+            acked = 2 * 400 - 20 + sent;
             lag = 300;
             for k in 0..(2 * 400 - 20) {
                 let sent_at = 45.0 + 2.4 * k as f64 / 780.0;
                 produce.push(((47.4 - sent_at) * 1e6) as u64 + base(rng));
             }
-            for _ in 0..250 {
-                produce.push(base(rng) + 200_000);
+            for k in 0..sent {
+                let sent_at = 47.0 + k as f64 / sent as f64;
+                produce.push(((47.4 - sent_at).max(0.0) * 1e6) as u64 + base(rng));
             }
         }
         _ => {

@@ -490,7 +490,7 @@ fn row_md(r: &Row) -> String {
         v(r.baseline),
         v(r.current),
         r.change.map_or("-".to_string(), format::change),
-        r.tolerance.map_or("-".to_string(), |t| format!("{}%", format::sig3(t))),
+        r.tolerance.map_or("-".to_string(), format::pct),
     )
 }
 

@@ -177,7 +177,12 @@ impl FaultRecord {
             [n] => format!(" node {n}"),
             ns => format!(" nodes {}", ns.iter().map(i32::to_string).collect::<Vec<_>>().join(", ")),
         };
-        let reason = if self.target.reason.is_empty() { String::new() } else { format!(" ({})", self.target.reason) };
+        // A reason that only repeats the node (`node 2`) says nothing more.
+        let reason = if self.target.reason.is_empty() || nodes.trim() == self.target.reason {
+            String::new()
+        } else {
+            format!(" ({})", self.target.reason)
+        };
         format!("{}{nodes}{reason}", self.action)
     }
 }

@@ -61,6 +61,11 @@ pub fn change(x: f64) -> String {
     }
 }
 
+/// A percentage given in percent: `25%`, `2.5%`.
+pub fn pct(p: f64) -> String {
+    if p.fract() == 0.0 && p.abs() < 1e12 { format!("{p:.0}%") } else { format!("{}%", sig3(p)) }
+}
+
 /// Three significant digits, without an exponent: `5.20`, `50.0`, `512`, `1520`.
 pub fn sig3(v: f64) -> String {
     let a = v.abs();

@@ -16,6 +16,7 @@ h1 { font-size: 26px; margin: 8px 0 12px; }
 h2 { font-size: 20px; margin: 32px 0 10px; padding-bottom: 4px; border-bottom: 1px solid #d0d7de; }
 p { line-height: 1.5; margin: 8px 0; }
 code { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 90%; background: #eff1f3; padding: 1px 4px; border-radius: 4px; }
+.scroll { overflow-x: auto; }
 table { border-collapse: collapse; margin: 10px 0 14px; font-size: 14px; }
 th, td { border: 1px solid #d0d7de; padding: 5px 9px; vertical-align: top; }
 th { background: #f0f3f6; text-align: left; }
@@ -56,7 +57,7 @@ pub fn page(report: &Report, doc: &[Block], png: &dyn Fn(&str) -> Option<Vec<u8>
                 out.push_str("</ul>\n");
             }
             Block::Table(t) => {
-                out.push_str("<table>\n<thead><tr>");
+                out.push_str("<div class=\"scroll\"><table>\n<thead><tr>");
                 for (i, h) in t.header.iter().enumerate() {
                     let class = if t.right.get(i).copied().unwrap_or(false) { " class=\"num\"" } else { "" };
                     let _ = write!(out, "<th{class}>{}</th>", inline(h));
@@ -76,11 +77,14 @@ pub fn page(report: &Report, doc: &[Block], png: &dyn Fn(&str) -> Option<Vec<u8>
                         } else {
                             ""
                         };
-                        let _ = write!(out, "<td{class}>{}</td>", inline(c));
+                        // NB: emoji fonts are rarely installed where reports are read
+                        // offline (CI, servers); the page uses plain symbols and colour.
+                        let c = c.replace("✅", "✓").replace("❌", "✗").replace("⚠️", "⚠");
+                        let _ = write!(out, "<td{class}>{}</td>", inline(&c));
                     }
                     out.push_str("</tr>\n");
                 }
-                out.push_str("</tbody>\n</table>\n");
+                out.push_str("</tbody>\n</table></div>\n");
             }
             Block::Image { title, path } => match png(path) {
                 Some(bytes) => {

@@ -77,13 +77,13 @@ pub fn compare_suite(c: &Comparison) -> Suite {
             let unit = r.metric.unit();
             let v = |x: Option<f64>| x.map_or("-".to_string(), |x| unit.format(x));
             let what = format!(
-                "{} in {}: baseline {}, current {} ({}), tolerance {}%",
+                "{} in {}: baseline {}, current {} ({}), tolerance {}",
                 r.metric,
                 r.scope,
                 v(r.baseline),
                 v(r.current),
                 r.change.map_or("-".to_string(), super::format::change),
-                r.tolerance.map_or("-".to_string(), super::format::sig3)
+                r.tolerance.map_or("-".to_string(), super::format::pct)
             );
             let outcome = match &r.verdict {
                 Verdict::Regression => CaseOutcome::Failure { kind: "regression".into(), message: what.clone() },

@@ -378,7 +378,8 @@ fn latency<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Report) -
     root.fill(&WHITE).map_err(e)?;
     let root = root.titled("Latency over time (per second, from the intended send time)", font(24)).map_err(e)?;
     let panels = root.split_evenly((2, 1));
-    let kinds: [(&str, fn(&Interval) -> &crate::measure::LatencySummary); 2] =
+    type Summary = fn(&Interval) -> &crate::measure::LatencySummary;
+    let kinds: [(&str, Summary); 2] =
         [("Produce (ack) latency", |i| &i.produce), ("End-to-end latency (producer to consumer)", |i| &i.e2e)];
     let all = report
         .timeseries
@@ -536,7 +537,8 @@ fn percentiles<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Repor
         let measured = report.phase(&ph.phase).is_none_or(|p| p.measured);
         decoded.push((PALETTE[i % PALETTE.len()], ph.phase.clone(), measured, set));
     }
-    let curves = |produce: bool| -> Vec<(RGBColor, String, Vec<(f64, f64)>)> {
+    type Curve = (RGBColor, String, Vec<(f64, f64)>);
+    let curves = |produce: bool| -> Vec<Curve> {
         decoded
             .iter()
             .map(|(c, name, measured, set)| {

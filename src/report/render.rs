@@ -24,12 +24,12 @@ pub struct Rendered {
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
     #[error(transparent)]
-    Plot(#[from] PlotError),
+    Plot(#[from] Box<PlotError>),
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
         #[source]
-        source: crate::Error,
+        source: Box<crate::Error>,
     },
 }
 
@@ -39,7 +39,7 @@ pub enum RenderError {
 /// # Errors
 /// When a file cannot be written or a histogram of the report cannot be decoded.
 pub fn render(report: &Report, checks: &ChecksOutcome, dir: &Path) -> Result<Rendered, RenderError> {
-    let plot_files = plots::render(report, &dir.join(PLOTS_DIR))?;
+    let plot_files = plots::render(report, &dir.join(PLOTS_DIR)).map_err(Box::new)?;
     let refs: Vec<PlotRef> =
         plot_files.iter().map(|p| PlotRef { title: p.title.to_string(), path: format!("{PLOTS_DIR}/{}.png", p.name) }).collect();
     let doc = summary::document(report, checks, &refs);
@@ -56,5 +56,5 @@ pub fn render(report: &Report, checks: &ChecksOutcome, dir: &Path) -> Result<Ren
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), RenderError> {
-    crate::cluster::state::write_atomic(path, bytes).map_err(|source| RenderError::Write { path: path.to_path_buf(), source })
+    crate::cluster::state::write_atomic(path, bytes).map_err(|source| RenderError::Write { path: path.to_path_buf(), source: Box::new(source) })
 }

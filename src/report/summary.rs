@@ -79,10 +79,11 @@ pub fn document(report: &Report, checks: &ChecksOutcome, plots: &[PlotRef]) -> V
     if report.faults.is_empty() {
         doc.push(Block::Para("No faults in this run.".into()));
     } else {
-        doc.push(Block::Para(
-            "Times count from each fault's start (unavailable: the longest stretch without any acknowledgement); n/a: not measured, see the notes.".into(),
-        ));
         doc.push(Block::Table(faults_table(&report.faults)));
+        doc.push(Block::Para(
+            "Recovery: times count from each fault's start, except unavailable, the longest stretch without any acknowledgement; n/a: not measured (see the notes).".into(),
+        ));
+        doc.push(Block::Table(recovery_table(&report.faults)));
         let notes: Vec<String> = report
             .faults
             .iter()
@@ -227,27 +228,39 @@ fn phase_latency(r: &Report) -> Table {
     Table { header: header.map(String::from).to_vec(), right, rows }
 }
 
+/// What each fault did and the latency during it.
 fn faults_table(faults: &[FaultRecord]) -> Table {
-    let mut header = vec!["fault".to_string(), "what".into(), "window".into()];
-    header.extend(RecoveryFigure::ALL.iter().map(|f| f.label().to_string()));
+    let header = ["fault", "what", "window", "max latency", "p99 latency"].map(String::from).to_vec();
+    let lat = |v: Option<f64>| v.map_or("n/a".to_string(), latency_us);
     let rows = faults
         .iter()
         .map(|f| {
-            let mut row = vec![
+            vec![
                 format!("`{}`", f.id),
                 f.describe(),
                 format!("{} to {} ({})", secs(f.start_secs), secs(f.end_secs), secs(f.duration_secs())),
-            ];
-            row.extend(RecoveryFigure::ALL.iter().map(|g| match g.of(&f.recovery) {
-                None => "n/a".to_string(),
-                Some(v) if g.is_latency() => latency_us(v),
-                Some(v) => secs(v),
-            }));
+                lat(RecoveryFigure::LatencyMax.of(&f.recovery)),
+                lat(RecoveryFigure::LatencyP99.of(&f.recovery)),
+            ]
+        })
+        .collect();
+    Table { header, right: vec![false, false, false, true, true], rows }
+}
+
+/// The recovery times of each fault.
+fn recovery_table(faults: &[FaultRecord]) -> Table {
+    let mut header = vec!["fault".to_string()];
+    header.extend(RecoveryFigure::TIMES.iter().map(|f| f.label().to_string()));
+    let rows = faults
+        .iter()
+        .map(|f| {
+            let mut row = vec![format!("`{}`", f.id)];
+            row.extend(RecoveryFigure::TIMES.iter().map(|g| g.of(&f.recovery).map_or("n/a".to_string(), secs)));
             row
         })
         .collect();
     let mut right = vec![true; header.len()];
-    right[..3].fill(false);
+    right[0] = false;
     Table { header, right, rows }
 }
 

@@ -354,9 +354,7 @@ pub(crate) fn validate(raw: &RawCheck, at: &JsonPath, cx: &CheckContext<'_>, bro
             }
         },
     };
-    let Some(metric) = metric else {
-        return None;
-    };
+    let metric = metric?;
 
     let scope = match (metric.scope_kind(), &raw.phase, &raw.fault) {
         (_, Some(_), Some(_)) => {
