@@ -157,9 +157,14 @@ pub async fn run_scenario(scenario: Scenario, opts: RunOptions, shutdown: impl F
 
     // The cluster: ours for the run, or the one the file names.
     let (local, bootstrap, client_settings, kafka_version) = match &scenario.cluster {
-        ClusterTarget::Local { nodes, kafka_version, broker_config } => {
+        ClusterTarget::Local { nodes, kafka_version, broker_config, netns, subnet } => {
             let mut up = UpOptions::new(run_dir.join("cluster"));
             up.nodes = *nodes;
+            up.netns = *netns;
+            up.subnet = match subnet {
+                Some(s) => Some(s.parse().map_err(|e| Error::Usage(format!("subnet {s}: {e}")))?),
+                None => None,
+            };
             if let Some(v) = kafka_version {
                 up.kafka_version = v.clone();
             }

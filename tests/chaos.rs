@@ -17,10 +17,17 @@ use serde_json::{Value, json};
 static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn scenario(name: &str, steady: &str, producer: Value, faults: Value) -> Value {
+    let mut v = netns_scenario(name, steady, producer, faults);
+    v["cluster"] = json!({ "local": { "nodes": 3 } });
+    v
+}
+
+/// The same, with each node in its own network namespace (root only).
+fn netns_scenario(name: &str, steady: &str, producer: Value, faults: Value) -> Value {
     json!({
         "name": name,
         "seed": 5,
-        "cluster": { "local": { "nodes": 3 } },
+        "cluster": { "local": { "nodes": 3, "netns": true } },
         "topics": [{ "name": "t", "partitions": 6, "replication_factor": 3, "config": { "min.insync.replicas": 2 } }],
         "producers": [producer],
         "consumers": [{ "name": "c", "topic": "t" }],
@@ -135,6 +142,32 @@ async fn zombie_broker_and_rolling_restart_finish_with_their_figures() {
     assert!(f.recovery.notes.iter().all(|n| !n.contains("applying") && !n.contains("undoing")), "{:#?}", f.recovery);
 }
 
+/// The leader of t/0 cut off from the other nodes (nftables in its namespace): it loses its
+/// followers and the quorum; the others elect a new leader and the clients move over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn leader_isolated_from_the_other_nodes_recovers_without_loss() {
+    let _turn = TURN.lock().await;
+    assert!(nix::unistd::geteuid().is_root(), "network namespaces need root: run the suite as root (CI does)");
+    let tmp = tempfile::tempdir().unwrap();
+    let v = netns_scenario(
+        "isolation",
+        "40s",
+        safe_producer(),
+        json!([{ "name": "isolate-leader", "phase": "steady", "offset": "5s", "action": "partition", "peers": "nodes",
+                 "target": { "leader_of": { "topic": "t", "partition": 0 } }, "duration": "15s" }]),
+    );
+    let r = run(&v, tmp.path()).await;
+    assert_eq!(r.status, RunStatus::Completed, "{:?}", r.abort_reason);
+    assert_eq!((r.verification.lost, r.verification.duplicates), (0, 0), "{:?}", r.verification);
+    let f = only_fault(&r);
+    assert_eq!(f.action, "partition");
+    assert!(f.target.reason.contains("led t/0"), "{:?}", f.target);
+    let rec = &f.recovery;
+    assert!(rec.unavailable_max_secs.is_some(), "{rec:#?}");
+    assert!(rec.isr_recovered_secs.is_some(), "{rec:#?}");
+    assert!(rec.max_latency_us.is_some(), "{rec:#?}");
+}
+
 /// acks=0 is unsafe: a frozen leader's socket buffers fill with messages the producer counts
 /// as delivered, and killing it then drops them. The verifier must report that loss.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -161,13 +194,15 @@ async fn an_unsafe_configuration_shows_the_loss_the_fault_caused() {
 fn heal_after_sigkill_leaves_no_paused_node_and_every_node_back() {
     let _turn = TURN.blocking_lock();
     let tmp = tempfile::tempdir().unwrap();
-    let v = scenario(
+    assert!(nix::unistd::geteuid().is_root(), "network namespaces need root: run the suite as root (CI does)");
+    let v = netns_scenario(
         "crash",
         "3m",
         safe_producer(),
         json!([
             { "name": "freeze", "phase": "steady", "offset": "2s", "action": "pause", "target": { "node": 1 }, "duration": "2m" },
-            { "name": "kill", "phase": "steady", "offset": "3s", "action": "kill", "target": { "node": 2 }, "duration": "2m" }
+            { "name": "kill", "phase": "steady", "offset": "3s", "action": "kill", "target": { "node": 2 }, "duration": "2m" },
+            { "name": "cut", "phase": "steady", "offset": "4s", "action": "partition", "target": { "node": 3 }, "duration": "2m" }
         ]),
     );
     let file = tmp.path().join("crash.json");
@@ -176,7 +211,7 @@ fn heal_after_sigkill_leaves_no_paused_node_and_every_node_back() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_aftershock")).args(["run", "--quiet", "--out"]).arg(&run_dir).arg(&file).spawn().unwrap();
     let ledger = run_dir.join("faults.jsonl");
     let deadline = Instant::now() + Duration::from_secs(150);
-    while std::fs::read_to_string(&ledger).map(|l| l.matches("\"applying\"").count()).unwrap_or(0) < 2 {
+    while std::fs::read_to_string(&ledger).map(|l| l.matches("\"applying\"").count()).unwrap_or(0) < 3 {
         assert!(Instant::now() < deadline, "the faults never started");
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -189,11 +224,14 @@ fn heal_after_sigkill_leaves_no_paused_node_and_every_node_back() {
     let pid = |id: i32| state.node(id).unwrap().pid.unwrap();
     assert!(process::is_stopped(pid(1)), "node 1 should be left paused by the crash");
     assert!(!process::is_node_alive(pid(2), &NodePaths::new(&cluster_dir, 2).config), "node 2 should be left dead");
+    let layout = state.netns.clone().expect("a netns cluster");
+    assert!(!aftershock::chaos::partition::active_rules(&layout).unwrap().is_empty(), "node 3 should be left cut off");
 
     let o = Command::new(env!("CARGO_BIN_EXE_aftershock")).arg("heal").arg(&run_dir).output().unwrap();
     let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{out}");
-    assert!(out.contains("resumed pid") && out.contains("restarted node 2"), "{out}");
+    assert!(out.contains("resumed pid") && out.contains("restarted node 2") && out.contains("removed partition rules"), "{out}");
+    assert!(aftershock::chaos::partition::active_rules(&layout).unwrap().is_empty(), "partition rules left after heal");
 
     let state = ClusterState::load(&cluster_dir).unwrap();
     for n in &state.nodes {

@@ -206,7 +206,7 @@ fn gate_semantics() {
     assert_eq!(res[0].status, Status::Pass, "{:?}", res[0]);
     let res = eval(json!([{"metric": "error_rate", "phase": "faults", "max": "0.01%"}]));
     assert_eq!(res[0].status, Status::Fail);
-    assert!(res[0].explain().contains("error_rate in phase faults was 0.07%, above the max 0.01%"), "{}", res[0].explain());
+    assert!(res[0].explain().contains("error_rate in phase faults was 0.17%, above the max 0.01%"), "{}", res[0].explain());
 }
 
 /// `report` with a change applied to a copy, in its own run dir.

@@ -29,6 +29,8 @@ pub struct ActiveFault {
     nodes: Vec<i32>,
     /// Pids of paused nodes, for SIGCONT (also on drop).
     paused: Vec<u32>,
+    /// Partition rules; each guard removes its own rules when reverted or dropped.
+    partitions: Vec<super::partition::PartitionGuard>,
     done: bool,
 }
 
@@ -37,6 +39,7 @@ enum Kind {
     /// Nodes are down and must be restarted.
     Down,
     Paused,
+    Partitioned,
     /// Nothing left to undo (a rolling restart completes while applying).
     Nothing,
 }
@@ -57,7 +60,7 @@ pub fn apply(cluster: &Mutex<LocalCluster>, ledger: &FaultLedger, id: u32, spec:
         pids: pids.clone(),
         unix_ms: now_ms(),
     })?;
-    let mut guard = ActiveFault { id, ledger: ledger.clone(), kind: Kind::Nothing, nodes: nodes.to_vec(), paused: Vec::new(), done: false };
+    let mut guard = ActiveFault { id, ledger: ledger.clone(), kind: Kind::Nothing, nodes: nodes.to_vec(), paused: Vec::new(), partitions: Vec::new(), done: false };
     match spec.action {
         FaultAction::Kill => {
             guard.kind = Kind::Down;
@@ -85,10 +88,17 @@ pub fn apply(cluster: &Mutex<LocalCluster>, ledger: &FaultLedger, id: u32, spec:
             rolling_restart(&mut c)?;
             guard.finish()?;
         }
-        FaultAction::Partition { .. } => {
-            return Err(Error::Usage(
-                "partition faults need a cluster started with network namespaces (`cluster up --netns`), which this run's cluster is not".into(),
-            ));
+        FaultAction::Partition { peers, direction } => {
+            let c = lock(cluster);
+            let Some(layout) = c.netns() else {
+                return Err(Error::Usage(
+                    "partition faults need nodes in network namespaces: set \"netns\": true on the local cluster (root only)".into(),
+                ));
+            };
+            for n in nodes {
+                guard.partitions.push(super::partition::apply(layout, *n, peers, direction)?);
+            }
+            guard.kind = Kind::Partitioned;
         }
     }
     Ok(guard)
@@ -149,6 +159,11 @@ impl ActiveFault {
         match self.kind {
             Kind::Down => self.restart_nodes(cluster)?,
             Kind::Paused => self.resume(),
+            Kind::Partitioned => {
+                for g in self.partitions.drain(..) {
+                    g.revert()?;
+                }
+            }
             Kind::Nothing => {}
         }
         self.kind = Kind::Nothing;
@@ -184,6 +199,11 @@ impl Drop for ActiveFault {
         // ledger entry that stays open for them.
         if !self.done && self.kind == Kind::Paused {
             self.resume();
+            let _ = self.finish();
+        }
+        if !self.done && self.kind == Kind::Partitioned {
+            // Each partition guard removes its rules as it drops.
+            self.partitions.clear();
             let _ = self.finish();
         }
     }

@@ -17,7 +17,9 @@ use crate::cluster::ClusterState;
 
 /// Removes every partition rule aftershock left in a cluster's network namespaces; returns
 /// what it removed. Clusters without namespaces have none.
-pub fn partition_heal(_dir: &Path, _state: &ClusterState) -> crate::error::Result<Vec<String>> {
-    // NB: wired to the namespace backend once a cluster can run in namespaces (`--netns`).
-    Ok(Vec::new())
+pub fn partition_heal(_dir: &Path, state: &ClusterState) -> crate::error::Result<Vec<String>> {
+    match &state.netns {
+        Some(layout) => Ok(partition::heal_all(layout)?.into_iter().map(|r| format!("removed partition rules: {r}")).collect()),
+        None => Ok(Vec::new()),
+    }
 }

@@ -59,23 +59,7 @@ impl FaultAction {
     }
 }
 
-/// Whom a partitioned node is cut off from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Peers {
-    OtherNodes,
-    Clients,
-    All,
-}
-
-/// Which way a cut works.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    Both,
-    /// The node receives nothing from the peers (it can still send).
-    Inbound,
-    /// The node sends nothing to the peers (it can still receive).
-    Outbound,
-}
+pub use super::partition::{Direction, Peers};
 
 /// How the node a fault hits is chosen, when the fault fires.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -464,7 +464,7 @@ pub fn markdown(c: &Comparison) -> String {
     let info: Vec<&Row> = c.rows.iter().filter(|r| r.verdict == Verdict::Info).collect();
     if !info.is_empty() {
         let _ = writeln!(out, "<details><summary>{} metrics not gated</summary>\n", info.len());
-        out.push_str(header);
+        out.push_str("| scope | metric | baseline | current | change |\n|---|---|---:|---:|---:|\n");
         for r in info {
             out.push_str(&row_md(r));
         }
@@ -481,7 +481,16 @@ fn row_md(r: &Row) -> String {
         Verdict::Regression => "❌ regression".to_string(),
         Verdict::Improved => "🟢 improved".to_string(),
         Verdict::Inconclusive(why) => format!("❔ inconclusive: {}", md_escape(why)),
-        Verdict::Info => String::new(),
+        Verdict::Info => {
+            return format!(
+                "| {} | `{}` | {} | {} | {} |\n",
+                md_escape(&r.scope),
+                r.metric,
+                v(r.baseline),
+                v(r.current),
+                r.change.map_or("-".to_string(), format::change)
+            );
+        }
     };
     format!(
         "| {} | `{}` | {} | {} | {} | {} | {verdict} |\n",

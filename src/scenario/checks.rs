@@ -589,4 +589,39 @@ mod tests {
         assert_eq!(e(json!({"metric": "throughput.min", "min": "max"})), ["checks[0].min: \"max\" is not a bound: give a rate like \"9.5k\""]);
         assert_eq!(e(json!({"metrc": "lost", "max": 0})), ["checks[0].metrc: unknown field `metrc`; did you mean `metric`?"]);
     }
+
+    #[test]
+    fn scenario_files_report_checks_with_line_and_column() {
+        let text = r#"{
+  "name": "mini",
+  "cluster": {"local": {}},
+  "topics": [{"name": "t", "partitions": 3}],
+  "producers": [{"name": "p", "topic": "t", "rate": 100}],
+  "phases": [{"name": "steady", "duration": "20s"}],
+  "checks": [
+    {"metric": "e2e.p99", "phase": "steady", "max": "50ms"},
+    {"metric": "e2e.p99", "phase": "stedy", "max": 50},
+    {"metric": "lost", "max": 0, "abort_on_fail": true},
+    "lost"
+  ]
+}"#;
+        let errors: Vec<String> = crate::scenario::parse_str(text, "f.json").unwrap_err().iter().map(|d| d.to_string()).collect();
+        assert_eq!(
+            errors,
+            [
+                "f.json:9:36: checks[1].phase: unknown phase `stedy`; the scenario's phases are: steady; did you mean `steady`?",
+                "f.json:9:52: checks[1].max: 50 has no unit: write \"50ms\" or \"50us\"",
+                "f.json:10:51: checks[2].abort_on_fail: `lost` is only known after the run has drained and been verified, so it cannot stop the run early",
+                "f.json:11:5: checks[3]: invalid type: string \"lost\", expected a check object, like {\"metric\": \"e2e.p99\", \"phase\": \"steady\", \"max\": \"50ms\"}",
+            ]
+        );
+        let ok = text.replace(r#"    {"metric": "e2e.p99", "phase": "stedy", "max": 50},
+    {"metric": "lost", "max": 0, "abort_on_fail": true},
+    "lost"
+"#, r#"    {"metric": "lost", "max": 0}
+"#);
+        let s = crate::scenario::parse_str(&ok, "f.json").unwrap_or_else(|d| panic!("{d}"));
+        assert_eq!(s.checks.len(), 2);
+        assert_eq!(s.checks[1].metric, Metric::Verification(VerificationCount::Lost));
+    }
 }

@@ -109,6 +109,8 @@ pub(crate) struct RawLocal {
     pub nodes: Option<i64>,
     pub kafka_version: Option<String>,
     pub broker_config: Option<BTreeMap<String, Scalar>>,
+    pub netns: Option<bool>,
+    pub subnet: Option<String>,
 }
 
 /// `cluster.existing`.

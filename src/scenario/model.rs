@@ -132,6 +132,10 @@ pub enum ClusterTarget {
         kafka_version: Option<String>,
         /// Extra broker settings for every node.
         broker_config: BTreeMap<String, String>,
+        /// Each node in its own network namespace (needed for partition faults; root only).
+        netns: bool,
+        /// The private subnet of the namespaces; `None` picks a free one.
+        subnet: Option<String>,
     },
     /// A cluster that is already running.
     Existing {

@@ -30,7 +30,7 @@ fn fills_in_every_default() {
     let s = parse_str(MINIMAL, "mini.json").unwrap();
     assert_eq!(s.seed, 1);
     assert_eq!(s.drain, Duration::from_secs(10));
-    assert_eq!(s.cluster, ClusterTarget::Local { nodes: 3, kafka_version: None, broker_config: Default::default() });
+    assert_eq!(s.cluster, ClusterTarget::Local { nodes: 3, kafka_version: None, broker_config: Default::default(), netns: false, subnet: None });
     assert_eq!(s.topics[0], TopicSpec { name: "t".into(), partitions: 3, replication_factor: 3, config: Default::default(), reuse: false });
     let p = &s.producers[0];
     assert_eq!(p.instances, 1);

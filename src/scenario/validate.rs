@@ -100,6 +100,21 @@ pub(crate) fn validate(
     let faults: Vec<Option<FaultSpec>> =
         entries(&mut c, &raw.faults, &faults_at, |c, f, at| c.fault(f, at, &phase_names, &topic_parts, cx.local_nodes));
     c.unique("fault", &faults_at, raw.faults.iter().map(|f| f.as_ref().and_then(|f| f.name.as_deref())));
+    // The local backend acts on the run's own cluster: partitions need its nodes in namespaces.
+    for (i, f) in faults.iter().enumerate() {
+        let Some(f) = f else { continue };
+        match &cluster {
+            Some(ClusterTarget::Existing { .. }) => c.err(
+                faults_at.index(i),
+                "faults need a `local` cluster (the local backend breaks the processes aftershock started); an existing cluster needs the Kubernetes backend",
+            ),
+            Some(ClusterTarget::Local { netns: false, .. }) if matches!(f.action, FaultAction::Partition { .. }) => c.err(
+                faults_at.index(i).key("action"),
+                "a partition needs the nodes in network namespaces: set \"netns\": true on the local cluster (root only)",
+            ),
+            _ => {}
+        }
+    }
     let checks_at = root.key("checks");
     let fault_names: Vec<&str> = raw.faults.iter().flatten().filter_map(|f| f.name.as_deref()).collect();
     let check_cx = super::checks::CheckContext { phases: &phase_names, faults: &fault_names };
@@ -373,7 +388,26 @@ impl Checker<'_> {
                 broker_config.insert(k.clone(), v.0.clone());
             }
         }
-        Some(ClusterTarget::Local { nodes: usize::try_from(nodes?).ok()?, kafka_version: l.kafka_version.clone(), broker_config })
+        let subnet = match &l.subnet {
+            None => Some(None),
+            Some(s) => match s.parse::<crate::cluster::netns::Ipv4Net>() {
+                Ok(_) => Some(Some(s.clone())),
+                Err(e) => {
+                    self.err(at.key("subnet"), format!("`{s}` is not a subnet: {e}"));
+                    None
+                }
+            },
+        };
+        if l.subnet.is_some() && l.netns != Some(true) {
+            self.err(at.key("subnet"), "`subnet` only applies with \"netns\": true");
+        }
+        Some(ClusterTarget::Local {
+            nodes: usize::try_from(nodes?).ok()?,
+            kafka_version: l.kafka_version.clone(),
+            broker_config,
+            netns: l.netns.unwrap_or(false),
+            subnet: subnet?,
+        })
     }
 
     fn existing(&mut self, e: &RawExisting, at: &JsonPath) -> Option<ClusterTarget> {
