@@ -383,7 +383,19 @@ async fn run_load(
     // Measurement and progress run beside the load until every worker has flushed.
     let progress_view = ProgressView::new(progress, specs.clone(), scenario.total_duration());
     let abort_rule = scenario.safety.abort_on_errors.map(|r| (r, abort_reason.clone(), cancel.clone()));
-    let agg_task = tokio::spawn(aggregate(aggregator, rx, progress_view, clock, abort_rule));
+    // Checks with `abort_on_fail` stop the run as soon as they have certainly failed.
+    let gate_reason: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+    let live_phases = specs
+        .iter()
+        .map(|p| crate::gate::LivePhase {
+            name: p.name.clone(),
+            start_secs: p.start.as_secs_f64(),
+            end_secs: p.end().as_secs_f64(),
+            measured: p.measured,
+        })
+        .collect();
+    let live_gate = crate::gate::LiveGate::new(&scenario.checks, live_phases).map(|g| (g, gate_reason.clone(), cancel.clone()));
+    let agg_task = tokio::spawn(aggregate(aggregator, rx, progress_view, clock, abort_rule, live_gate));
 
     // Producers end at the end of the last phase (or on cancel) and drain their deliveries.
     let mut producer_outcomes: Vec<ProducerOutcome> = Vec::new();
@@ -457,9 +469,12 @@ async fn run_load(
         })
     };
     let safety_reason = lock_reason(&abort_reason);
+    let gate_abort = lock_reason(&gate_reason);
     let reason = if !failures.is_empty() {
         Some(format!("worker failure: {}", failures.join("; ")))
     } else if let Some(r) = safety_reason {
+        Some(r)
+    } else if let Some(r) = gate_abort.clone() {
         Some(r)
     } else if aborted {
         Some("interrupted (Ctrl-C or SIGTERM)".to_string())
@@ -507,7 +522,10 @@ async fn run_load(
         context: format!("writing the report into {}", run_dir.display()),
         source: std::io::Error::other(e.to_string()),
     })?;
-    let outcome = if reason.is_some() {
+    let outcome = if gate_abort.is_some() && reason == gate_abort {
+        // Stopped by a failed check: the run worked, the gate failed (exit 1).
+        Outcome::ChecksFailed
+    } else if reason.is_some() {
         Outcome::RunFailed
     } else if report.verification.lost > 0 {
         Outcome::ChecksFailed
@@ -673,6 +691,7 @@ async fn aggregate(
     mut view: ProgressView,
     clock: RunClock,
     abort_rule: Option<(ErrorRateAbort, Arc<Mutex<Option<String>>>, CancellationToken)>,
+    mut live_gate: Option<(crate::gate::LiveGate, Arc<Mutex<Option<String>>>, CancellationToken)>,
 ) -> crate::measure::Measurements {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -683,6 +702,9 @@ async fn aggregate(
             s = rx.recv() => match s {
                 Some(s) => {
                     view.observe(&s);
+                    if let Some((gate, _, _)) = &mut live_gate {
+                        gate.observe(&s);
+                    }
                     agg.ingest(s);
                 }
                 None => break,
@@ -690,6 +712,14 @@ async fn aggregate(
             _ = tick.tick() => {
                 let now = clock.offset(Instant::now());
                 view.show(now);
+                if let Some((gate, reason, cancel)) = &mut live_gate
+                    && let Some(why) = gate.poll(now.as_secs_f64())
+                    && !cancel.is_cancelled()
+                {
+                    eprintln!("stopping: {why}");
+                    *reason.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
+                    cancel.cancel();
+                }
                 // The abort rule looks at completed seconds: failed share of all reports.
                 if let Some((rule, reason, cancel)) = &abort_rule {
                     let sec = now.as_secs().saturating_sub(2);

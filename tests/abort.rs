@@ -2,7 +2,8 @@
 //! the run's own local cluster is stopped. Kept apart from tests/run.rs so the two suites'
 //! clusters do not compete for the CPU (test binaries run one after another).
 
-use std::path::Path;
+mod common;
+use common::validate_against_schema;
 use std::process::Command;
 use std::time::Duration;
 
@@ -10,14 +11,6 @@ use aftershock::cluster::process;
 use aftershock::report::{Report, RunStatus};
 use serde_json::json;
 
-fn validate_against_schema(report_path: &Path) {
-    let schema: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/report.schema.json")).unwrap()).unwrap();
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(report_path).unwrap()).unwrap();
-    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
-    let errors: Vec<String> = validator.iter_errors(&report).map(|e| format!("{} at {}", e, e.instance_path())).collect();
-    assert!(errors.is_empty(), "report.json does not match its schema: {errors:#?}");
-}
 
 /// SIGTERM in the middle of a run: load stops, the report is written and marked aborted,
 /// and the exit code is non-zero. With a `local` cluster, no Kafka process is left behind.

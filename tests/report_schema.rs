@@ -268,3 +268,47 @@ fn sample_fixture_matches_the_builder() {
     fixture.histograms = built.histograms.clone();
     assert_eq!(fixture, built, "the builder's output changed: regenerate with AFTERSHOCK_UPDATE_FIXTURES=1 if intended");
 }
+
+#[test]
+fn faults_are_optional_and_closed() {
+    let mut v = serde_json::to_value(sample()).unwrap();
+    assert_eq!(v["faults"], json!([]), "a run without faults says so");
+    // Reports written before faults existed have no `faults` at all: still valid and readable.
+    v.as_object_mut().unwrap().remove("faults");
+    assert!(violations(&v).is_empty());
+    assert!(Report::from_json(&v.to_string()).unwrap().faults.is_empty());
+
+    v["faults"] = json!([{
+        "id": "kill-leader", "name": "kill-leader", "action": "kill",
+        "target": {"nodes": [2], "reason": "the leader of orders/0"},
+        "start_secs": 6.0, "end_secs": 8.5,
+        "recovery": {
+            "first_error_secs": 0.2, "unavailable_max_secs": 1.5, "p99_recovered_secs": null,
+            "throughput_recovered_secs": 2.0, "isr_recovered_secs": null, "node_registered_secs": 3.1,
+            "new_controller_secs": null, "max_latency_us": 900000, "p99_latency_us": null,
+            "notes": ["p99 recovered: the run ended first"]
+        }
+    }]);
+    assert!(violations(&v).is_empty(), "{:?}", violations(&v));
+    let r = Report::from_json(&v.to_string()).unwrap();
+    assert_eq!(r.faults[0].recovery.unavailable_max_secs, Some(1.5));
+    assert_eq!(r.faults[0].recovery.p99_recovered_secs, None);
+
+    let broken: Vec<(&str, Breaker)> = vec![
+        ("recovery figure missing", Box::new(|v| drop(v["faults"][0]["recovery"].as_object_mut().unwrap().remove("isr_recovered_secs")))),
+        ("unknown fault field", Box::new(|v| v["faults"][0]["severity"] = json!("high"))),
+        ("negative time", Box::new(|v| v["faults"][0]["start_secs"] = json!(-1.0))),
+        ("string figure", Box::new(|v| v["faults"][0]["recovery"]["first_error_secs"] = json!("0.2s"))),
+        ("target without reason", Box::new(|v| drop(v["faults"][0]["target"].as_object_mut().unwrap().remove("reason")))),
+    ];
+    for (what, breaks) in broken {
+        let mut b = v.clone();
+        breaks(&mut b);
+        assert!(!violations(&b).is_empty(), "{what}: the schema accepted it");
+        // serde reads an absent optional figure as null, and does not check ranges; the rest
+        // the reader refuses too.
+        if !matches!(what, "negative time" | "recovery figure missing") {
+            assert!(Report::from_json(&b.to_string()).is_err(), "{what}: the reader accepted it");
+        }
+    }
+}

@@ -1,6 +1,8 @@
 //! `aftershock run` against real Kafka clusters: accounting checked independently of the
 //! ledger, a planted anomaly the verifier must flag, rate accuracy, aborts, a local cluster.
 
+mod common;
+use common::validate_against_schema;
 use std::path::Path;
 use std::time::Duration;
 
@@ -48,14 +50,6 @@ fn messages_in_topic(bootstrap: &str, topic: &str) -> i64 {
         .sum()
 }
 
-fn validate_against_schema(report_path: &Path) {
-    let schema: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/report.schema.json")).unwrap()).unwrap();
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(report_path).unwrap()).unwrap();
-    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
-    let errors: Vec<String> = validator.iter_errors(&report).map(|e| format!("{} at {}", e, e.instance_path())).collect();
-    assert!(errors.is_empty(), "report.json does not match its schema: {errors:#?}");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn runs_on_a_real_cluster_count_rate_and_anomalies() {
