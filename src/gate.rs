@@ -64,7 +64,11 @@ impl CheckResult {
 
     /// A one-line explanation, e.g. `e2e.p99 in phase steady was 62.1 ms, above the max 50.0 ms`.
     pub fn explain(&self) -> String {
-        let what = format!("{} in {}", self.check.metric, self.scope);
+        let scope = match self.scope.as_str() {
+            s @ ("run" | "measured phases") => format!("the {s}"),
+            s => s.to_string(),
+        };
+        let what = format!("{} in {scope}", self.check.metric);
         let unit = self.check.metric.unit();
         match (self.status, self.value) {
             (Status::NoData, _) | (_, None) => {
@@ -673,7 +677,7 @@ mod tests {
         g.observe(&snapshot(1, 100, 50, 1000)); // warm-up: not measured
         assert_eq!(g.poll(3.0), None);
         g.observe(&snapshot(3, 100, 6, 1000));
-        assert!(g.poll(4.0).unwrap().contains("errors in measured phases was 6, above the max 5"));
+        assert!(g.poll(4.0).unwrap().contains("errors in the measured phases was 6, above the max 5"));
 
         let c = check(json!({"metric": "recovery.unavailable.max", "fault": "kill", "max": "10s", "abort_on_fail": true}));
         let mut g = LiveGate::new(&[c], phases()).unwrap();

@@ -683,6 +683,10 @@ fn spawn_worker<T: Send + 'static>(
     Ok(rx)
 }
 
+/// The live gate of `abort_on_fail` checks, where to put why it stopped the run, and the
+/// token that stops it.
+type LiveGateHandle = (crate::gate::LiveGate, Arc<Mutex<Option<String>>>, CancellationToken);
+
 /// Feeds snapshots to the aggregator and drives the progress display, until every worker
 /// has dropped its sender.
 async fn aggregate(
@@ -691,7 +695,7 @@ async fn aggregate(
     mut view: ProgressView,
     clock: RunClock,
     abort_rule: Option<(ErrorRateAbort, Arc<Mutex<Option<String>>>, CancellationToken)>,
-    mut live_gate: Option<(crate::gate::LiveGate, Arc<Mutex<Option<String>>>, CancellationToken)>,
+    mut live_gate: Option<LiveGateHandle>,
 ) -> crate::measure::Measurements {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);

@@ -586,3 +586,26 @@ fn index_html_is_self_contained_and_renders_in_chromium() {
     assert!(img.count_near(ORANGE, 12, img.all()) > 1000, "the inline plots did not render");
     assert!(img.count_near(BAND, 6, img.all()) > 10_000, "no fault bands in the page");
 }
+
+#[test]
+fn degenerate_reports_still_render() {
+    // An aborted run with no seconds recorded, and a fault without a single figure.
+    let mut r = sample();
+    r.timeseries.clear();
+    r.faults = vec![FaultRecord {
+        id: "kill-controller".into(),
+        name: "kill-controller".into(),
+        action: "kill".into(),
+        target: FaultTarget { nodes: vec![], reason: "the controller could not be resolved".into() },
+        start_secs: 3.0,
+        end_secs: 3.0,
+        recovery: Recovery { notes: vec!["the run ended before the fault".into()], ..Recovery::default() },
+    }];
+    let dir = tempfile::tempdir().unwrap();
+    let out = render::render(&r, &checks(&r), dir.path()).unwrap();
+    assert_eq!(out.plots.len(), 4);
+    let text = std::fs::read_to_string(&out.summary).unwrap();
+    assert!(text.contains("| `kill-controller` | n/a | n/a | n/a | n/a | n/a | n/a | n/a |"), "{text}");
+    let rec = Image::load(&out.plots.iter().find(|p| p.name == "recovery").unwrap().png);
+    assert!(rec.dark((300, 0, 980, 40)) > 300, "the recovery plot still has its title");
+}

@@ -9,6 +9,13 @@
 //!
 //! Units are stated in the report itself ([`Units`]): latencies in microseconds, rates in
 //! messages per second, times in seconds since the run start.
+//!
+//! # Outputs read from the report alone
+//! - [`render`]: `summary.md` ([`summary`]), `index.html` ([`html`]) and the [`plots`];
+//! - [`compare`]: a run against a baseline; [`junit`]: checks and comparisons as JUnit XML;
+//! - [`commands`]: `aftershock report`, `aftershock compare` and the end of `aftershock run`.
+//!
+//! [`faults`] defines the faults section, [`mod@format`] how numbers read.
 
 pub mod commands;
 pub mod compare;

@@ -295,10 +295,9 @@ where
                 .draw_series(DashedLineSeries::new(vec![(x, y_lo), (x, y_hi)], 6, 4, GREY.mix(0.7).stroke_width(1)))
                 .map_err(e)?;
         }
+        // Phase names along the top edge, fault labels below them.
         chart
-            .draw_series(std::iter::once(
-                EmptyElement::at((x, y_lo)) + Text::new(p.name.clone(), (4, -18), font(13).color(&GREY)),
-            ))
+            .draw_series(std::iter::once(EmptyElement::at((x, y_hi)) + Text::new(p.name.clone(), (4, 4), font(13).color(&GREY))))
             .map_err(e)?;
     }
     for (i, f) in report.faults.iter().enumerate() {
@@ -309,7 +308,7 @@ where
             .draw_series([f.start_secs, f.end_secs].map(|x| PathElement::new(vec![(x, y_lo), (x, y_hi)], edge)))
             .map_err(e)?;
         // Labels of neighbouring faults are staggered so that they do not overlap.
-        let dy = 4 + 18 * (i as i32 % 2);
+        let dy = 22 + 17 * (i as i32 % 2);
         chart
             .draw_series(std::iter::once(
                 EmptyElement::at((f.start_secs, y_hi)) + Text::new(fault_label(f), (4, dy), font(13).color(&FAULT_TEXT)),
@@ -474,7 +473,8 @@ fn throughput<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Report
     chart
         .configure_secondary_axes()
         .y_desc("failed deliveries per second")
-        .y_label_formatter(&|y| format!("{y:.0}"))
+        .y_labels(6)
+        .y_label_formatter(&|y| if y.fract() == 0.0 { format!("{y:.0}") } else { String::new() })
         .label_style(font(14).color(&RED_))
         .axis_desc_style(font(15).color(&RED_))
         .draw()
