@@ -259,7 +259,13 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
                 strict: a.strict,
                 min_latency_delta_us: a.min_latency_delta.as_secs_f64() * 1e6,
             };
-            Ok(crate::report::commands::compare_command(&a.baseline, &a.current, &a.max_regression, opts, a.junit.as_deref()))
+            Ok(crate::report::commands::compare_command(
+                &a.baseline,
+                &a.current,
+                &a.max_regression,
+                opts,
+                a.junit.as_deref(),
+            ))
         }
     }
 }
@@ -319,9 +325,11 @@ async fn run_command(a: RunArgs) -> anyhow::Result<Outcome> {
     // Render the outputs and gate on the checks; a failed check (or lost messages) exits 1,
     // a failed run keeps its 3.
     let (report, run_dir, junit) = (result.report.clone(), result.run_dir.clone(), a.junit);
-    let gate = tokio::task::spawn_blocking(move || crate::report::commands::after_run(&report, &checks, &run_dir, junit.as_deref()))
-        .await
-        .context("report thread")?;
+    let gate = tokio::task::spawn_blocking(move || {
+        crate::report::commands::after_run(&report, &checks, &run_dir, junit.as_deref())
+    })
+    .await
+    .context("report thread")?;
     println!("{}", result.run_dir.display());
     Ok(match (result.outcome, gate) {
         (Outcome::Ok, g) => g,
@@ -349,7 +357,12 @@ async fn shutdown_signal() {
 fn print_run_summary(r: &crate::runner::RunResult) {
     let rep = &r.report;
     let v = &rep.verification;
-    eprintln!("run {} {:?}{}", rep.run_id, rep.status, rep.abort_reason.as_deref().map(|x| format!(": {x}")).unwrap_or_default());
+    eprintln!(
+        "run {} {:?}{}",
+        rep.run_id,
+        rep.status,
+        rep.abort_reason.as_deref().map(|x| format!(": {x}")).unwrap_or_default()
+    );
     for p in rep.phases.iter().filter(|p| p.measured) {
         eprintln!(
             "  phase {:<10} acked {:>9.1}/s  produce p50 {:>8.2} ms p99 {:>8.2} ms max {:>8.2} ms  e2e p99 {:>8.2} ms",
@@ -485,7 +498,11 @@ fn render_status(s: &cluster::ClusterStatus) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "cluster {} (Kafka {}) in {}", s.cluster_id, s.kafka_version, s.dir.display());
     let _ = writeln!(out, "bootstrap {}", s.bootstrap);
-    let _ = writeln!(out, "{:>4}  {:>8}  {:<21}  {:>10}  {:<5}  {:<10}", "NODE", "PID", "BROKER", "CONTROLLER", "ALIVE", "REGISTERED");
+    let _ = writeln!(
+        out,
+        "{:>4}  {:>8}  {:<21}  {:>10}  {:<5}  {:<10}",
+        "NODE", "PID", "BROKER", "CONTROLLER", "ALIVE", "REGISTERED"
+    );
     for n in &s.nodes {
         let _ = writeln!(
             out,
@@ -523,7 +540,15 @@ mod tests {
     #[test]
     fn parses_cluster_up() {
         let cli = Cli::parse_from([
-            "aftershock", "cluster", "up", "--nodes", "5", "--dir", "/tmp/x", "--broker-config", "a.b=1",
+            "aftershock",
+            "cluster",
+            "up",
+            "--nodes",
+            "5",
+            "--dir",
+            "/tmp/x",
+            "--broker-config",
+            "a.b=1",
         ]);
         let Command::Cluster(ClusterCommand::Up(a)) = cli.command else { panic!("not up") };
         assert_eq!(a.nodes, 5);
@@ -541,7 +566,8 @@ mod tests {
         assert_eq!(a.subnet, Some("10.78.0.0/24".parse().unwrap()));
         // --subnet needs --netns, and must be a network.
         assert!(Cli::try_parse_from(["aftershock", "cluster", "up", "--subnet", "10.78.0.0/24"]).is_err());
-        let e = Cli::try_parse_from(["aftershock", "cluster", "up", "--netns", "--subnet", "10.78.0.1/24"]).unwrap_err();
+        let e =
+            Cli::try_parse_from(["aftershock", "cluster", "up", "--netns", "--subnet", "10.78.0.1/24"]).unwrap_err();
         assert!(e.to_string().contains("host bits"), "{e}");
     }
 }

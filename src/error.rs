@@ -61,11 +61,15 @@ pub enum Error {
     BadState { path: PathBuf, reason: String },
 
     /// Kafka's storage tool rejected a node's configuration or storage.
-    #[error("formatting the storage of Kafka node {node} failed; no node was started. Last lines of its output:\n{tail}")]
+    #[error(
+        "formatting the storage of Kafka node {node} failed; no node was started. Last lines of its output:\n{tail}"
+    )]
     FormatFailed { node: i32, tail: String },
 
     /// A node process exited while the cluster was starting.
-    #[error("Kafka node {node} exited during startup ({status}); the other nodes were stopped. Last lines of {log}:\n{tail}")]
+    #[error(
+        "Kafka node {node} exited during startup ({status}); the other nodes were stopped. Last lines of {log}:\n{tail}"
+    )]
     NodeFailed { node: i32, status: String, log: PathBuf, tail: String },
 
     /// The brokers did not all register in time.

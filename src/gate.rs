@@ -177,7 +177,8 @@ pub fn measure(report: &Report, metric: Metric, scope: &Scope) -> Vec<(String, R
             vec![(label, r)]
         }
         (ScopeKind::Phase, _) => {
-            let measured: Vec<PhaseStats> = report.phases.iter().filter(|p| p.measured && p.duration_secs > 0.0).cloned().collect();
+            let measured: Vec<PhaseStats> =
+                report.phases.iter().filter(|p| p.measured && p.duration_secs > 0.0).cloned().collect();
             let r = if measured.is_empty() {
                 Err("no measured phase ran".to_string())
             } else {
@@ -361,7 +362,12 @@ pub fn markdown_table(results: &[CheckResult]) -> String {
         out.push_str("No checks in this scenario.\n");
         return out;
     }
-    let _ = writeln!(out, "**{}**: {}\n", if all_passed(results) { "All checks passed" } else { "Checks failed" }, verdict_line(results));
+    let _ = writeln!(
+        out,
+        "**{}**: {}\n",
+        if all_passed(results) { "All checks passed" } else { "Checks failed" },
+        verdict_line(results)
+    );
     out.push_str("| result | metric | scope | bound | value |\n|---|---|---|---|---:|\n");
     for r in results {
         let icon = match r.status {
@@ -540,7 +546,9 @@ impl LiveGate {
             return (false, worst);
         }
         let (idx, label): (Vec<usize>, String) = match &c.scope {
-            Scope::Phase(p) => (self.phases.iter().position(|x| &x.name == p).into_iter().collect(), format!("phase {p}")),
+            Scope::Phase(p) => {
+                (self.phases.iter().position(|x| &x.name == p).into_iter().collect(), format!("phase {p}"))
+            }
             _ => ((0..self.phases.len()).filter(|i| self.phases[*i].measured).collect(), "measured phases".to_string()),
         };
         if idx.is_empty() {
@@ -577,7 +585,8 @@ impl LiveGate {
                 min.filter(|m| done || c.min.is_some_and(|lo| (*m as f64) < lo)).map(|m| m as f64)
             }
             Metric::ThroughputMean | Metric::ErrorRate if done => {
-                let secs: Vec<&LiveSecond> = self.seconds.iter().filter(|(s, _)| in_scope(**s)).map(|(_, x)| x).collect();
+                let secs: Vec<&LiveSecond> =
+                    self.seconds.iter().filter(|(s, _)| in_scope(**s)).map(|(_, x)| x).collect();
                 let (sent, acked, failed) =
                     secs.iter().fold((0u64, 0u64, 0u64), |(s, a, f), x| (s + x.sent, a + x.acked, f + x.failed));
                 let dur: f64 = idx.iter().map(|i| self.phases[*i].end_secs - self.phases[*i].start_secs).sum();
@@ -600,7 +609,8 @@ mod tests {
     use serde_json::json;
 
     fn check(v: serde_json::Value) -> Check {
-        let doc = json!({"phases": [{"name": "warmup"}, {"name": "steady"}], "faults": [{"name": "kill"}], "checks": [v]});
+        let doc =
+            json!({"phases": [{"name": "warmup"}, {"name": "steady"}], "faults": [{"name": "kill"}], "checks": [v]});
         crate::scenario::checks::from_scenario_value(&doc).unwrap().remove(0)
     }
 
@@ -679,7 +689,8 @@ mod tests {
         g.observe(&snapshot(3, 100, 6, 1000));
         assert!(g.poll(4.0).unwrap().contains("errors in the measured phases was 6, above the max 5"));
 
-        let c = check(json!({"metric": "recovery.unavailable.max", "fault": "kill", "max": "10s", "abort_on_fail": true}));
+        let c =
+            check(json!({"metric": "recovery.unavailable.max", "fault": "kill", "max": "10s", "abort_on_fail": true}));
         let mut g = LiveGate::new(&[c], phases()).unwrap();
         let mut f = FaultRecord {
             id: "kill".into(),

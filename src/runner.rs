@@ -3,9 +3,9 @@
 //! verifies the ledger, and writes report.json atomically, also when the run is aborted.
 
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -87,7 +87,11 @@ pub fn dry_run(s: &Scenario) -> String {
     };
     let _ = writeln!(out, "scenario {} on {cluster}", s.name);
     for t in &s.topics {
-        let _ = writeln!(out, "  topic {}: {} partitions, replication factor {}", t.name, t.partitions, t.replication_factor);
+        let _ = writeln!(
+            out,
+            "  topic {}: {} partitions, replication factor {}",
+            t.name, t.partitions, t.replication_factor
+        );
     }
     for p in &s.producers {
         let _ = writeln!(out, "  producer {} -> {}: {} instance(s), {}", p.name, p.topic, p.instances, p.rate);
@@ -115,9 +119,20 @@ pub fn dry_run(s: &Scenario) -> String {
             crate::chaos::spec::FaultAction::Restart => "rolling restart of every node".to_string(),
             a => format!("{} {}", a.name(), o.spec.target.describe()),
         };
-        let window = if o.spec.duration.is_zero() { String::new() } else { format!(", undone at {}", fmt_offset(o.start + o.spec.duration)) };
-        let restart = o.spec.restart_after.map(|r| format!(", restarted at {}", fmt_offset(o.start + r))).unwrap_or_default();
-        let _ = writeln!(out, "  {:>8}  fault {}{}: {what}{restart}{window}", fmt_offset(o.start), o.spec.name, if o.repeat > 0 { format!(" #{}", o.repeat + 1) } else { String::new() });
+        let window = if o.spec.duration.is_zero() {
+            String::new()
+        } else {
+            format!(", undone at {}", fmt_offset(o.start + o.spec.duration))
+        };
+        let restart =
+            o.spec.restart_after.map(|r| format!(", restarted at {}", fmt_offset(o.start + r))).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {:>8}  fault {}{}: {what}{restart}{window}",
+            fmt_offset(o.start),
+            o.spec.name,
+            if o.repeat > 0 { format!(" #{}", o.repeat + 1) } else { String::new() }
+        );
     }
     let _ = writeln!(out, "  {:>8}  load stops; consumers drain for up to {}", fmt_offset(at), fmt_offset(s.drain));
     out
@@ -125,7 +140,7 @@ pub fn dry_run(s: &Scenario) -> String {
 
 fn fmt_offset(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 == 0 { format!("{}s", ms / 1000) } else { format!("{:.3}s", d.as_secs_f64()) }
+    if ms.is_multiple_of(1000) { format!("{}s", ms / 1000) } else { format!("{:.3}s", d.as_secs_f64()) }
 }
 
 /// The run dir name: `<scenario>-<UTC time>`, e.g. `quickstart-20261125T141502Z`.
@@ -140,7 +155,11 @@ pub fn run_id(name: &str, at: SystemTime) -> String {
 /// # Errors
 /// Setting-up failures (cluster, topics, clients). Once load has started, a report is
 /// always written, marked aborted if the run did not complete.
-pub async fn run_scenario(scenario: Scenario, opts: RunOptions, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<RunResult> {
+pub async fn run_scenario(
+    scenario: Scenario,
+    opts: RunOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<RunResult> {
     let started_wall = SystemTime::now();
     let id = run_id(&scenario.name, started_wall);
     let run_dir = opts.out.clone().unwrap_or_else(|| opts.reports_root.join(&id));
@@ -176,10 +195,9 @@ pub async fn run_scenario(scenario: Scenario, opts: RunOptions, shutdown: impl F
             (Some(Arc::new(Mutex::new(c))), b, BTreeMap::new(), Some(v))
         }
         ClusterTarget::Existing { bootstrap, .. } => {
-            let settings = scenario
-                .cluster
-                .resolve_client_config()
-                .map_err(|e| Error::Usage(format!("{}: {e}", scenario.source.as_deref().unwrap_or(Path::new("scenario")).display())))?;
+            let settings = scenario.cluster.resolve_client_config().map_err(|e| {
+                Error::Usage(format!("{}: {e}", scenario.source.as_deref().unwrap_or(Path::new("scenario")).display()))
+            })?;
             (None, bootstrap.clone(), settings, None)
         }
     };
@@ -199,8 +217,19 @@ pub async fn run_scenario(scenario: Scenario, opts: RunOptions, shutdown: impl F
                 .into(),
         ));
     }
-    let result =
-        run_load(&scenario, &id, &run_dir, base, &bootstrap, kafka_version, started_wall, cancel.clone(), opts.progress, local.clone()).await;
+    let result = run_load(
+        &scenario,
+        &id,
+        &run_dir,
+        base,
+        &bootstrap,
+        kafka_version,
+        started_wall,
+        cancel.clone(),
+        opts.progress,
+        local.clone(),
+    )
+    .await;
 
     if let Some(c) = local {
         // The run's own cluster never outlives it. Every fault task has ended by now, so this
@@ -230,7 +259,8 @@ async fn run_load(
         let (s, b) = (scenario.clone(), base.clone());
         blocking(move || ensure_topics(&s, &b)).await?;
     }
-    let partitions: BTreeMap<String, usize> = scenario.topics.iter().map(|t| (t.name.clone(), t.partitions as usize)).collect();
+    let partitions: BTreeMap<String, usize> =
+        scenario.topics.iter().map(|t| (t.name.clone(), t.partitions as usize)).collect();
 
     // Producer ids: a per-run nonce in the high bits, so that messages of earlier runs in a
     // reused topic are counted as unexpected instead of as duplicates.
@@ -287,7 +317,10 @@ async fn run_load(
         }
     }
     let assign_deadline = Instant::now() + Duration::from_secs(30);
-    while !groups.iter().all(|(_, _, g)| g.fully_assigned()) && Instant::now() < assign_deadline && !cancel.is_cancelled() {
+    while !groups.iter().all(|(_, _, g)| g.fully_assigned())
+        && Instant::now() < assign_deadline
+        && !cancel.is_cancelled()
+    {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     if !groups.iter().all(|(_, _, g)| g.fully_assigned()) {
@@ -394,7 +427,8 @@ async fn run_load(
             measured: p.measured,
         })
         .collect();
-    let live_gate = crate::gate::LiveGate::new(&scenario.checks, live_phases).map(|g| (g, gate_reason.clone(), cancel.clone()));
+    let live_gate =
+        crate::gate::LiveGate::new(&scenario.checks, live_phases).map(|g| (g, gate_reason.clone(), cancel.clone()));
     let agg_task = tokio::spawn(aggregate(aggregator, rx, progress_view, clock, abort_rule, live_gate));
 
     // Producers end at the end of the last phase (or on cancel) and drain their deliveries.
@@ -496,7 +530,8 @@ async fn run_load(
         },
         environment: Environment::detect(cluster_info, kafka_version),
     };
-    let mut report = Report::build(meta, &measurements, verification).map_err(|e| Error::Usage(format!("building the report: {e}")))?;
+    let mut report = Report::build(meta, &measurements, verification)
+        .map_err(|e| Error::Usage(format!("building the report: {e}")))?;
     let mut first_acks = FirstAcks::new();
     let mut first_errors: HashMap<u32, u64> = HashMap::new();
     for p in &producer_outcomes {
@@ -516,8 +551,10 @@ async fn run_load(
         .and_then(|p| partitions.get(&p.topic))
         .map(|n| (0..*n as i32).collect())
         .unwrap_or_default();
-    report.faults =
-        fault_outcomes.iter().map(|o| recovery::record(o, &first_acks, &first_errors, &produced, &report.timeseries)).collect();
+    report.faults = fault_outcomes
+        .iter()
+        .map(|o| recovery::record(o, &first_acks, &first_errors, &produced, &report.timeseries))
+        .collect();
     report.write_atomic(run_dir).map_err(|e| Error::Io {
         context: format!("writing the report into {}", run_dir.display()),
         source: std::io::Error::other(e.to_string()),
@@ -612,21 +649,25 @@ fn ensure_topics(scenario: &Scenario, base: &ClientConfig) -> Result<()> {
         .collect();
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     // NB: librdkafka's own thread completes admin futures, so blocking here needs no runtime.
-    let results = futures::executor::block_on(admin.create_topics(news.iter(), &opts)).map_err(Error::kafka("creating topics"))?;
+    let results = futures::executor::block_on(admin.create_topics(news.iter(), &opts))
+        .map_err(Error::kafka("creating topics"))?;
     for r in results {
-        if let Err((name, code)) = r {
-            if code != RDKafkaErrorCode::TopicAlreadyExists {
-                return Err(Error::Kafka { context: format!("creating topic {name}"), source: KafkaError::AdminOp(code) });
-            }
+        if let Err((name, code)) = r
+            && code != RDKafkaErrorCode::TopicAlreadyExists
+        {
+            return Err(Error::Kafka { context: format!("creating topic {name}"), source: KafkaError::AdminOp(code) });
         }
     }
     // Wait until every new partition has a leader, so the first sends do not time out.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let md = probe.fetch_metadata(None, Duration::from_secs(5)).map_err(Error::kafka("reading cluster metadata"))?;
+        let md =
+            probe.fetch_metadata(None, Duration::from_secs(5)).map_err(Error::kafka("reading cluster metadata"))?;
         let ready = to_create.iter().all(|t| {
             md.topics().iter().any(|m| {
-                m.name() == t.name && m.partitions().len() == t.partitions as usize && m.partitions().iter().all(|p| p.leader() >= 0)
+                m.name() == t.name
+                    && m.partitions().len() == t.partitions as usize
+                    && m.partitions().iter().all(|p| p.leader() >= 0)
             })
         });
         if ready {
@@ -649,7 +690,9 @@ fn end_offsets(base: &ClientConfig, topics: &BTreeMap<String, usize>) -> Result<
     for (t, n) in topics {
         let mut ends = Vec::with_capacity(*n);
         for p in 0..*n as i32 {
-            let (_, high) = c.fetch_watermarks(t, p, Duration::from_secs(10)).map_err(Error::kafka(format!("end offset of {t}/{p}")))?;
+            let (_, high) = c
+                .fetch_watermarks(t, p, Duration::from_secs(10))
+                .map_err(Error::kafka(format!("end offset of {t}/{p}")))?;
             ends.push(high);
         }
         out.insert(t.clone(), ends);
@@ -689,12 +732,15 @@ type LiveGateHandle = (crate::gate::LiveGate, Arc<Mutex<Option<String>>>, Cancel
 
 /// Feeds snapshots to the aggregator and drives the progress display, until every worker
 /// has dropped its sender.
+/// The safety rule, where its reason goes, and what it cancels.
+type AbortRule = (ErrorRateAbort, Arc<Mutex<Option<String>>>, CancellationToken);
+
 async fn aggregate(
     mut agg: Aggregator,
     mut rx: SnapshotReceiver,
     mut view: ProgressView,
     clock: RunClock,
-    abort_rule: Option<(ErrorRateAbort, Arc<Mutex<Option<String>>>, CancellationToken)>,
+    abort_rule: Option<AbortRule>,
     mut live_gate: Option<LiveGateHandle>,
 ) -> crate::measure::Measurements {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -781,10 +827,10 @@ impl ProgressView {
         e.2 += s.counters.consumed;
         e.3 += s.counters.failed_total();
         self.errors += s.counters.failed_total();
-        if s.worker.kind == WorkerKind::Producer {
-            if let Some(h) = s.histogram(LatencyKind::Produce) {
-                e.4.merge(h);
-            }
+        if s.worker.kind == WorkerKind::Producer
+            && let Some(h) = s.histogram(LatencyKind::Produce)
+        {
+            e.4.merge(h);
         }
         while self.recent.len() > 8 {
             self.recent.pop_first();
@@ -800,7 +846,8 @@ impl ProgressView {
         if self.mode == Progress::None {
             return;
         }
-        let phase = self.phases.iter().find(|p| now >= p.start && now < p.end()).map(|p| p.name.as_str()).unwrap_or("drain");
+        let phase =
+            self.phases.iter().find(|p| now >= p.start && now < p.end()).map(|p| p.name.as_str()).unwrap_or("drain");
         let end = self.phases.last().map(|p| p.end()).unwrap_or(self.total);
         let left = end.saturating_sub(now).as_secs();
         // The last complete second: the newest one may still be filling.

@@ -102,10 +102,7 @@ pub fn create_topic(bootstrap: &str, topic: &str, spec: &TopicSpec, timeout: Dur
         .map_err(Error::kafka(format!("creating topic {topic}")))?;
     for r in results {
         if let Err((name, code)) = r {
-            return Err(Error::Kafka {
-                context: format!("creating topic {name}"),
-                source: KafkaError::AdminOp(code),
-            });
+            return Err(Error::Kafka { context: format!("creating topic {name}"), source: KafkaError::AdminOp(code) });
         }
     }
     // Metadata propagates to every broker asynchronously; wait until each partition has a leader.
@@ -115,15 +112,13 @@ pub fn create_topic(bootstrap: &str, topic: &str, spec: &TopicSpec, timeout: Dur
         .map_err(Error::kafka("creating a metadata client"))?;
     let deadline = Instant::now() + timeout;
     loop {
-        if let Ok(md) = probe.fetch_metadata(Some(topic), Duration::from_secs(5)) {
-            if let Some(t) = md.topics().iter().find(|t| t.name() == topic) {
-                if t.error().is_none()
-                    && t.partitions().len() == spec.partitions as usize
-                    && t.partitions().iter().all(|p| p.leader() >= 0)
-                {
-                    return Ok(());
-                }
-            }
+        if let Ok(md) = probe.fetch_metadata(Some(topic), Duration::from_secs(5))
+            && let Some(t) = md.topics().iter().find(|t| t.name() == topic)
+            && t.error().is_none()
+            && t.partitions().len() == spec.partitions as usize
+            && t.partitions().iter().all(|p| p.leader() >= 0)
+        {
+            return Ok(());
         }
         if Instant::now() >= deadline {
             return Err(Error::Kafka {
@@ -149,7 +144,7 @@ pub fn smoke(bootstrap: &str, opts: &SmokeOptions) -> Result<SmokeReport> {
         .set("acks", "all")
         .set("enable.idempotence", "true")
         .set("linger.ms", "5")
-        .set("message.timeout.ms", &opts.timeout.as_millis().to_string())
+        .set("message.timeout.ms", opts.timeout.as_millis().to_string())
         .create_with_context(Acks::default())
         .map_err(Error::kafka("creating a producer"))?;
     let started = Instant::now();
@@ -195,9 +190,8 @@ fn read_back(bootstrap: &str, topic: &str, run: &str, messages: u32, timeout: Du
         .set("enable.auto.commit", "false")
         .create()
         .map_err(Error::kafka("creating a consumer"))?;
-    let md = consumer
-        .fetch_metadata(Some(topic), timeout)
-        .map_err(Error::kafka(format!("reading metadata of {topic}")))?;
+    let md =
+        consumer.fetch_metadata(Some(topic), timeout).map_err(Error::kafka(format!("reading metadata of {topic}")))?;
     let partitions: Vec<i32> =
         md.topics().iter().filter(|t| t.name() == topic).flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
     let mut ends = Vec::new();
@@ -220,7 +214,9 @@ fn read_back(bootstrap: &str, topic: &str, run: &str, messages: u32, timeout: Du
     while ends.iter().any(|(p, high)| next[p] < *high) {
         if Instant::now() >= deadline {
             return Err(Error::Kafka {
-                context: format!("reading {topic} back: the end was not reached within {timeout:?} (last error: {last_error:?})"),
+                context: format!(
+                    "reading {topic} back: the end was not reached within {timeout:?} (last error: {last_error:?})"
+                ),
                 source: KafkaError::Global(RDKafkaErrorCode::OperationTimedOut),
             });
         }

@@ -11,7 +11,6 @@ use aftershock::cluster::process;
 use aftershock::report::{Report, RunStatus};
 use serde_json::json;
 
-
 /// SIGTERM in the middle of a run: load stops, the report is written and marked aborted,
 /// and the exit code is non-zero. With a `local` cluster, no Kafka process is left behind.
 #[test]
@@ -42,7 +41,12 @@ fn sigterm_writes_an_aborted_report_and_stops_the_local_cluster() {
     std::thread::spawn(move || {
         use std::io::BufRead as _;
         for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-            let flowing = line.split("acked ").nth(1).and_then(|r| r.split('/').next()).and_then(|n| n.parse::<u64>().ok()).is_some_and(|n| n > 0);
+            let flowing = line
+                .split("acked ")
+                .nth(1)
+                .and_then(|r| r.split('/').next())
+                .and_then(|n| n.parse::<u64>().ok())
+                .is_some_and(|n| n > 0);
             if flowing {
                 let _ = tx.send(());
             }

@@ -42,7 +42,8 @@ fn safe_producer() -> Value {
 }
 
 async fn run(v: &Value, dir: &Path) -> Report {
-    let s = aftershock::scenario::parse_str(&v.to_string(), "test.json").unwrap_or_else(|d| panic!("invalid test scenario:\n{d}"));
+    let s = aftershock::scenario::parse_str(&v.to_string(), "test.json")
+        .unwrap_or_else(|d| panic!("invalid test scenario:\n{d}"));
     let opts = RunOptions { out: Some(dir.to_path_buf()), reports_root: dir.to_path_buf(), progress: Progress::None };
     let r = run_scenario(s, opts, std::future::pending()).await.expect("run");
     assert!(process::processes_mentioning(&dir.join("cluster")).is_empty(), "the run's cluster outlived it");
@@ -184,7 +185,11 @@ async fn an_unsafe_configuration_shows_the_loss_the_fault_caused() {
         ]),
     );
     let r = run(&v, tmp.path()).await;
-    assert!(r.verification.lost > 0, "acks=0 through a frozen then killed broker must lose messages: {:?}", r.verification);
+    assert!(
+        r.verification.lost > 0,
+        "acks=0 through a frozen then killed broker must lose messages: {:?}",
+        r.verification
+    );
     assert_eq!(r.faults.len(), 2);
 }
 
@@ -208,7 +213,12 @@ fn heal_after_sigkill_leaves_no_paused_node_and_every_node_back() {
     let file = tmp.path().join("crash.json");
     std::fs::write(&file, v.to_string()).unwrap();
     let run_dir = tmp.path().join("run");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_aftershock")).args(["run", "--quiet", "--out"]).arg(&run_dir).arg(&file).spawn().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aftershock"))
+        .args(["run", "--quiet", "--out"])
+        .arg(&run_dir)
+        .arg(&file)
+        .spawn()
+        .unwrap();
     let ledger = run_dir.join("faults.jsonl");
     let deadline = Instant::now() + Duration::from_secs(150);
     while std::fs::read_to_string(&ledger).map(|l| l.matches("\"applying\"").count()).unwrap_or(0) < 3 {
@@ -230,7 +240,10 @@ fn heal_after_sigkill_leaves_no_paused_node_and_every_node_back() {
     let o = Command::new(env!("CARGO_BIN_EXE_aftershock")).arg("heal").arg(&run_dir).output().unwrap();
     let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{out}");
-    assert!(out.contains("resumed pid") && out.contains("restarted node 2") && out.contains("removed partition rules"), "{out}");
+    assert!(
+        out.contains("resumed pid") && out.contains("restarted node 2") && out.contains("removed partition rules"),
+        "{out}"
+    );
     assert!(aftershock::chaos::partition::active_rules(&layout).unwrap().is_empty(), "partition rules left after heal");
 
     let state = ClusterState::load(&cluster_dir).unwrap();
@@ -242,7 +255,11 @@ fn heal_after_sigkill_leaves_no_paused_node_and_every_node_back() {
     let again = Command::new(env!("CARGO_BIN_EXE_aftershock")).arg("heal").arg(&run_dir).output().unwrap();
     assert!(String::from_utf8_lossy(&again.stdout).contains("nothing left to undo"), "{again:?}");
 
-    let down = Command::new(env!("CARGO_BIN_EXE_aftershock")).args(["cluster", "down", "--dir"]).arg(&cluster_dir).output().unwrap();
+    let down = Command::new(env!("CARGO_BIN_EXE_aftershock"))
+        .args(["cluster", "down", "--dir"])
+        .arg(&cluster_dir)
+        .output()
+        .unwrap();
     assert!(down.status.success(), "{down:?}");
     assert!(process::processes_mentioning(&cluster_dir).is_empty());
 }

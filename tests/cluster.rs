@@ -13,7 +13,12 @@ fn aftershock(args: &[&str]) -> Output {
 }
 
 fn text(o: &Output) -> String {
-    format!("status {:?}\nstdout:\n{}\nstderr:\n{}", o.status, String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 fn dir_str(d: &Path) -> &str {
@@ -81,8 +86,10 @@ fn cli_up_status_down_two_clusters_at_once() {
     let a = tmp.path().join("a");
     let b = tmp.path().join("b");
     let (ua, ub) = std::thread::scope(|s| {
-        let ha = s.spawn(|| aftershock(&["cluster", "up", "--nodes", "1", "--heap", "256m", "--dir", dir_str(&a), "--json"]));
-        let hb = s.spawn(|| aftershock(&["cluster", "up", "--nodes", "1", "--heap", "256m", "--dir", dir_str(&b), "--json"]));
+        let ha = s
+            .spawn(|| aftershock(&["cluster", "up", "--nodes", "1", "--heap", "256m", "--dir", dir_str(&a), "--json"]));
+        let hb = s
+            .spawn(|| aftershock(&["cluster", "up", "--nodes", "1", "--heap", "256m", "--dir", dir_str(&b), "--json"]));
         (ha.join().unwrap(), hb.join().unwrap())
     });
     assert!(ua.status.success(), "{}", text(&ua));
@@ -148,8 +155,16 @@ fn a_node_that_fails_to_start_shows_its_log_and_stops_the_others() {
 
     // A broker setting Kafka rejects is caught when formatting, before any node starts.
     let o = aftershock(&[
-        "cluster", "up", "--nodes", "2", "--heap", "256m", "--dir", dir_str(&dir),
-        "--broker-config", "num.network.threads=lots",
+        "cluster",
+        "up",
+        "--nodes",
+        "2",
+        "--heap",
+        "256m",
+        "--dir",
+        dir_str(&dir),
+        "--broker-config",
+        "num.network.threads=lots",
     ]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);

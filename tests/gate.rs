@@ -66,13 +66,19 @@ fn junit(file: &Path) -> (usize, usize, usize, Vec<(String, String)>) {
     let mut root = Vec::new();
     let mut depth = 0i32;
     loop {
-        match reader.read_event().unwrap_or_else(|e| panic!("malformed JUnit at {}: {e}\n{text}", reader.buffer_position())) {
+        match reader
+            .read_event()
+            .unwrap_or_else(|e| panic!("malformed JUnit at {}: {e}\n{text}", reader.buffer_position()))
+        {
             Event::Start(e) | Event::Empty(e) if e.name().as_ref() == "testsuites" => {
                 root = e
                     .attributes()
                     .map(|a| {
                         let a = a.unwrap();
-                        (a.key.as_ref().to_string(), a.normalized_value(quick_xml::XmlVersion::Implicit1_0).unwrap().into_owned())
+                        (
+                            a.key.as_ref().to_string(),
+                            a.normalized_value(quick_xml::XmlVersion::Implicit1_0).unwrap().into_owned(),
+                        )
                     })
                     .collect();
                 depth += 1;
@@ -124,11 +130,14 @@ fn passing_checks_exit_0_with_a_table_and_junit() {
 
 #[test]
 fn a_failing_check_exits_1() {
-    let r = with_checks(two_faults(), json!([
-        {"metric": "e2e.p99", "phase": "steady", "max": "5ms"},
-        {"metric": "throughput.min", "min": "390"},
-        {"metric": "lost", "max": 0}
-    ]));
+    let r = with_checks(
+        two_faults(),
+        json!([
+            {"metric": "e2e.p99", "phase": "steady", "max": "5ms"},
+            {"metric": "throughput.min", "min": "390"},
+            {"metric": "lost", "max": 0}
+        ]),
+    );
     let d = run_dir(&r);
     let xml = d.path().join("checks.xml");
     let o = aftershock(&["report", path(&d), "--junit", xml.to_str().unwrap()]);
@@ -149,7 +158,8 @@ fn a_failing_check_exits_1() {
 #[test]
 fn a_check_without_data_fails_the_gate() {
     // A figure the run could not measure, with the reason from the report.
-    let r = with_checks(two_faults(), json!([{"metric": "recovery.new_controller", "fault": "kill-leader", "max": "10s"}]));
+    let r =
+        with_checks(two_faults(), json!([{"metric": "recovery.new_controller", "fault": "kill-leader", "max": "10s"}]));
     let d = run_dir(&r);
     let o = aftershock(&["report", path(&d)]);
     assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
@@ -191,10 +201,10 @@ fn gate_semantics() {
     };
     // Without a fault, a recovery check covers every fault: one result each.
     let res = eval(json!([{"metric": "recovery.isr_recovered", "max": "10s"}]));
-    assert_eq!(res.iter().map(|r| (r.scope.as_str(), r.status)).collect::<Vec<_>>(), [
-        ("fault kill-leader", Status::Fail),
-        ("fault pause-follower", Status::Pass)
-    ]);
+    assert_eq!(
+        res.iter().map(|r| (r.scope.as_str(), r.status)).collect::<Vec<_>>(),
+        [("fault kill-leader", Status::Fail), ("fault pause-follower", Status::Pass)]
+    );
     // throughput.min of steady reads whole seconds only: all of them at 400.
     let res = eval(json!([{"metric": "throughput.min", "phase": "steady", "min": 400}]));
     assert_eq!((res[0].value, res[0].status), (Some(400.0), Status::Pass));
@@ -206,7 +216,11 @@ fn gate_semantics() {
     assert_eq!(res[0].status, Status::Pass, "{:?}", res[0]);
     let res = eval(json!([{"metric": "error_rate", "phase": "faults", "max": "0.01%"}]));
     assert_eq!(res[0].status, Status::Fail);
-    assert!(res[0].explain().contains("error_rate in phase faults was 0.17%, above the max 0.01%"), "{}", res[0].explain());
+    assert!(
+        res[0].explain().contains("error_rate in phase faults was 0.17%, above the max 0.01%"),
+        "{}",
+        res[0].explain()
+    );
 }
 
 /// `report` with a change applied to a copy, in its own run dir.
@@ -250,7 +264,12 @@ fn compare_finds_regressions_beyond_tolerance() {
     let md = stdout(&o);
     assert!(md.contains("**❌ 2 regressions beyond tolerance**"), "{md}");
     assert!(md.contains("| phase steady | `e2e.p99` | 9.13 ms | 18.3 ms | +100% | 25% | ❌ regression |"), "{md}");
-    assert!(md.contains("| fault kill-leader | `recovery.unavailable.max` | 2.40 s | 8.00 s | +233% | 50% | ❌ regression |"), "{md}");
+    assert!(
+        md.contains(
+            "| fault kill-leader | `recovery.unavailable.max` | 2.40 s | 8.00 s | +233% | 50% | ❌ regression |"
+        ),
+        "{md}"
+    );
     let (_, failures, _, _) = junit(&xml);
     assert_eq!(failures, 2);
 
@@ -303,7 +322,11 @@ fn compare_refuses_other_scenarios_and_warns_about_environments() {
     let other = variant(|r| r.scenario["producers"][0]["rate"] = json!(800));
     let o = aftershock(&["compare", path(&base), path(&other)]);
     assert_eq!(code(&o), 2, "{}", stdout(&o));
-    assert!(stderr(&o).contains("scenario `orders-two-faults` changed in `producers`") && stderr(&o).contains("--force"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("scenario `orders-two-faults` changed in `producers`") && stderr(&o).contains("--force"),
+        "{}",
+        stderr(&o)
+    );
     let o = aftershock(&["compare", path(&base), path(&other), "--force"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(stdout(&o).contains("> ⚠️ the runs are of different scenarios"), "{}", stdout(&o));
@@ -325,7 +348,10 @@ fn compare_refuses_other_scenarios_and_warns_about_environments() {
     let o = aftershock(&["compare", path(&base), path(&moved)]);
     assert_eq!(code(&o), 0);
     let err = stderr(&o);
-    assert!(err.contains("warning: the runs differ in environment: Kafka 4.1.0 (baseline) vs 4.2.0 (current)"), "{err}");
+    assert!(
+        err.contains("warning: the runs differ in environment: Kafka 4.1.0 (baseline) vs 4.2.0 (current)"),
+        "{err}"
+    );
     assert!(err.contains("CPUs 2 (baseline) vs 8 (current)"), "{err}");
     assert!(stdout(&o).contains("> ⚠️ the runs differ in environment: Kafka"), "{}", stdout(&o));
 }

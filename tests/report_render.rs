@@ -14,7 +14,9 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use aftershock::gate;
-use aftershock::measure::{Aggregator, Counters, IntervalSnapshot, LatencyKind, PhaseSpec, RunClock, Verification, WorkerId};
+use aftershock::measure::{
+    Aggregator, Counters, IntervalSnapshot, LatencyKind, PhaseSpec, RunClock, Verification, WorkerId,
+};
 use aftershock::report::render::{self, HTML_FILE, PLOTS_DIR, SUMMARY_FILE};
 use aftershock::report::summary::ChecksOutcome;
 use aftershock::report::{
@@ -181,7 +183,9 @@ fn two_faults_report() -> Report {
         cpus: 2,
         cluster: ClusterInfo {
             bootstrap: "127.0.0.1:39001,127.0.0.1:39003,127.0.0.1:39005".into(),
-            brokers: (1..=3).map(|id| BrokerInfo { id, host: "127.0.0.1".into(), port: 38999 + 2 * id as u16 }).collect(),
+            brokers: (1..=3)
+                .map(|id| BrokerInfo { id, host: "127.0.0.1".into(), port: 38999 + 2 * id as u16 })
+                .collect(),
             controller_id: Some(1),
             topics: vec![TopicInfo { name: "orders".into(), partitions: 6, replication_factor: 3 }],
         },
@@ -328,7 +332,8 @@ fn fixture_matches_its_builder() {
     assert_eq!(fixture, built, "regenerate with AFTERSHOCK_UPDATE_FIXTURES=1 if the change is intended");
     // It is a report like any other: it validates against the schema.
     let schema: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixtures().join("../../../schemas/report.schema.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("../../../schemas/report.schema.json")).unwrap())
+            .unwrap();
     let v = jsonschema::draft202012::new(&schema).unwrap();
     let instance = serde_json::to_value(&built).unwrap();
     let errors: Vec<String> = v.iter_errors(&instance).map(|e| format!("{}: {e}", e.instance_path())).collect();
@@ -360,7 +365,8 @@ fn golden(name: &str, text: &str) {
     if updating() {
         std::fs::write(&path, text).unwrap();
     }
-    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}; regenerate with AFTERSHOCK_UPDATE_FIXTURES=1", path.display()));
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; regenerate with AFTERSHOCK_UPDATE_FIXTURES=1", path.display()));
     if want != text {
         let diff: Vec<String> = want
             .lines()

@@ -11,9 +11,7 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 use aftershock::measure::{
     Aggregator, ConsumeLedger, PhaseSpec, ProduceLedger, Recorder, RunClock, WorkerId, channel, verify,
 };
-use aftershock::report::{
-    BrokerInfo, ClusterInfo, Environment, Report, RunMeta, RunOutcome, RunStatus, TopicInfo,
-};
+use aftershock::report::{BrokerInfo, ClusterInfo, Environment, Report, RunMeta, RunOutcome, RunStatus, TopicInfo};
 use serde_json::{Value, json};
 
 fn root() -> PathBuf {
@@ -66,7 +64,9 @@ fn build_report(outcome: RunOutcome) -> Report {
     let mut producers: Vec<(Recorder, ProduceLedger, u64)> = producer_ids
         .iter()
         .enumerate()
-        .map(|(i, id)| (Recorder::new(WorkerId::producer("orders", i as u32), clock, tx.clone()), ProduceLedger::new(*id), 0))
+        .map(|(i, id)| {
+            (Recorder::new(WorkerId::producer("orders", i as u32), clock, tx.clone()), ProduceLedger::new(*id), 0)
+        })
         .collect();
     let mut consumer = Recorder::new(WorkerId::consumer("orders-group", 0), clock, tx);
     let mut consumed = ConsumeLedger::new(producer_ids);
@@ -127,7 +127,9 @@ fn build_report(outcome: RunOutcome) -> Report {
         cpus: 2,
         cluster: ClusterInfo {
             bootstrap: "127.0.0.1:39001,127.0.0.1:39003,127.0.0.1:39005".into(),
-            brokers: (1..=3).map(|id| BrokerInfo { id, host: "127.0.0.1".into(), port: 38999 + 2 * id as u16 }).collect(),
+            brokers: (1..=3)
+                .map(|id| BrokerInfo { id, host: "127.0.0.1".into(), port: 38999 + 2 * id as u16 })
+                .collect(),
             controller_id: Some(1),
             topics: vec![TopicInfo { name: "aftershock-orders".into(), partitions: 3, replication_factor: 3 }],
         },
@@ -266,7 +268,10 @@ fn sample_fixture_matches_the_builder() {
     };
     assert_eq!(decoded(&fixture), decoded(&built), "histograms differ from the fixture");
     fixture.histograms = built.histograms.clone();
-    assert_eq!(fixture, built, "the builder's output changed: regenerate with AFTERSHOCK_UPDATE_FIXTURES=1 if intended");
+    assert_eq!(
+        fixture, built,
+        "the builder's output changed: regenerate with AFTERSHOCK_UPDATE_FIXTURES=1 if intended"
+    );
 }
 
 #[test]
@@ -295,11 +300,17 @@ fn faults_are_optional_and_closed() {
     assert_eq!(r.faults[0].recovery.p99_recovered_secs, None);
 
     let broken: Vec<(&str, Breaker)> = vec![
-        ("recovery figure missing", Box::new(|v| drop(v["faults"][0]["recovery"].as_object_mut().unwrap().remove("isr_recovered_secs")))),
+        (
+            "recovery figure missing",
+            Box::new(|v| drop(v["faults"][0]["recovery"].as_object_mut().unwrap().remove("isr_recovered_secs"))),
+        ),
         ("unknown fault field", Box::new(|v| v["faults"][0]["severity"] = json!("high"))),
         ("negative time", Box::new(|v| v["faults"][0]["start_secs"] = json!(-1.0))),
         ("string figure", Box::new(|v| v["faults"][0]["recovery"]["first_error_secs"] = json!("0.2s"))),
-        ("target without reason", Box::new(|v| drop(v["faults"][0]["target"].as_object_mut().unwrap().remove("reason")))),
+        (
+            "target without reason",
+            Box::new(|v| drop(v["faults"][0]["target"].as_object_mut().unwrap().remove("reason"))),
+        ),
     ];
     for (what, breaks) in broken {
         let mut b = v.clone();

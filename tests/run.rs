@@ -29,7 +29,8 @@ fn existing_scenario(name: &str, bootstrap: &str, topic: &str, rate: u32, steady
 }
 
 fn load(v: &serde_json::Value) -> aftershock::scenario::Scenario {
-    aftershock::scenario::parse_str(&v.to_string(), "test.json").unwrap_or_else(|d| panic!("test scenario invalid:\n{d}"))
+    aftershock::scenario::parse_str(&v.to_string(), "test.json")
+        .unwrap_or_else(|d| panic!("test scenario invalid:\n{d}"))
 }
 
 fn opts(dir: &Path) -> RunOptions {
@@ -49,7 +50,6 @@ fn messages_in_topic(bootstrap: &str, topic: &str) -> i64 {
         })
         .sum()
 }
-
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn runs_on_a_real_cluster_count_rate_and_anomalies() {
@@ -127,7 +127,9 @@ fn replay_some(bootstrap: &str, topic: &str, n: usize) -> usize {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     // The topic appears once the run has created it.
     loop {
-        if c.fetch_metadata(Some(topic), Duration::from_secs(5)).is_ok_and(|m| m.topics().iter().any(|t| t.error().is_none() && !t.partitions().is_empty())) {
+        if c.fetch_metadata(Some(topic), Duration::from_secs(5))
+            .is_ok_and(|m| m.topics().iter().any(|t| t.error().is_none() && !t.partitions().is_empty()))
+        {
             break;
         }
         assert!(std::time::Instant::now() < deadline, "topic never appeared");
@@ -137,10 +139,10 @@ fn replay_some(bootstrap: &str, topic: &str, n: usize) -> usize {
     let mut msgs: Vec<(i32, Vec<u8>)> = Vec::new();
     while msgs.len() < n {
         assert!(std::time::Instant::now() < deadline, "could not read {n} messages");
-        if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
-            if aftershock::load::payload::decode(m.payload().unwrap_or_default()).is_some() {
-                msgs.push((m.partition(), m.payload().unwrap().to_vec()));
-            }
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(200))
+            && aftershock::load::payload::decode(m.payload().unwrap_or_default()).is_some()
+        {
+            msgs.push((m.partition(), m.payload().unwrap().to_vec()));
         }
     }
     let p: BaseProducer = ClientConfig::new().set("bootstrap.servers", bootstrap).set("acks", "all").create().unwrap();

@@ -45,7 +45,10 @@ type Line = (&'static str, &'static [&'static str]);
 const EXPECTED: &[(&str, &[Line])] = &[
     (
         "acks-all-below-min-isr.json",
-        &[("4:68: topics[0].replication_factor:", &["replication factor 1 is below min.insync.replicas 2", "acks=all"])],
+        &[(
+            "4:68: topics[0].replication_factor:",
+            &["replication factor 1 is below min.insync.replicas 2", "acks=all"],
+        )],
     ),
     ("array-entry.json", &[("6:14: phases[0]:", &["invalid type: array", "phase object"])]),
     (
@@ -153,7 +156,10 @@ const EXPECTED: &[(&str, &[Line])] = &[
         &[
             ("8:26: cluster.existing.client_config[\"sasl.password\"]:", &["is a secret", "{\"env\""]),
             ("9:9: cluster.existing.client_config[\"bootstrap.servers\"]:", &["set from `bootstrap`"]),
-            ("10:38: cluster.existing.client_config[\"ssl.key.password\"].env:", &["\"1BAD\"", "environment variable name"]),
+            (
+                "10:38: cluster.existing.client_config[\"ssl.key.password\"].env:",
+                &["\"1BAD\"", "environment variable name"],
+            ),
             ("11:36: cluster.existing.client_config[\"sasl.username\"].file:", &["empty file path"]),
             ("17:60: producers[0].config.acks:", &["own field", "`acks`"]),
             ("17:75: producers[0].config[\"lingerr.ms\"]:", &["librdkafka has no setting `lingerr.ms`"]),
@@ -242,7 +248,8 @@ fn several_files_are_each_reported() {
 }
 
 fn schema() -> jsonschema::Validator {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/scenario.schema.json")).unwrap();
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/scenario.schema.json")).unwrap();
     let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
     jsonschema::meta::validate(&schema).unwrap_or_else(|e| panic!("the schema is not a valid JSON Schema: {e}"));
     assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");

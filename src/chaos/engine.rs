@@ -59,7 +59,9 @@ pub fn timeline(faults: &[FaultSpec], phases: &[(String, Duration)]) -> Vec<Occu
     for f in faults {
         let first = match &f.start {
             FaultStart::At(d) => *d,
-            FaultStart::Phase { phase, offset } => phases.iter().find(|(n, _)| n == phase).map(|(_, s)| *s).unwrap_or_default() + *offset,
+            FaultStart::Phase { phase, offset } => {
+                phases.iter().find(|(n, _)| n == phase).map(|(_, s)| *s).unwrap_or_default() + *offset
+            }
         };
         for repeat in 0..f.times.max(1) {
             let start = first + f.every.unwrap_or_default() * repeat;
@@ -117,7 +119,12 @@ pub struct ChaosContext {
 
 /// Runs every occurrence; returns their outcomes in start order. Cancelling `cancel` undoes
 /// active faults at once; `abort` receives a reason if the run must stop (unhealthy cluster).
-pub async fn run_faults(plan: Vec<Occurrence>, ctx: Arc<ChaosContext>, cancel: CancellationToken, abort: Arc<Mutex<Option<String>>>) -> Vec<FaultOutcome> {
+pub async fn run_faults(
+    plan: Vec<Occurrence>,
+    ctx: Arc<ChaosContext>,
+    cancel: CancellationToken,
+    abort: Arc<Mutex<Option<String>>>,
+) -> Vec<FaultOutcome> {
     let mut handles = Vec::new();
     let first = plan.first().map(|o| o.seq);
     for occ in plan {
@@ -136,7 +143,13 @@ pub async fn run_faults(plan: Vec<Occurrence>, ctx: Arc<ChaosContext>, cancel: C
     out
 }
 
-async fn run_one(occ: Occurrence, ctx: Arc<ChaosContext>, cancel: CancellationToken, abort: Arc<Mutex<Option<String>>>, check_health: bool) -> FaultOutcome {
+async fn run_one(
+    occ: Occurrence,
+    ctx: Arc<ChaosContext>,
+    cancel: CancellationToken,
+    abort: Arc<Mutex<Option<String>>>,
+    check_health: bool,
+) -> FaultOutcome {
     let mut out = FaultOutcome {
         seq: occ.seq,
         name: occ.spec.name.clone(),
@@ -160,7 +173,10 @@ async fn run_one(occ: Occurrence, ctx: Arc<ChaosContext>, cancel: CancellationTo
         match view {
             Ok(v) if v.healthy(n_nodes) => {}
             Ok(v) => {
-                let why = format!("the cluster was unhealthy when the first fault was due ({}); no fault was injected (set \"safety\": {{\"require_healthy\": false}} to inject anyway)", v.problems(n_nodes));
+                let why = format!(
+                    "the cluster was unhealthy when the first fault was due ({}); no fault was injected (set \"safety\": {{\"require_healthy\": false}} to inject anyway)",
+                    v.problems(n_nodes)
+                );
                 *lock(&abort) = Some(why.clone());
                 out.skipped = Some(why);
                 cancel.cancel();
@@ -196,7 +212,15 @@ async fn run_one(occ: Occurrence, ctx: Arc<ChaosContext>, cancel: CancellationTo
     ctx.marks.set(occ.seq, ctx.clock.offset_nanos(injected_at));
     // Observe while the fault is on and after it is undone.
     let observer_stop = CancellationToken::new();
-    let observer = tokio::spawn(observe(ctx.clone(), nodes.clone(), occ.spec.target.clone(), n_nodes, injected_at, observer_stop.clone(), cancel.clone()));
+    let observer = tokio::spawn(observe(
+        ctx.clone(),
+        nodes.clone(),
+        occ.spec.target.clone(),
+        n_nodes,
+        injected_at,
+        observer_stop.clone(),
+        cancel.clone(),
+    ));
 
     let applied = {
         let (ctx2, spec, nodes) = (ctx.clone(), occ.spec.clone(), nodes.clone());
@@ -287,10 +311,10 @@ async fn observe(
         if target == TargetSpec::Controller && o.new_controller.is_none() {
             let c = lock(&ctx.cluster);
             let alive: Vec<i32> = c.state().nodes.iter().map(|n| n.id).filter(|id| !victims.contains(id)).collect();
-            if let Some(leader) = active_controller(c.dir(), c.state(), &alive) {
-                if !victims.contains(&leader) {
-                    o.new_controller = Some((now, leader));
-                }
+            if let Some(leader) = active_controller(c.dir(), c.state(), &alive)
+                && !victims.contains(&leader)
+            {
+                o.new_controller = Some((now, leader));
             }
         }
         let done = o.healthy_again.is_some()
@@ -330,7 +354,9 @@ fn resolve_target(ctx: &ChaosContext, spec: &FaultSpec, seq: u32) -> Result<(Vec
         }
         TargetSpec::LeaderOf { topic, partition } => {
             let v = ClusterView::fetch(&ctx.base, Duration::from_secs(10))?;
-            let l = v.leader_of(topic, *partition).ok_or_else(|| Error::Usage(format!("{topic}/{partition} has no leader")))?;
+            let l = v
+                .leader_of(topic, *partition)
+                .ok_or_else(|| Error::Usage(format!("{topic}/{partition} has no leader")))?;
             Ok((vec![l], format!("node {l} led {topic}/{partition}")))
         }
         TargetSpec::MostLeaders => {
@@ -340,7 +366,8 @@ fn resolve_target(ctx: &ChaosContext, spec: &FaultSpec, seq: u32) -> Result<(Vec
             Ok((vec![l], format!("node {l} led the most partitions ({count} of {})", v.partitions.len())))
         }
         TargetSpec::Controller => {
-            let c = active_controller(&dir, &state, &ids).ok_or_else(|| Error::Usage("no quorum leader found in the nodes' quorum state".into()))?;
+            let c = active_controller(&dir, &state, &ids)
+                .ok_or_else(|| Error::Usage("no quorum leader found in the nodes' quorum state".into()))?;
             Ok((vec![c], format!("node {c} was the active controller (KRaft quorum leader)")))
         }
     }
@@ -392,7 +419,8 @@ mod tests {
             ],
             &phases,
         );
-        let got: Vec<(u32, &str, u32, u64)> = t.iter().map(|o| (o.seq, o.spec.name.as_str(), o.repeat, o.start.as_secs())).collect();
+        let got: Vec<(u32, &str, u32, u64)> =
+            t.iter().map(|o| (o.seq, o.spec.name.as_str(), o.repeat, o.start.as_secs())).collect();
         assert_eq!(got, vec![(1, "a", 0, 15), (2, "b", 0, 20), (3, "a", 1, 35), (4, "a", 2, 55)]);
     }
 

@@ -31,10 +31,11 @@ pub fn heal_dir(dir: &Path, restart_timeout: Duration) -> Result<HealReport> {
         }
     }
     for e in &outstanding {
-        if let LedgerEntry::Applying { cluster_dir, .. } = e {
-            if !clusters.contains(cluster_dir) && cluster_dir.join(STATE_FILE).is_file() {
-                clusters.push(cluster_dir.clone());
-            }
+        if let LedgerEntry::Applying { cluster_dir, .. } = e
+            && !clusters.contains(cluster_dir)
+            && cluster_dir.join(STATE_FILE).is_file()
+        {
+            clusters.push(cluster_dir.clone());
         }
     }
     if clusters.is_empty() && outstanding.is_empty() {
@@ -46,13 +47,13 @@ pub fn heal_dir(dir: &Path, restart_timeout: Duration) -> Result<HealReport> {
     }
     // Paused processes first: a SIGCONT needs no cluster state and frees a zombie broker at once.
     for e in &outstanding {
-        if let LedgerEntry::Applying { fault, action, pids, .. } = e {
-            if action == "pause" {
-                for pid in pids {
-                    if process::is_running(*pid) {
-                        process::signal(*pid, Signal::SIGCONT)?;
-                        report.actions.push(format!("resumed pid {pid} (paused by fault {fault})"));
-                    }
+        if let LedgerEntry::Applying { fault, action, pids, .. } = e
+            && action == "pause"
+        {
+            for pid in pids {
+                if process::is_running(*pid) {
+                    process::signal(*pid, Signal::SIGCONT)?;
+                    report.actions.push(format!("resumed pid {pid} (paused by fault {fault})"));
                 }
             }
         }
@@ -114,8 +115,13 @@ fn heal_cluster(dir: &Path, restart_timeout: Duration, report: &mut HealReport) 
 pub fn heal_all(restart_timeout: Duration) -> (Vec<(PathBuf, Result<HealReport>)>, usize) {
     let dirs = registry::known();
     let n = dirs.len();
-    (dirs.into_iter().map(|d| {
-        let r = heal_dir(&d, restart_timeout);
-        (d, r)
-    }).collect(), n)
+    (
+        dirs.into_iter()
+            .map(|d| {
+                let r = heal_dir(&d, restart_timeout);
+                (d, r)
+            })
+            .collect(),
+        n,
+    )
 }

@@ -45,7 +45,13 @@ enum Kind {
 }
 
 /// Writes the ledger entry, then applies the fault.
-pub fn apply(cluster: &Mutex<LocalCluster>, ledger: &FaultLedger, id: u32, spec: &FaultSpec, nodes: &[i32]) -> Result<ActiveFault> {
+pub fn apply(
+    cluster: &Mutex<LocalCluster>,
+    ledger: &FaultLedger,
+    id: u32,
+    spec: &FaultSpec,
+    nodes: &[i32],
+) -> Result<ActiveFault> {
     let (dir, pids): (PathBuf, Vec<u32>) = {
         let c = lock(cluster);
         let pids = nodes.iter().filter_map(|id| c.state().node(*id).and_then(|n| n.pid)).collect();
@@ -60,7 +66,15 @@ pub fn apply(cluster: &Mutex<LocalCluster>, ledger: &FaultLedger, id: u32, spec:
         pids: pids.clone(),
         unix_ms: now_ms(),
     })?;
-    let mut guard = ActiveFault { id, ledger: ledger.clone(), kind: Kind::Nothing, nodes: nodes.to_vec(), paused: Vec::new(), partitions: Vec::new(), done: false };
+    let mut guard = ActiveFault {
+        id,
+        ledger: ledger.clone(),
+        kind: Kind::Nothing,
+        nodes: nodes.to_vec(),
+        paused: Vec::new(),
+        partitions: Vec::new(),
+        done: false,
+    };
     match spec.action {
         FaultAction::Kill => {
             guard.kind = Kind::Down;
@@ -130,13 +144,15 @@ fn rolling_restart(c: &mut LocalCluster) -> Result<()> {
         let mut base = rdkafka::config::ClientConfig::new();
         base.set("bootstrap.servers", &bootstrap);
         loop {
-            if let Ok(v) = super::observe::ClusterView::fetch(&base, Duration::from_secs(5)) {
-                if v.healthy(n) {
-                    break;
-                }
+            if let Ok(v) = super::observe::ClusterView::fetch(&base, Duration::from_secs(5))
+                && v.healthy(n)
+            {
+                break;
             }
             if Instant::now() >= deadline {
-                return Err(Error::Usage(format!("after restarting node {id}, the partitions did not get back in sync within {RESTART_TIMEOUT:?}")));
+                return Err(Error::Usage(format!(
+                    "after restarting node {id}, the partitions did not get back in sync within {RESTART_TIMEOUT:?}"
+                )));
             }
             std::thread::sleep(Duration::from_millis(250));
         }

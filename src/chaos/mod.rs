@@ -2,14 +2,14 @@
 //! inject and undo faults (local processes and network namespaces), the fault ledger that
 //! makes `heal` possible after a crash, and the recovery figures of each fault.
 
-pub mod spec;
 pub mod engine;
+pub mod heal;
 pub mod ledger;
 pub mod local;
 pub mod observe;
-pub mod recovery;
-pub mod heal;
 pub mod partition;
+pub mod recovery;
+pub mod spec;
 
 use std::path::Path;
 
@@ -19,7 +19,9 @@ use crate::cluster::ClusterState;
 /// what it removed. Clusters without namespaces have none.
 pub fn partition_heal(_dir: &Path, state: &ClusterState) -> crate::error::Result<Vec<String>> {
     match &state.netns {
-        Some(layout) => Ok(partition::heal_all(layout)?.into_iter().map(|r| format!("removed partition rules: {r}")).collect()),
+        Some(layout) => {
+            Ok(partition::heal_all(layout)?.into_iter().map(|r| format!("removed partition rules: {r}")).collect())
+        }
         None => Ok(Vec::new()),
     }
 }

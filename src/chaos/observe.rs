@@ -56,7 +56,11 @@ impl ClusterView {
 
     /// The leader of `topic`/`partition`, if it has one.
     pub fn leader_of(&self, topic: &str, partition: i32) -> Option<i32> {
-        self.partitions.iter().find(|p| p.topic == topic && p.partition == partition).map(|p| p.leader).filter(|l| *l >= 0)
+        self.partitions
+            .iter()
+            .find(|p| p.topic == topic && p.partition == partition)
+            .map(|p| p.leader)
+            .filter(|l| *l >= 0)
     }
 
     /// The broker leading the most partitions (lowest id on a tie).
@@ -130,7 +134,11 @@ mod tests {
     fn leaders_and_health() {
         let v = ClusterView {
             brokers: vec![1, 2, 3],
-            partitions: vec![p("t", 0, 2, &[1, 2, 3], &[1, 2, 3]), p("t", 1, 3, &[1, 2, 3], &[3, 1]), p("t", 2, 3, &[1, 2, 3], &[3, 1, 2])],
+            partitions: vec![
+                p("t", 0, 2, &[1, 2, 3], &[1, 2, 3]),
+                p("t", 1, 3, &[1, 2, 3], &[3, 1]),
+                p("t", 2, 3, &[1, 2, 3], &[3, 1, 2]),
+            ],
         };
         assert_eq!(v.leader_of("t", 1), Some(3));
         assert_eq!(v.leader_of("t", 9), None);
@@ -158,7 +166,11 @@ mod tests {
         let write = |id: i32, leader: i32, epoch: i32| {
             let d = NodePaths::new(dir.path(), id).data.join("__cluster_metadata-0");
             std::fs::create_dir_all(&d).unwrap();
-            std::fs::write(d.join("quorum-state"), format!("{{\"leaderId\":{leader},\"leaderEpoch\":{epoch},\"votedId\":-1,\"data_version\":1}}")).unwrap();
+            std::fs::write(
+                d.join("quorum-state"),
+                format!("{{\"leaderId\":{leader},\"leaderEpoch\":{epoch},\"votedId\":-1,\"data_version\":1}}"),
+            )
+            .unwrap();
         };
         write(1, 1, 3);
         write(2, 2, 4);

@@ -64,7 +64,9 @@ pub fn record(
         notes.push("unavailability not measured: no producer in this run".into());
         None
     } else if !missing.is_empty() {
-        notes.push(format!("partitions {missing:?} had no acknowledged message after the fault: unavailable until the end of the run"));
+        notes.push(format!(
+            "partitions {missing:?} had no acknowledged message after the fault: unavailable until the end of the run"
+        ));
         None
     } else {
         per_partition.values().copied().fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
@@ -85,7 +87,8 @@ pub fn record(
     let baseline_p99 = median(before.iter().map(|i| i.produce.p99_us as f64).collect());
     let baseline_rate = median(before.iter().map(|i| i.acked as f64).collect());
     let after: Vec<&Interval> = series.iter().filter(|i| i.sec >= start_sec).collect();
-    let during: Vec<&Interval> = series.iter().filter(|i| i.sec >= start_sec && (i.sec as f64) < end.max(start + 1.0)).collect();
+    let during: Vec<&Interval> =
+        series.iter().filter(|i| i.sec >= start_sec && (i.sec as f64) < end.max(start + 1.0)).collect();
 
     let p99_recovered_secs = match baseline_p99 {
         None => {
@@ -104,7 +107,10 @@ pub fn record(
                 }
             }
             if found.is_none() {
-                notes.push(format!("the per-second p99 never stayed within {P99_FACTOR}x the pre-fault {:.1} ms for {P99_STREAK} s", b / 1000.0));
+                notes.push(format!(
+                    "the per-second p99 never stayed within {P99_FACTOR}x the pre-fault {:.1} ms for {P99_STREAK} s",
+                    b / 1000.0
+                ));
             }
             found.and_then(since)
         }
@@ -121,7 +127,8 @@ pub fn record(
                 Some(d) => {
                     let back = after[d..].iter().find(|i| (i.acked as f64) >= b * THROUGHPUT_SHARE);
                     if back.is_none() {
-                        notes.push("throughput was not back to 90% of its pre-fault level by the end of the run".into());
+                        notes
+                            .push("throughput was not back to 90% of its pre-fault level by the end of the run".into());
                     }
                     back.and_then(|i| since(i.sec as f64))
                 }
@@ -131,7 +138,8 @@ pub fn record(
     let isr_recovered_secs = match o.healthy_again {
         Some(t) => since(t.as_secs_f64()),
         None if !o.degraded_seen => {
-            notes.push("no partition lost its leader or an in-sync replica (as seen by 250 ms metadata polling)".into());
+            notes
+                .push("no partition lost its leader or an in-sync replica (as seen by 250 ms metadata polling)".into());
             Some(0.0)
         }
         None => {
@@ -141,7 +149,9 @@ pub fn record(
     };
     let node_registered_secs = o.node_registered.and_then(|t| since(t.as_secs_f64()));
     if node_registered_secs.is_none() && matches!(o.action.as_str(), "kill" | "stop") {
-        notes.push("the node was not seen deregistered and back (it may have come back before its session expired)".into());
+        notes.push(
+            "the node was not seen deregistered and back (it may have come back before its session expired)".into(),
+        );
     }
     let new_controller_secs = o.new_controller.and_then(|(t, _)| since(t.as_secs_f64()));
     if let Some((_, id)) = o.new_controller {
@@ -206,7 +216,12 @@ mod tests {
             failed: 0,
             consumed: acked,
             lag: Some(0),
-            produce: LatencySummary { count: acked, p99_us: p99_ms * 1000, max_us: p99_ms * 2000, ..Default::default() },
+            produce: LatencySummary {
+                count: acked,
+                p99_us: p99_ms * 1000,
+                max_us: p99_ms * 2000,
+                ..Default::default()
+            },
             e2e: LatencySummary::default(),
         }
     }
@@ -272,7 +287,11 @@ mod tests {
         assert_eq!(r.recovery.p99_recovered_secs, None);
         assert_eq!(r.recovery.isr_recovered_secs, None);
         assert!(r.recovery.notes.iter().any(|n| n.contains("no acknowledged message after the fault")));
-        let skipped = FaultOutcome { name: "x".into(), skipped: Some("the run ended before the fault was due".into()), ..Default::default() };
+        let skipped = FaultOutcome {
+            name: "x".into(),
+            skipped: Some("the run ended before the fault was due".into()),
+            ..Default::default()
+        };
         let r = record(&skipped, &FirstAcks::new(), &HashMap::new(), &[0], &[]);
         assert_eq!(r.recovery.notes, vec!["the run ended before the fault was due".to_string()]);
     }

@@ -68,7 +68,10 @@ pub enum TargetSpec {
     /// A random node (seeded by the scenario's seed).
     Random,
     /// The leader of partition `partition` of `topic` at that moment.
-    LeaderOf { topic: String, partition: i32 },
+    LeaderOf {
+        topic: String,
+        partition: i32,
+    },
     /// The active KRaft controller (the quorum leader, not client metadata's random pick).
     Controller,
     /// The node that leads the most partitions.

@@ -8,9 +8,9 @@
 pub mod dist;
 pub mod netns;
 pub mod probe;
-pub mod registry;
 pub mod process;
 pub mod props;
+pub mod registry;
 pub mod state;
 
 use std::collections::{BTreeMap, HashMap};
@@ -232,7 +232,9 @@ impl LocalCluster {
                     s.spawn(move || process::format_storage(state, n.id, &NodePaths::new(dir, n.id), log4j))
                 })
                 .collect();
-            handles.into_iter().try_for_each(|h| h.join().unwrap_or_else(|_| Err(Error::Usage("format thread panicked".into()))))
+            handles
+                .into_iter()
+                .try_for_each(|h| h.join().unwrap_or_else(|_| Err(Error::Usage("format thread panicked".into()))))
         })?;
 
         for id in &ids {
@@ -465,11 +467,8 @@ impl LocalCluster {
         let deadline = Instant::now() + timeout;
         loop {
             self.reap();
-            let alive: Vec<i32> = ids
-                .iter()
-                .copied()
-                .filter(|id| self.state.node(*id).is_some_and(|n| self.pid_alive(n)))
-                .collect();
+            let alive: Vec<i32> =
+                ids.iter().copied().filter(|id| self.state.node(*id).is_some_and(|n| self.pid_alive(n))).collect();
             if alive.is_empty() || Instant::now() >= deadline {
                 return alive;
             }
@@ -493,7 +492,12 @@ impl LocalCluster {
                 let n = self.node(id)?;
                 if !self.pid_alive(n) && !self.children.contains_key(&id) {
                     let log = NodePaths::new(&self.dir, id).log;
-                    return Err(Error::NodeFailed { node: id, status: "not running".into(), tail: log_tail(&log), log });
+                    return Err(Error::NodeFailed {
+                        node: id,
+                        status: "not running".into(),
+                        tail: log_tail(&log),
+                        log,
+                    });
                 }
             }
             if let Ok(brokers) = probe::registered_brokers(&self.bootstrap(), Duration::from_secs(2)) {

@@ -20,9 +20,8 @@ pub fn registered_brokers(bootstrap: &str, timeout: Duration) -> Result<Vec<i32>
         .set("socket.connection.setup.timeout.ms", "2000")
         .create()
         .map_err(Error::kafka("creating a metadata client"))?;
-    let md = consumer
-        .fetch_metadata(None, timeout)
-        .map_err(Error::kafka(format!("fetching metadata from {bootstrap}")))?;
+    let md =
+        consumer.fetch_metadata(None, timeout).map_err(Error::kafka(format!("fetching metadata from {bootstrap}")))?;
     let mut ids: Vec<i32> = md.brokers().iter().map(|b| b.id()).collect();
     ids.sort_unstable();
     Ok(ids)

@@ -16,11 +16,7 @@ pub fn replication_defaults(nodes: usize) -> (usize, usize) {
 
 /// The static quorum string (`id@host:port,...`), identical on every node.
 pub fn quorum_voters(nodes: &[NodeState]) -> String {
-    nodes
-        .iter()
-        .map(|n| format!("{}@{}:{}", n.id, n.host, n.controller_port))
-        .collect::<Vec<_>>()
-        .join(",")
+    nodes.iter().map(|n| format!("{}@{}:{}", n.id, n.host, n.controller_port)).collect::<Vec<_>>().join(",")
 }
 
 /// The properties of one combined broker+controller node, as ordered key/value pairs.
@@ -44,11 +40,21 @@ pub fn node_properties(
     set("controller.quorum.voters", quorum_voters(all));
     set(
         "listeners",
-        format!("PLAINTEXT://{h}:{b},CONTROLLER://{h}:{c}", h = node.host, b = node.broker_port, c = node.controller_port),
+        format!(
+            "PLAINTEXT://{h}:{b},CONTROLLER://{h}:{c}",
+            h = node.host,
+            b = node.broker_port,
+            c = node.controller_port
+        ),
     );
     set(
         "advertised.listeners",
-        format!("PLAINTEXT://{h}:{b},CONTROLLER://{h}:{c}", h = node.host, b = node.broker_port, c = node.controller_port),
+        format!(
+            "PLAINTEXT://{h}:{b},CONTROLLER://{h}:{c}",
+            h = node.host,
+            b = node.broker_port,
+            c = node.controller_port
+        ),
     );
     set("inter.broker.listener.name", "PLAINTEXT".into());
     set("controller.listener.names", "CONTROLLER".into());

@@ -150,7 +150,13 @@ mod tests {
             heap: "512m".into(),
             created_unix_ms: 1,
             nodes: vec![
-                NodeState { id: 1, host: "127.0.0.1".into(), broker_port: 40001, controller_port: 40002, pid: Some(10) },
+                NodeState {
+                    id: 1,
+                    host: "127.0.0.1".into(),
+                    broker_port: 40001,
+                    controller_port: 40002,
+                    pid: Some(10),
+                },
                 NodeState { id: 2, host: "127.0.0.1".into(), broker_port: 40003, controller_port: 40004, pid: None },
             ],
             netns: None,

@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::Message;
 use rdkafka::statistics::Statistics;
-use rdkafka::ClientContext;
 use tokio_util::sync::CancellationToken;
 
 use super::payload::{self, PayloadBuilder};
@@ -51,9 +51,9 @@ impl GroupProgress {
     /// True when every partition has been read up to `ends[p]` (the end offsets taken after the
     /// producers stopped). Partitions with nothing in them count as read.
     pub fn reached(&self, ends: &[i64]) -> bool {
-        ends.iter().enumerate().all(|(p, end)| {
-            *end <= 0 || self.next_offset.get(p).is_some_and(|n| n.load(Ordering::Relaxed) >= *end)
-        })
+        ends.iter()
+            .enumerate()
+            .all(|(p, end)| *end <= 0 || self.next_offset.get(p).is_some_and(|n| n.load(Ordering::Relaxed) >= *end))
     }
 
     /// True once every partition is assigned to one of the group's instances: only then can

@@ -128,7 +128,13 @@ pub fn error_kind(e: &KafkaError) -> String {
 }
 
 /// Runs one producer instance to the end of the run or until `cancel`; blocking.
-pub fn run_producer(mut plan: ProducerPlan, clock: RunClock, recorder: Recorder, payloads: PayloadBuilder, cancel: CancellationToken) -> Result<ProducerOutcome> {
+pub fn run_producer(
+    mut plan: ProducerPlan,
+    clock: RunClock,
+    recorder: Recorder,
+    payloads: PayloadBuilder,
+    cancel: CancellationToken,
+) -> Result<ProducerOutcome> {
     let ctx = Ctx {
         clock,
         marks: plan.marks.clone(),
@@ -179,8 +185,12 @@ pub fn run_producer(mut plan: ProducerPlan, clock: RunClock, recorder: Recorder,
         let size = plan.sizes.sample(&mut plan.rng);
         let key = plan.keys.key(seq, &mut plan.rng).map(u64::to_be_bytes);
         let now = Instant::now();
-        let header =
-            Header { producer_id: plan.producer_id, seq, intended_ns: clock.offset_nanos(intended), sent_ns: clock.offset_nanos(now) };
+        let header = Header {
+            producer_id: plan.producer_id,
+            seq,
+            intended_ns: clock.offset_nanos(intended),
+            sent_ns: clock.offset_nanos(now),
+        };
         payloads.build(&mut buf, &header, size);
         let mut record = BaseRecord::to(&plan.topic).payload(&buf);
         if let Some(k) = &key {
@@ -212,7 +222,7 @@ pub fn run_producer(mut plan: ProducerPlan, clock: RunClock, recorder: Recorder,
             }
         }
         seq += 1;
-        if seq % 64 == 0 {
+        if seq.is_multiple_of(64) {
             producer.poll(Duration::ZERO);
         }
     }
@@ -230,5 +240,13 @@ pub fn run_producer(mut plan: ProducerPlan, clock: RunClock, recorder: Recorder,
     let first_acks = std::mem::take(&mut s.first_acks);
     let first_errors = std::mem::take(&mut s.first_errors);
     drop(s);
-    Ok(ProducerOutcome { name: plan.name, instance: plan.instance, topic: plan.topic, ledger, in_flight_at_end, first_acks, first_errors })
+    Ok(ProducerOutcome {
+        name: plan.name,
+        instance: plan.instance,
+        topic: plan.topic,
+        ledger,
+        in_flight_at_end,
+        first_acks,
+        first_errors,
+    })
 }

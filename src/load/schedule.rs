@@ -21,7 +21,8 @@ impl Schedule {
         let n = n as f64;
         let t = self.ramp.as_secs_f64();
         let ramp_msgs = self.rate * t / 2.0;
-        let secs = if t > 0.0 && n < ramp_msgs { (2.0 * t * n / self.rate).sqrt() } else { t + (n - ramp_msgs) / self.rate };
+        let secs =
+            if t > 0.0 && n < ramp_msgs { (2.0 * t * n / self.rate).sqrt() } else { t + (n - ramp_msgs) / self.rate };
         Duration::from_secs_f64(secs.max(0.0))
     }
 
@@ -29,7 +30,8 @@ impl Schedule {
     pub fn due_by(&self, at: Duration) -> u64 {
         let s = at.as_secs_f64();
         let t = self.ramp.as_secs_f64();
-        let n = if t > 0.0 && s < t { self.rate * s * s / (2.0 * t) } else { self.rate * t / 2.0 + self.rate * (s - t) };
+        let n =
+            if t > 0.0 && s < t { self.rate * s * s / (2.0 * t) } else { self.rate * t / 2.0 + self.rate * (s - t) };
         n.max(0.0).ceil() as u64
     }
 }

@@ -80,7 +80,8 @@ impl LatencyHistogram {
     pub fn new() -> LatencyHistogram {
         // NB: the bounds are constants that HdrHistogram accepts (high >= 2 * low, digits <= 5),
         // so creation cannot fail; `expect` documents that rather than guarding bad input.
-        let h = Histogram::new_with_bounds(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS).expect("constant bounds are valid");
+        let h =
+            Histogram::new_with_bounds(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS).expect("constant bounds are valid");
         LatencyHistogram { h }
     }
 

@@ -100,8 +100,10 @@ impl SeqBitmap {
         if key < self.full_prefix {
             return false;
         }
-        let chunk =
-            self.chunks.entry(key).or_insert_with(|| Chunk::Bits { words: vec![0; CHUNK_WORDS].into_boxed_slice(), ones: 0 });
+        let chunk = self
+            .chunks
+            .entry(key)
+            .or_insert_with(|| Chunk::Bits { words: vec![0; CHUNK_WORDS].into_boxed_slice(), ones: 0 });
         let now_full = match chunk {
             Chunk::Full => return false,
             Chunk::Bits { words, ones } => {
@@ -527,7 +529,8 @@ pub fn verify(produce: &[ProduceLedger], consume: &ConsumeLedger) -> Verificatio
         by_id.entry(p.producer_id).or_default().push(p);
     }
     let empty = SeqBitmap::new();
-    let mut v = Verification { duplicates: consume.duplicates, reordered: consume.reordered, ..Verification::default() };
+    let mut v =
+        Verification { duplicates: consume.duplicates, reordered: consume.reordered, ..Verification::default() };
     v.unexpected = consume.unexpected;
     for (id, ledgers) in &by_id {
         let merged;
@@ -673,8 +676,8 @@ mod tests {
                 consumed: 6,
                 lost: 3, // 5, 6, 7
                 duplicates: 1,
-                reordered: 1, // 3 after 4
-                unexpected: 3, // producer 9, the foreign one, seq 42 never sent
+                reordered: 1,        // 3 after 4
+                unexpected: 3,       // producer 9, the foreign one, seq 42 never sent
                 unacked_consumed: 1, // 8: failed but written
             }
         );
@@ -724,7 +727,11 @@ mod tests {
             let mut queues: Vec<Vec<(u32, u64)>> = vec![Vec::new(); partitions];
             for (ledger, id) in ledgers.iter_mut().zip(&producers) {
                 // Long enough to cross chunk boundaries sometimes.
-                let n = if rng.random_bool(0.3) { rng.random_range(0..2 * CHUNK_BITS + 500) } else { rng.random_range(0..3000) };
+                let n = if rng.random_bool(0.3) {
+                    rng.random_range(0..2 * CHUNK_BITS + 500)
+                } else {
+                    rng.random_range(0..3000)
+                };
                 m_sent_end.insert(*id, n);
                 for seq in 0..n {
                     ledger.sent(seq);

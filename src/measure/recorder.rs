@@ -556,7 +556,8 @@ impl Aggregator {
         }
         if let Some(p) = self.phase_of(sec) {
             let set = &mut self.phase_latency[p];
-            for (kind, h) in [(LatencyKind::Produce, &produce), (LatencyKind::SendGap, &send_gap), (LatencyKind::E2e, &e2e)]
+            for (kind, h) in
+                [(LatencyKind::Produce, &produce), (LatencyKind::SendGap, &send_gap), (LatencyKind::E2e, &e2e)]
             {
                 if let Some(h) = h {
                     set.get_mut(kind).merge(h);
@@ -618,7 +619,14 @@ impl Aggregator {
                     pm.counters.add(&acc.counters);
                     pm.max_lag = pm.max_lag.max(acc.lag);
                 }
-                SecondMeasurements { sec, phase, counters: acc.counters, lag: acc.lag, produce: acc.produce, e2e: acc.e2e }
+                SecondMeasurements {
+                    sec,
+                    phase,
+                    counters: acc.counters,
+                    lag: acc.lag,
+                    produce: acc.produce,
+                    e2e: acc.e2e,
+                }
             })
             .collect();
 
@@ -763,7 +771,10 @@ mod tests {
         drain(&mut rx, &mut agg);
         let m = agg.finish_at(Duration::from_millis(5_400));
         assert_eq!(m.seconds.len(), 6);
-        assert_eq!(m.seconds.iter().map(|s| s.phase).collect::<Vec<_>>(), [Some(0), Some(0), Some(1), Some(1), Some(1), None]);
+        assert_eq!(
+            m.seconds.iter().map(|s| s.phase).collect::<Vec<_>>(),
+            [Some(0), Some(0), Some(1), Some(1), Some(1), None]
+        );
         assert_eq!(m.seconds[3].counters.sent, 10);
         assert_eq!(m.seconds[3].counters.failed_total(), 10);
         assert_eq!(m.seconds[3].lag, Some(300));

@@ -57,7 +57,12 @@ pub fn report_command(run: &Path, out: Option<&Path>, junit: Option<&Path>) -> O
 /// What `run` does with its report: render the outputs, print the checks (on stderr: stdout
 /// holds the run dir), write JUnit. Returns the outcome of the checks; rendering problems are
 /// reported but do not change it, since the run and its report.json are fine.
-pub fn after_run(report: &Report, checks: &[crate::scenario::checks::Check], run_dir: &Path, junit: Option<&Path>) -> Outcome {
+pub fn after_run(
+    report: &Report,
+    checks: &[crate::scenario::checks::Check],
+    run_dir: &Path,
+    junit: Option<&Path>,
+) -> Outcome {
     let results = Ok(gate::evaluate(checks, report));
     finish(report, &results, run_dir, junit, Caller::Run)
 }
@@ -70,7 +75,13 @@ enum Caller {
     Run,
 }
 
-fn finish(report: &Report, checks: &Result<Vec<CheckResult>, Vec<String>>, dir: &Path, junit: Option<&Path>, caller: Caller) -> Outcome {
+fn finish(
+    report: &Report,
+    checks: &Result<Vec<CheckResult>, Vec<String>>,
+    dir: &Path,
+    junit: Option<&Path>,
+    caller: Caller,
+) -> Outcome {
     let mut outcome = Outcome::Ok;
     match render::render(report, checks, dir) {
         Ok(r) => eprintln!(
@@ -111,7 +122,13 @@ fn finish(report: &Report, checks: &Result<Vec<CheckResult>, Vec<String>>, dir: 
 /// Exit: 0 no regression beyond tolerance (inconclusive metrics do not fail unless
 /// `strict`), 1 a regression, 2 unreadable reports, bad tolerances, or different scenarios
 /// without `force`.
-pub fn compare_command(baseline: &Path, current: &Path, tolerances: &[String], opts: CompareOptions, junit: Option<&Path>) -> Outcome {
+pub fn compare_command(
+    baseline: &Path,
+    current: &Path,
+    tolerances: &[String],
+    opts: CompareOptions,
+    junit: Option<&Path>,
+) -> Outcome {
     let (base, cur) = match (load(baseline), load(current)) {
         (Ok(b), Ok(c)) => (b, c),
         (Err(o), _) | (_, Err(o)) => return o,

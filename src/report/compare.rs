@@ -23,7 +23,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use super::format;
-use super::{Report, RecoveryFigure};
+use super::{RecoveryFigure, Report};
 use crate::gate::{Measured, md_escape, measure};
 use crate::scenario::checks::{LatencyOf, Metric, Scope, Stat, Unit, VerificationCount};
 
@@ -101,7 +101,11 @@ impl Tolerance {
         let pct = if pct.eq_ignore_ascii_case("off") || pct.eq_ignore_ascii_case("none") {
             None
         } else {
-            let v: f64 = pct.trim_end_matches('%').trim().parse().map_err(|_| format!("`{pct}` is not a percentage or `off`"))?;
+            let v: f64 = pct
+                .trim_end_matches('%')
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{pct}` is not a percentage or `off`"))?;
             if !(v.is_finite() && v >= 0.0) {
                 return Err(format!("`{pct}` must be 0 or more"));
             }
@@ -205,7 +209,12 @@ pub enum CompareError {
 ///
 /// # Errors
 /// [`CompareError::DifferentScenarios`] unless `opts.force`.
-pub fn compare(baseline: &Report, current: &Report, tolerances: &[Tolerance], opts: &CompareOptions) -> Result<Comparison, CompareError> {
+pub fn compare(
+    baseline: &Report,
+    current: &Report,
+    tolerances: &[Tolerance],
+    opts: &CompareOptions,
+) -> Result<Comparison, CompareError> {
     let mut warnings = Vec::new();
     if let Some(diff) = scenario_difference(baseline, current) {
         if !opts.force {
@@ -224,7 +233,13 @@ pub fn compare(baseline: &Report, current: &Report, tolerances: &[Tolerance], op
     }
 
     let mut rows = Vec::new();
-    let mut add = |scope_label: String, scope_name: Option<&str>, metric: Metric, b: Option<Measured>, c: Option<Measured>, note_b: Option<String>, note_c: Option<String>| {
+    let mut add = |scope_label: String,
+                   scope_name: Option<&str>,
+                   metric: Metric,
+                   b: Option<Measured>,
+                   c: Option<Measured>,
+                   note_b: Option<String>,
+                   note_c: Option<String>| {
         let tolerance = tolerance_for(tolerances, &metric.name(), scope_name);
         rows.push(row(scope_label, metric, b, c, note_b, note_c, tolerance, opts));
     };
@@ -255,7 +270,8 @@ pub fn compare(baseline: &Report, current: &Report, tolerances: &[Tolerance], op
         let ((b, nb), (c, nc)) = (get(baseline, *m, &Scope::Run), get(current, *m, &Scope::Run));
         add("measured phases".into(), None, *m, b, c, nb, nc);
     }
-    let measured = |r: &Report| -> Vec<String> { r.phases.iter().filter(|p| p.measured).map(|p| p.name.clone()).collect() };
+    let measured =
+        |r: &Report| -> Vec<String> { r.phases.iter().filter(|p| p.measured).map(|p| p.name.clone()).collect() };
     let (bp, cp) = (measured(baseline), measured(current));
     for name in bp.iter().filter(|n| cp.contains(n)) {
         let scope = Scope::Phase(name.clone());
@@ -264,7 +280,12 @@ pub fn compare(baseline: &Report, current: &Report, tolerances: &[Tolerance], op
             add(format!("phase {name}"), Some(name), *m, b, c, nb, nc);
         }
     }
-    for (name, only) in bp.iter().filter(|n| !cp.contains(n)).map(|n| (n, "baseline")).chain(cp.iter().filter(|n| !bp.contains(n)).map(|n| (n, "current"))) {
+    for (name, only) in bp
+        .iter()
+        .filter(|n| !cp.contains(n))
+        .map(|n| (n, "baseline"))
+        .chain(cp.iter().filter(|n| !bp.contains(n)).map(|n| (n, "current")))
+    {
         warnings.push(format!("phase `{name}` is only in the {only} run: not compared"));
     }
 
@@ -283,14 +304,21 @@ pub fn compare(baseline: &Report, current: &Report, tolerances: &[Tolerance], op
         for fig in RecoveryFigure::ALL {
             let m = Metric::Recovery(fig);
             let pick = |f: &super::FaultRecord| fig.of(&f.recovery).map(|value| Measured { value, samples: 1 });
-            let why = |f: &super::FaultRecord| if f.recovery.notes.is_empty() { "not measured".to_string() } else { f.recovery.notes.join("; ") };
+            let why = |f: &super::FaultRecord| {
+                if f.recovery.notes.is_empty() { "not measured".to_string() } else { f.recovery.notes.join("; ") }
+            };
             let (b, c) = (pick(&fb), pick(&fc));
             let nb = b.is_none().then(|| why(&fb));
             let nc = c.is_none().then(|| why(&fc));
             add(format!("fault {id}"), Some(&fb.name), m, b, c, nb, nc);
         }
     }
-    for (id, only) in bf.iter().filter(|n| !cf.contains(n)).map(|n| (n, "baseline")).chain(cf.iter().filter(|n| !bf.contains(n)).map(|n| (n, "current"))) {
+    for (id, only) in bf
+        .iter()
+        .filter(|n| !cf.contains(n))
+        .map(|n| (n, "baseline"))
+        .chain(cf.iter().filter(|n| !bf.contains(n)).map(|n| (n, "current")))
+    {
         warnings.push(format!("fault `{id}` is only in the {only} run: not compared"));
     }
 
@@ -369,7 +397,13 @@ fn judge(metric: Metric, b: f64, c: f64, tol_pct: f64, opts: &CompareOptions) ->
         return Verdict::Ok;
     }
     let tol = tol_pct / 100.0;
-    let rel = if b != 0.0 { worse / b.abs() } else if worse > 0.0 { f64::INFINITY } else { f64::NEG_INFINITY };
+    let rel = if b != 0.0 {
+        worse / b.abs()
+    } else if worse > 0.0 {
+        f64::INFINITY
+    } else {
+        f64::NEG_INFINITY
+    };
     if rel > tol {
         Verdict::Regression
     } else if rel < -tol.max(f64::EPSILON) {
@@ -396,7 +430,8 @@ fn scenario_difference(a: &Report, b: &Report) -> Option<String> {
     let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
     keys.sort();
     keys.dedup();
-    let differing: Vec<String> = keys.into_iter().filter(|k| x.get(*k) != y.get(*k)).map(|k| format!("`{k}`")).collect();
+    let differing: Vec<String> =
+        keys.into_iter().filter(|k| x.get(*k) != y.get(*k)).map(|k| format!("`{k}`")).collect();
     (!differing.is_empty()).then(|| format!("scenario `{}` changed in {}", a.scenario_name, differing.join(", ")))
 }
 
@@ -411,13 +446,22 @@ fn environment_differences(a: &Report, b: &Report) -> Vec<String> {
     };
     diff("aftershock", x.aftershock_version.clone(), y.aftershock_version.clone());
     diff("librdkafka", x.librdkafka_version.clone(), y.librdkafka_version.clone());
-    diff("Kafka", x.kafka_version.clone().unwrap_or("unknown".into()), y.kafka_version.clone().unwrap_or("unknown".into()));
+    diff(
+        "Kafka",
+        x.kafka_version.clone().unwrap_or("unknown".into()),
+        y.kafka_version.clone().unwrap_or("unknown".into()),
+    );
     diff("host", x.hostname.clone(), y.hostname.clone());
     diff("OS", x.os.clone(), y.os.clone());
     diff("CPUs", x.cpus.to_string(), y.cpus.to_string());
     diff("brokers", x.cluster.brokers.len().to_string(), y.cluster.brokers.len().to_string());
     let topics = |e: &super::Environment| {
-        e.cluster.topics.iter().map(|t| format!("{}({}p, rf {})", t.name, t.partitions, t.replication_factor)).collect::<Vec<_>>().join(" ")
+        e.cluster
+            .topics
+            .iter()
+            .map(|t| format!("{}({}p, rf {})", t.name, t.partitions, t.replication_factor))
+            .collect::<Vec<_>>()
+            .join(" ")
     };
     diff("topics", topics(x), topics(y));
     out
@@ -453,7 +497,8 @@ pub fn markdown(c: &Comparison) -> String {
     if !c.warnings.is_empty() {
         out.push('\n');
     }
-    let header = "| scope | metric | baseline | current | change | tolerance | verdict |\n|---|---|---:|---:|---:|---:|---|\n";
+    let header =
+        "| scope | metric | baseline | current | change | tolerance | verdict |\n|---|---|---:|---:|---:|---:|---|\n";
     if gated > 0 {
         out.push_str(header);
         for r in c.gated() {

@@ -98,7 +98,12 @@ pub fn page(report: &Report, doc: &[Block], png: &dyn Fn(&str) -> Option<Vec<u8>
                     );
                 }
                 None => {
-                    let _ = writeln!(out, "<p><strong>{}</strong>: the plot is missing ({}).</p>", escape(title), escape(path));
+                    let _ = writeln!(
+                        out,
+                        "<p><strong>{}</strong>: the plot is missing ({}).</p>",
+                        escape(title),
+                        escape(path)
+                    );
                 }
             },
         }
@@ -164,7 +169,10 @@ mod tests {
 
     #[test]
     fn inline_markup_is_escaped_and_converted() {
-        assert_eq!(inline("run `a<b>` is **done** & ok"), "run <code>a&lt;b&gt;</code> is <strong>done</strong> &amp; ok");
+        assert_eq!(
+            inline("run `a<b>` is **done** & ok"),
+            "run <code>a&lt;b&gt;</code> is <strong>done</strong> &amp; ok"
+        );
         assert_eq!(inline("`**not bold**`"), "<code>**not bold**</code>");
         assert_eq!(inline("unclosed `x"), "unclosed <code>x</code>");
     }

@@ -150,7 +150,9 @@ pub fn to_xml(suites: &[Suite]) -> String {
                                             .write_text_content(BytesText::new(message))?;
                                     }
                                     CaseOutcome::Skipped { message } => {
-                                        w.create_element("skipped").with_attribute(("message", message.as_str())).write_empty()?;
+                                        w.create_element("skipped")
+                                            .with_attribute(("message", message.as_str()))
+                                            .write_empty()?;
                                     }
                                 }
                                 if let Some(out) = &c.system_out {
@@ -197,12 +199,20 @@ mod tests {
                     outcome: CaseOutcome::Failure { kind: "threshold".into(), message: "62 ms > 50 ms <x>".into() },
                     system_out: Some("details".into()),
                 },
-                Case { classname: "c".into(), name: "s".into(), outcome: CaseOutcome::Skipped { message: "few".into() }, system_out: None },
+                Case {
+                    classname: "c".into(),
+                    name: "s".into(),
+                    outcome: CaseOutcome::Skipped { message: "few".into() },
+                    system_out: None,
+                },
             ],
         };
         let xml = to_xml(&[s]);
         assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"), "{xml}");
-        assert!(xml.contains("<testsuites name=\"aftershock\" tests=\"3\" failures=\"1\" errors=\"0\" skipped=\"1\""), "{xml}");
+        assert!(
+            xml.contains("<testsuites name=\"aftershock\" tests=\"3\" failures=\"1\" errors=\"0\" skipped=\"1\""),
+            "{xml}"
+        );
         assert!(xml.contains("name=\"checks: a&lt;b&gt;\""), "{xml}");
         assert!(xml.contains("name=\"e2e.p99 &quot;max&quot; &amp; more\""), "{xml}");
         assert!(xml.contains(">62 ms &gt; 50 ms &lt;x&gt;</failure>"), "{xml}");

@@ -310,7 +310,11 @@ pub struct EncodedHistograms {
 
 impl EncodedHistograms {
     fn encode(set: &LatencySet) -> Result<EncodedHistograms, HistogramError> {
-        Ok(EncodedHistograms { produce: set.produce.encode()?, e2e: set.e2e.encode()?, send_gap: set.send_gap.encode()? })
+        Ok(EncodedHistograms {
+            produce: set.produce.encode()?,
+            e2e: set.e2e.encode()?,
+            send_gap: set.send_gap.encode()?,
+        })
     }
 
     /// The histograms, decoded.
@@ -379,7 +383,12 @@ impl Report {
                 .iter()
                 .map(|p| {
                     let e = EncodedHistograms::encode(&p.latency)?;
-                    Ok(PhaseHistograms { phase: p.spec.name.clone(), produce: e.produce, e2e: e.e2e, send_gap: e.send_gap })
+                    Ok(PhaseHistograms {
+                        phase: p.spec.name.clone(),
+                        produce: e.produce,
+                        e2e: e.e2e,
+                        send_gap: e.send_gap,
+                    })
                 })
                 .collect::<Result<_, HistogramError>>()?,
             total: EncodedHistograms::encode(&m.total)?,
@@ -526,7 +535,9 @@ impl ClusterInfo {
         let brokers = metadata
             .brokers()
             .iter()
-            .filter_map(|b| Some(BrokerInfo { id: b.id(), host: b.host().to_string(), port: u16::try_from(b.port()).ok()? }))
+            .filter_map(|b| {
+                Some(BrokerInfo { id: b.id(), host: b.host().to_string(), port: u16::try_from(b.port()).ok()? })
+            })
             .collect();
         let topics = metadata
             .topics()
@@ -600,7 +611,8 @@ fn hostname() -> String {
 }
 
 fn os_description() -> String {
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|r| r.trim().to_string()).unwrap_or_default();
+    let release =
+        std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|r| r.trim().to_string()).unwrap_or_default();
     [std::env::consts::OS, release.as_str(), std::env::consts::ARCH]
         .iter()
         .filter(|s| !s.is_empty())
@@ -652,7 +664,8 @@ mod tests {
     #[test]
     fn build_fills_every_section() {
         let m = measurements();
-        let r = Report::build(meta(RunOutcome::Aborted { reason: "Ctrl-C".into() }), &m, Verification::default()).unwrap();
+        let r =
+            Report::build(meta(RunOutcome::Aborted { reason: "Ctrl-C".into() }), &m, Verification::default()).unwrap();
         assert_eq!(r.status, RunStatus::Aborted);
         assert_eq!(r.abort_reason.as_deref(), Some("Ctrl-C"));
         assert_eq!(r.started_at, "2023-11-14T22:13:20.123Z");

@@ -20,7 +20,7 @@ use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
-use super::{FaultRecord, Interval, Report, RecoveryFigure};
+use super::{FaultRecord, Interval, RecoveryFigure, Report};
 use crate::measure::LatencyHistogram;
 
 /// The embedded font (see the module notes).
@@ -91,7 +91,11 @@ fn draw<DB: DrawingBackend>(name: &str, area: &DrawingArea<DB, Shift>, report: &
 /// When a file cannot be written or a histogram cannot be decoded.
 pub fn render(report: &Report, dir: &Path) -> Result<Vec<PlotFile>, PlotError> {
     register_font();
-    std::fs::create_dir_all(dir).map_err(|e| PlotError { name: "plots", path: dir.to_path_buf(), message: e.to_string() })?;
+    std::fs::create_dir_all(dir).map_err(|e| PlotError {
+        name: "plots",
+        path: dir.to_path_buf(),
+        message: e.to_string(),
+    })?;
     let mut out = Vec::new();
     for (name, title, size) in PLOTS {
         let svg_path = dir.join(format!("{name}.svg"));
@@ -157,7 +161,8 @@ fn tick_ms(ms: f64) -> String {
 
 /// A log axis around the positive values: from a bit below the lowest to a bit above the highest.
 fn log_bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
-    let (lo, hi) = values.filter(|v| *v > 0.0 && v.is_finite()).fold((f64::MAX, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let (lo, hi) =
+        values.filter(|v| *v > 0.0 && v.is_finite()).fold((f64::MAX, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
     if hi <= 0.0 {
         return (0.1, 10.0);
     }
@@ -243,7 +248,11 @@ fn with_legend<DB: DrawingBackend>(panel: &DrawingArea<DB, Shift>) -> (DrawingAr
 }
 
 /// Draws a legend box at `top` pixels in the legend column, outside the data.
-fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, top: i32, items: &[(String, Mark)]) -> Result<(), String> {
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    top: i32,
+    items: &[(String, Mark)],
+) -> Result<(), String> {
     if items.is_empty() {
         return Ok(());
     }
@@ -270,7 +279,9 @@ fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, top: i32, item
             }
             Mark::Ring(c) => area.draw(&Circle::new(((a + b) / 2, y), 3, c.stroke_width(1))).map_err(e)?,
             Mark::Dot(c) => area.draw(&Circle::new(((a + b) / 2, y), 4, c.filled())).map_err(e)?,
-            Mark::Band => area.draw(&Rectangle::new([(a, y - 7), (b, y + 7)], FAULT_FILL.mix(0.45).filled())).map_err(e)?,
+            Mark::Band => {
+                area.draw(&Rectangle::new([(a, y - 7), (b, y + 7)], FAULT_FILL.mix(0.45).filled())).map_err(e)?
+            }
             Mark::Bar(c) => area.draw(&Rectangle::new([(a + 6, y - 7), (b - 6, y + 7)], c.filled())).map_err(e)?,
         }
         area.draw(&Text::new(label.clone(), (b + 8, y), font(14).pos(anchor))).map_err(e)?;
@@ -297,11 +308,14 @@ where
         }
         // Phase names along the top edge, fault labels below them.
         chart
-            .draw_series(std::iter::once(EmptyElement::at((x, y_hi)) + Text::new(p.name.clone(), (4, 4), font(13).color(&GREY))))
+            .draw_series(std::iter::once(
+                EmptyElement::at((x, y_hi)) + Text::new(p.name.clone(), (4, 4), font(13).color(&GREY)),
+            ))
             .map_err(e)?;
     }
     for (i, f) in report.faults.iter().enumerate() {
-        let band = Rectangle::new([(f.start_secs, y_lo), (f.end_secs.max(f.start_secs), y_hi)], FAULT_FILL.mix(0.22).filled());
+        let band =
+            Rectangle::new([(f.start_secs, y_lo), (f.end_secs.max(f.start_secs), y_hi)], FAULT_FILL.mix(0.22).filled());
         chart.draw_series(std::iter::once(band)).map_err(e)?;
         let edge = FAULT_FILL.mix(0.9).stroke_width(1);
         chart
@@ -311,7 +325,8 @@ where
         let dy = 22 + 17 * (i as i32 % 2);
         chart
             .draw_series(std::iter::once(
-                EmptyElement::at((f.start_secs, y_hi)) + Text::new(fault_label(f), (4, dy), font(13).color(&FAULT_TEXT)),
+                EmptyElement::at((f.start_secs, y_hi))
+                    + Text::new(fault_label(f), (4, dy), font(13).color(&FAULT_TEXT)),
             ))
             .map_err(e)?;
     }
@@ -417,7 +432,8 @@ fn latency<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Report) -
             (s.count > 0).then(|| (pick(s) as f64 / 1000.0).max(lo))
         };
         // The max first, so that the percentiles stay visible where they meet it.
-        let max: Vec<(f64, Option<f64>)> = report.timeseries.iter().map(|i| (i.sec as f64 + 0.5, value(i, |s| s.max_us))).collect();
+        let max: Vec<(f64, Option<f64>)> =
+            report.timeseries.iter().map(|i| (i.sec as f64 + 0.5, value(i, |s| s.max_us))).collect();
         if rings {
             chart
                 .draw_series(max.iter().filter_map(|(x, y)| y.map(|y| Circle::new((*x, y), 3, GREY.stroke_width(1)))))
@@ -430,7 +446,8 @@ fn latency<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Report) -
             [("p50", BLUE_, |s| s.p50_us), ("p99", ORANGE, |s| s.p99_us), ("p99.9", RED_, |s| s.p999_us)];
         let mut legend = Vec::new();
         for (label, color, pick) in lines {
-            let points: Vec<(f64, Option<f64>)> = report.timeseries.iter().map(|i| (i.sec as f64 + 0.5, value(i, pick))).collect();
+            let points: Vec<(f64, Option<f64>)> =
+                report.timeseries.iter().map(|i| (i.sec as f64 + 0.5, value(i, pick))).collect();
             let any = draw_segments(&mut chart, &points, color, 2, false)?;
             legend.push((if any { label.to_string() } else { format!("{label} (no data)") }, Mark::Line(color, 2)));
         }
@@ -483,7 +500,10 @@ fn throughput<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Report
     // Errors first, as bars under the lines, on the right-hand axis.
     chart
         .draw_secondary_series(report.timeseries.iter().filter(|i| i.failed > 0).map(|i| {
-            Rectangle::new([(i.sec as f64 + 0.15, 0.0), (i.sec as f64 + 0.85, i.failed as f64)], RED_.mix(0.75).filled())
+            Rectangle::new(
+                [(i.sec as f64 + 0.15, 0.0), (i.sec as f64 + 0.85, i.failed as f64)],
+                RED_.mix(0.75).filled(),
+            )
         }))
         .map_err(e)?;
     type Pick = fn(&Interval) -> u64;
@@ -495,7 +515,8 @@ fn throughput<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Report
     ];
     let mut legend = Vec::new();
     for (label, color, width, dashed, pick) in lines {
-        let points: Vec<(f64, Option<f64>)> = report.timeseries.iter().map(|i| (i.sec as f64 + 0.5, Some(pick(i) as f64))).collect();
+        let points: Vec<(f64, Option<f64>)> =
+            report.timeseries.iter().map(|i| (i.sec as f64 + 0.5, Some(pick(i) as f64))).collect();
         draw_segments(&mut chart, &points, color, width, dashed)?;
         legend.push((label.to_string(), if dashed { Mark::Dashed(color) } else { Mark::Line(color, width) }));
     }
@@ -580,7 +601,9 @@ fn percentiles<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Repor
                 continue;
             }
             let end = *pts.last().unwrap_or(&(0.0, lo));
-            chart.draw_series(LineSeries::new(pts.into_iter().map(|(x, y)| (x, y.max(lo))), color.stroke_width(2))).map_err(e)?;
+            chart
+                .draw_series(LineSeries::new(pts.into_iter().map(|(x, y)| (x, y.max(lo))), color.stroke_width(2)))
+                .map_err(e)?;
             // The max, where the histogram runs out of samples.
             chart.draw_series(std::iter::once(Circle::new((end.0, end.1.max(lo)), 4, color.filled()))).map_err(e)?;
             legend.push((label, Mark::Line(color, 2)));
@@ -639,7 +662,9 @@ fn recovery<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Report) 
         .map_err(e)?;
     // Groups are separated by a thin line.
     chart
-        .draw_series((1..faults.len()).map(|i| PathElement::new(vec![(i as f64, 0.0), (i as f64, y_hi)], RGBColor(200, 200, 200).stroke_width(1))))
+        .draw_series((1..faults.len()).map(|i| {
+            PathElement::new(vec![(i as f64, 0.0), (i as f64, y_hi)], RGBColor(200, 200, 200).stroke_width(1))
+        }))
         .map_err(e)?;
     let slot = 0.84 / figures.len() as f64;
     let mut legend = Vec::new();
@@ -691,10 +716,10 @@ mod tests {
         assert_eq!(percentile_label(2.5), "");
         assert_eq!(log_bounds([3.0, 42.0].into_iter()), (2.0, 100.0));
         assert_eq!(log_bounds(std::iter::empty()), (0.1, 10.0));
-        assert_eq!(segments(&[(0.0, Some(1.0)), (1.0, None), (2.0, Some(2.0)), (3.0, Some(3.0))]), vec![
-            vec![(0.0, 1.0)],
-            vec![(2.0, 2.0), (3.0, 3.0)]
-        ]);
+        assert_eq!(
+            segments(&[(0.0, Some(1.0)), (1.0, None), (2.0, Some(2.0)), (3.0, Some(3.0))]),
+            vec![vec![(0.0, 1.0)], vec![(2.0, 2.0), (3.0, 3.0)]]
+        );
     }
 
     #[test]

@@ -40,8 +40,10 @@ pub enum RenderError {
 /// When a file cannot be written or a histogram of the report cannot be decoded.
 pub fn render(report: &Report, checks: &ChecksOutcome, dir: &Path) -> Result<Rendered, RenderError> {
     let plot_files = plots::render(report, &dir.join(PLOTS_DIR)).map_err(Box::new)?;
-    let refs: Vec<PlotRef> =
-        plot_files.iter().map(|p| PlotRef { title: p.title.to_string(), path: format!("{PLOTS_DIR}/{}.png", p.name) }).collect();
+    let refs: Vec<PlotRef> = plot_files
+        .iter()
+        .map(|p| PlotRef { title: p.title.to_string(), path: format!("{PLOTS_DIR}/{}.png", p.name) })
+        .collect();
     let doc = summary::document(report, checks, &refs);
 
     let summary_path = dir.join(SUMMARY_FILE);
@@ -56,5 +58,6 @@ pub fn render(report: &Report, checks: &ChecksOutcome, dir: &Path) -> Result<Ren
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), RenderError> {
-    crate::cluster::state::write_atomic(path, bytes).map_err(|source| RenderError::Write { path: path.to_path_buf(), source: Box::new(source) })
+    crate::cluster::state::write_atomic(path, bytes)
+        .map_err(|source| RenderError::Write { path: path.to_path_buf(), source: Box::new(source) })
 }

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use super::format::{count, latency_us, percent, rate, secs};
-use super::{FaultRecord, PhaseStats, Report, RecoveryFigure, RunStatus};
+use super::{FaultRecord, PhaseStats, RecoveryFigure, Report, RunStatus};
 use crate::gate::{CheckResult, Status};
 
 /// A piece of the summary. Text may use `` `code` `` and `**bold**`, nothing else.
@@ -17,7 +17,10 @@ pub enum Block {
     Table(Table),
     List(Vec<String>),
     /// A plot: its title and the PNG's path relative to the run dir.
-    Image { title: String, path: String },
+    Image {
+        title: String,
+        path: String,
+    },
 }
 
 /// A table; `right` says which columns hold numbers (right-aligned).
@@ -72,7 +75,10 @@ pub fn document(report: &Report, checks: &ChecksOutcome, plots: &[PlotRef]) -> V
 
     doc.push(Block::Heading(2, "Phases".into()));
     doc.push(Block::Table(phase_rates(report)));
-    doc.push(Block::Para("Latency from each message's intended send time: produce = until acknowledged, end-to-end = until consumed.".into()));
+    doc.push(Block::Para(
+        "Latency from each message's intended send time: produce = until acknowledged, end-to-end = until consumed."
+            .into(),
+    ));
     doc.push(Block::Table(phase_latency(report)));
 
     doc.push(Block::Heading(2, "Faults".into()));
@@ -134,7 +140,11 @@ fn environment_line(r: &Report) -> String {
         let _ = write!(s, "; {brokers} broker{}", if brokers == 1 { "" } else { "s" });
     }
     for t in &e.cluster.topics {
-        let _ = write!(s, "; topic `{}` ({} partitions, replication factor {})", t.name, t.partitions, t.replication_factor);
+        let _ = write!(
+            s,
+            "; topic `{}` ({} partitions, replication factor {})",
+            t.name, t.partitions, t.replication_factor
+        );
     }
     s.push('.');
     s
@@ -163,7 +173,8 @@ fn checks_table(results: &[CheckResult]) -> Table {
 }
 
 fn phase_rates(r: &Report) -> Table {
-    let header = ["phase", "measured", "start", "duration", "sent/s", "acked/s", "consumed/s", "target", "failed", "max lag"];
+    let header =
+        ["phase", "measured", "start", "duration", "sent/s", "acked/s", "consumed/s", "target", "failed", "max lag"];
     let row = |p: &PhaseStats| {
         vec![
             p.name.clone(),
@@ -196,7 +207,11 @@ fn phase_rates(r: &Report) -> Table {
         t.failed.to_string(),
         t.max_lag.map_or("-".into(), |l| l.to_string()),
     ]);
-    Table { header: header.map(String::from).to_vec(), right: vec![false, false, true, true, true, true, true, true, true, true], rows }
+    Table {
+        header: header.map(String::from).to_vec(),
+        right: vec![false, false, true, true, true, true, true, true, true, true],
+        rows,
+    }
 }
 
 fn lat(s: &crate::measure::LatencySummary, v: u64) -> String {
@@ -204,8 +219,18 @@ fn lat(s: &crate::measure::LatencySummary, v: u64) -> String {
 }
 
 fn phase_latency(r: &Report) -> Table {
-    let header =
-        ["phase", "produce p50", "produce p99", "produce p99.9", "produce max", "e2e p50", "e2e p99", "e2e p99.9", "e2e max", "samples"];
+    let header = [
+        "phase",
+        "produce p50",
+        "produce p99",
+        "produce p99.9",
+        "produce max",
+        "e2e p50",
+        "e2e p99",
+        "e2e p99.9",
+        "e2e max",
+        "samples",
+    ];
     let row = |name: String, l: &super::PhaseLatency| {
         let (p, e) = (&l.produce, &l.e2e);
         vec![
@@ -309,7 +334,11 @@ fn errors_table(r: &Report) -> Table {
         .iter()
         .flat_map(|p| p.errors.iter().map(move |(k, n)| vec![p.name.clone(), format!("`{k}`"), n.to_string()]))
         .collect();
-    Table { header: vec!["phase".into(), "error".into(), "failed deliveries".into()], right: vec![false, false, true], rows }
+    Table {
+        header: vec!["phase".into(), "error".into(), "failed deliveries".into()],
+        right: vec![false, false, true],
+        rows,
+    }
 }
 
 /// The blocks as Markdown.

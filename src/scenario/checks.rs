@@ -21,9 +21,9 @@ use serde_json::Value;
 
 use super::Problem;
 use super::file::closest;
+use super::model::Rate;
 use super::position::JsonPath;
 use super::units::{parse_duration, parse_rate};
-use super::model::Rate;
 use crate::report::RecoveryFigure;
 
 /// One check of a scenario.
@@ -311,7 +311,10 @@ impl fmt::Display for Check {
 
 /// An entry of `checks` as written.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a check object, like {\"metric\": \"e2e.p99\", \"phase\": \"steady\", \"max\": \"50ms\"}")]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a check object, like {\"metric\": \"e2e.p99\", \"phase\": \"steady\", \"max\": \"50ms\"}"
+)]
 pub(crate) struct RawCheck {
     pub metric: Option<String>,
     pub phase: Option<String>,
@@ -331,7 +334,13 @@ pub(crate) struct CheckContext<'a> {
 }
 
 /// Validates one check entry at `at`, recording every problem.
-pub(crate) fn validate(raw: &RawCheck, at: &JsonPath, cx: &CheckContext<'_>, broken: &[JsonPath], problems: &mut Vec<Problem>) -> Option<Check> {
+pub(crate) fn validate(
+    raw: &RawCheck,
+    at: &JsonPath,
+    cx: &CheckContext<'_>,
+    broken: &[JsonPath],
+    problems: &mut Vec<Problem>,
+) -> Option<Check> {
     let is_broken = |p: &JsonPath| broken.iter().any(|b| p.starts_with(b));
     let mut err = |path: JsonPath, message: String| problems.push(Problem::new(path, message));
     let metric = match raw.metric.as_deref() {
@@ -369,12 +378,19 @@ pub(crate) fn validate(raw: &RawCheck, at: &JsonPath, cx: &CheckContext<'_>, bro
         (ScopeKind::Phase, None, Some(_)) => {
             err(
                 at.key("fault"),
-                format!("`{metric}` is a phase metric; for a fault use a recovery metric such as `recovery.latency.p99` or `recovery.unavailable.max`"),
+                format!(
+                    "`{metric}` is a phase metric; for a fault use a recovery metric such as `recovery.latency.p99` or `recovery.unavailable.max`"
+                ),
             );
             None
         }
         (ScopeKind::Fault, Some(_), None) => {
-            err(at.key("phase"), format!("`{metric}` is a fault metric: name the fault with `fault`, or leave it out to check every fault"));
+            err(
+                at.key("phase"),
+                format!(
+                    "`{metric}` is a fault metric: name the fault with `fault`, or leave it out to check every fault"
+                ),
+            );
             None
         }
         (ScopeKind::Phase, Some(p), None) => {
@@ -383,7 +399,10 @@ pub(crate) fn validate(raw: &RawCheck, at: &JsonPath, cx: &CheckContext<'_>, bro
             } else {
                 let names: Vec<String> = cx.phases.iter().map(|s| s.to_string()).collect();
                 let hint = closest(p, &names).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
-                err(at.key("phase"), format!("unknown phase `{p}`; the scenario's phases are: {}{hint}", cx.phases.join(", ")));
+                err(
+                    at.key("phase"),
+                    format!("unknown phase `{p}`; the scenario's phases are: {}{hint}", cx.phases.join(", ")),
+                );
                 None
             }
         }
@@ -396,7 +415,10 @@ pub(crate) fn validate(raw: &RawCheck, at: &JsonPath, cx: &CheckContext<'_>, bro
             } else {
                 let names: Vec<String> = cx.faults.iter().map(|s| s.to_string()).collect();
                 let hint = closest(x, &names).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
-                err(at.key("fault"), format!("unknown fault `{x}`; the scenario's faults are: {}{hint}", cx.faults.join(", ")));
+                err(
+                    at.key("fault"),
+                    format!("unknown fault `{x}`; the scenario's faults are: {}{hint}", cx.faults.join(", ")),
+                );
                 None
             }
         }
@@ -431,7 +453,9 @@ pub(crate) fn validate(raw: &RawCheck, at: &JsonPath, cx: &CheckContext<'_>, bro
     if abort_on_fail && metric.scope_kind() == ScopeKind::Run {
         err(
             at.key("abort_on_fail"),
-            format!("`{metric}` is only known after the run has drained and been verified, so it cannot stop the run early"),
+            format!(
+                "`{metric}` is only known after the run has drained and been verified, so it cannot stop the run early"
+            ),
         );
         return None;
     }
@@ -520,7 +544,11 @@ pub fn from_scenario_value(doc: &Value) -> Result<Vec<Check>, Vec<String>> {
             checks.push(c);
         }
     }
-    if problems.is_empty() { Ok(checks) } else { Err(problems.into_iter().map(|p| format!("{}: {}", p.path, p.message)).collect()) }
+    if problems.is_empty() {
+        Ok(checks)
+    } else {
+        Err(problems.into_iter().map(|p| format!("{}: {}", p.path, p.message)).collect())
+    }
 }
 
 #[cfg(test)]
@@ -557,7 +585,10 @@ mod tests {
         assert_eq!((c.scope, c.max), (Scope::Run, Some(0.0)));
         let c = one(json!({"metric": "throughput.min", "phase": "steady", "min": "9.5k"})).unwrap();
         assert_eq!(c.min, Some(9500.0));
-        let c = one(json!({"metric": "recovery.unavailable.max", "fault": "kill-leader", "max": "15s", "abort_on_fail": false})).unwrap();
+        let c = one(
+            json!({"metric": "recovery.unavailable.max", "fault": "kill-leader", "max": "15s", "abort_on_fail": false}),
+        )
+        .unwrap();
         assert_eq!((c.max, c.abort_on_fail), (Some(15.0), false));
         let c = one(json!({"metric": "error_rate", "max": "1%"})).unwrap();
         assert_eq!(c.max, Some(0.01));
@@ -568,26 +599,60 @@ mod tests {
     #[test]
     fn problems_name_the_field() {
         let e = |v| one(v).unwrap_err();
-        assert_eq!(e(json!({"metric": "e2e.99", "max": "5ms"})), ["checks[0].metric: unknown metric `e2e.99`; did you mean `e2e.p99`?"]);
-        assert_eq!(e(json!({"metric": "e2e.p99", "phase": "stedy", "max": "5ms"})), [
-            "checks[0].phase: unknown phase `stedy`; the scenario's phases are: warmup, steady; did you mean `steady`?"
-        ]);
-        assert_eq!(e(json!({"metric": "e2e.p99", "max": 50})), ["checks[0].max: 50 has no unit: write \"50ms\" or \"50us\""]);
-        assert_eq!(e(json!({"metric": "lost", "max": "none"})), [
-            "checks[0].max: \"none\" is not a bound for this metric: expected a whole number like 0"
-        ]);
-        assert_eq!(e(json!({"metric": "lost", "phase": "steady", "max": 0})), ["checks[0].phase: `lost` counts the whole run's messages; it takes no `phase`"]);
-        assert_eq!(e(json!({"metric": "lost", "max": 0, "abort_on_fail": true})), [
-            "checks[0].abort_on_fail: `lost` is only known after the run has drained and been verified, so it cannot stop the run early"
-        ]);
-        assert_eq!(e(json!({"metric": "e2e.p99"})), ["checks[0]: a check needs a bound: `max` or `min` (or both), as a duration like \"50ms\" or \"1.5s\""]);
-        assert_eq!(e(json!({"metric": "e2e.p99", "min": "5s", "max": "1s"})), ["checks[0].min: min 5.00 s is above max 1.00 s"]);
-        assert_eq!(e(json!({"metric": "recovery.first_error", "fault": "kill-leadr", "max": "1s"})), [
-            "checks[0].fault: unknown fault `kill-leadr`; the scenario's faults are: kill-leader; did you mean `kill-leader`?"
-        ]);
-        assert_eq!(e(json!({"metric": "error_rate", "max": "150%"})), ["checks[0].max: `150%` is not a percentage from 0% to 100%"]);
-        assert_eq!(e(json!({"metric": "throughput.min", "min": "max"})), ["checks[0].min: \"max\" is not a bound: give a rate like \"9.5k\""]);
-        assert_eq!(e(json!({"metrc": "lost", "max": 0})), ["checks[0].metrc: unknown field `metrc`; did you mean `metric`?"]);
+        assert_eq!(
+            e(json!({"metric": "e2e.99", "max": "5ms"})),
+            ["checks[0].metric: unknown metric `e2e.99`; did you mean `e2e.p99`?"]
+        );
+        assert_eq!(
+            e(json!({"metric": "e2e.p99", "phase": "stedy", "max": "5ms"})),
+            [
+                "checks[0].phase: unknown phase `stedy`; the scenario's phases are: warmup, steady; did you mean `steady`?"
+            ]
+        );
+        assert_eq!(
+            e(json!({"metric": "e2e.p99", "max": 50})),
+            ["checks[0].max: 50 has no unit: write \"50ms\" or \"50us\""]
+        );
+        assert_eq!(
+            e(json!({"metric": "lost", "max": "none"})),
+            ["checks[0].max: \"none\" is not a bound for this metric: expected a whole number like 0"]
+        );
+        assert_eq!(
+            e(json!({"metric": "lost", "phase": "steady", "max": 0})),
+            ["checks[0].phase: `lost` counts the whole run's messages; it takes no `phase`"]
+        );
+        assert_eq!(
+            e(json!({"metric": "lost", "max": 0, "abort_on_fail": true})),
+            [
+                "checks[0].abort_on_fail: `lost` is only known after the run has drained and been verified, so it cannot stop the run early"
+            ]
+        );
+        assert_eq!(
+            e(json!({"metric": "e2e.p99"})),
+            ["checks[0]: a check needs a bound: `max` or `min` (or both), as a duration like \"50ms\" or \"1.5s\""]
+        );
+        assert_eq!(
+            e(json!({"metric": "e2e.p99", "min": "5s", "max": "1s"})),
+            ["checks[0].min: min 5.00 s is above max 1.00 s"]
+        );
+        assert_eq!(
+            e(json!({"metric": "recovery.first_error", "fault": "kill-leadr", "max": "1s"})),
+            [
+                "checks[0].fault: unknown fault `kill-leadr`; the scenario's faults are: kill-leader; did you mean `kill-leader`?"
+            ]
+        );
+        assert_eq!(
+            e(json!({"metric": "error_rate", "max": "150%"})),
+            ["checks[0].max: `150%` is not a percentage from 0% to 100%"]
+        );
+        assert_eq!(
+            e(json!({"metric": "throughput.min", "min": "max"})),
+            ["checks[0].min: \"max\" is not a bound: give a rate like \"9.5k\""]
+        );
+        assert_eq!(
+            e(json!({"metrc": "lost", "max": 0})),
+            ["checks[0].metrc: unknown field `metrc`; did you mean `metric`?"]
+        );
     }
 
     #[test]
@@ -605,7 +670,8 @@ mod tests {
     "lost"
   ]
 }"#;
-        let errors: Vec<String> = crate::scenario::parse_str(text, "f.json").unwrap_err().iter().map(|d| d.to_string()).collect();
+        let errors: Vec<String> =
+            crate::scenario::parse_str(text, "f.json").unwrap_err().iter().map(|d| d.to_string()).collect();
         assert_eq!(
             errors,
             [
@@ -615,11 +681,14 @@ mod tests {
                 "f.json:11:5: checks[3]: invalid type: string \"lost\", expected a check object, like {\"metric\": \"e2e.p99\", \"phase\": \"steady\", \"max\": \"50ms\"}",
             ]
         );
-        let ok = text.replace(r#"    {"metric": "e2e.p99", "phase": "stedy", "max": 50},
+        let ok = text.replace(
+            r#"    {"metric": "e2e.p99", "phase": "stedy", "max": 50},
     {"metric": "lost", "max": 0, "abort_on_fail": true},
     "lost"
-"#, r#"    {"metric": "lost", "max": 0}
-"#);
+"#,
+            r#"    {"metric": "lost", "max": 0}
+"#,
+        );
         let s = crate::scenario::parse_str(&ok, "f.json").unwrap_or_else(|d| panic!("{d}"));
         assert_eq!(s.checks.len(), 2);
         assert_eq!(s.checks[1].metric, Metric::Verification(VerificationCount::Lost));

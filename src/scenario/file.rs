@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 use serde::Deserialize;
+use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 use serde_json::Value;
 
 use super::Problem;
@@ -19,7 +19,10 @@ use super::position::{JsonPath, Seg};
 /// The top level of a scenario file. List entries stay JSON values here so that each one is
 /// read on its own and a broken entry does not shift the indexes of the others.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a scenario object, like {\"name\": ..., \"cluster\": ..., \"phases\": [...]}")]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a scenario object, like {\"name\": ..., \"cluster\": ..., \"phases\": [...]}"
+)]
 pub(crate) struct RawTop {
     /// For editors; accepted so that it is not an unknown field, otherwise unused.
     #[serde(rename = "$schema")]
@@ -61,7 +64,10 @@ pub(crate) struct RawScenario {
 /// One entry of `faults`. The target stays a JSON value: it is a word or a small object, and
 /// validation names the accepted forms better than an untagged serde enum would.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a fault object, like {\"name\": \"kill-leader\", \"at\": \"20s\", \"action\": \"kill\", \"target\": \"controller\", \"duration\": \"15s\"}")]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a fault object, like {\"name\": \"kill-leader\", \"at\": \"20s\", \"action\": \"kill\", \"target\": \"controller\", \"duration\": \"15s\"}"
+)]
 pub(crate) struct RawFault {
     pub name: Option<String>,
     pub at: Option<DurationText>,
@@ -79,7 +85,10 @@ pub(crate) struct RawFault {
 
 /// `safety`: abort conditions and the steady-state check before faults.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "safety settings, like {\"abort_if\": {\"error_rate_above\": \"50%\", \"for\": \"10s\"}}")]
+#[serde(
+    deny_unknown_fields,
+    expecting = "safety settings, like {\"abort_if\": {\"error_rate_above\": \"50%\", \"for\": \"10s\"}}"
+)]
 pub(crate) struct RawSafety {
     pub abort_if: Option<RawAbortIf>,
     pub require_healthy: Option<bool>,
@@ -134,7 +143,10 @@ pub(crate) struct RawTopic {
 
 /// An entry of `producers`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a producer object, like {\"name\": \"p\", \"topic\": \"t\", \"rate\": \"1k\"}")]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a producer object, like {\"name\": \"p\", \"topic\": \"t\", \"rate\": \"1k\"}"
+)]
 pub(crate) struct RawProducer {
     pub name: Option<String>,
     pub topic: Option<String>,
@@ -302,15 +314,27 @@ impl<'de> Visitor<'de> for Flexible {
     }
 
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<NumOrText, E> {
-        if self.bools { Ok(NumOrText::Text(v.to_string())) } else { Err(E::invalid_type(de::Unexpected::Bool(v), &self)) }
+        if self.bools {
+            Ok(NumOrText::Text(v.to_string()))
+        } else {
+            Err(E::invalid_type(de::Unexpected::Bool(v), &self))
+        }
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<NumOrText, E> {
-        if self.numbers { Ok(NumOrText::Number(v.into())) } else { Err(E::invalid_type(de::Unexpected::Unsigned(v), &self)) }
+        if self.numbers {
+            Ok(NumOrText::Number(v.into()))
+        } else {
+            Err(E::invalid_type(de::Unexpected::Unsigned(v), &self))
+        }
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<NumOrText, E> {
-        if self.numbers { Ok(NumOrText::Number(v.into())) } else { Err(E::invalid_type(de::Unexpected::Signed(v), &self)) }
+        if self.numbers {
+            Ok(NumOrText::Number(v.into()))
+        } else {
+            Err(E::invalid_type(de::Unexpected::Signed(v), &self))
+        }
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<NumOrText, E> {
@@ -321,7 +345,12 @@ impl<'de> Visitor<'de> for Flexible {
     }
 }
 
-fn flexible<'de, D: Deserializer<'de>>(d: D, expecting: &'static str, numbers: bool, bools: bool) -> Result<NumOrText, D::Error> {
+fn flexible<'de, D: Deserializer<'de>>(
+    d: D,
+    expecting: &'static str,
+    numbers: bool,
+    bools: bool,
+) -> Result<NumOrText, D::Error> {
     d.deserialize_any(Flexible { expecting, numbers, bools })
 }
 
@@ -426,8 +455,14 @@ impl<'de> Deserialize<'de> for RawConfigValue {
 }
 
 /// The lists of the format, with the kind of their entries.
-const LISTS: &[(&str, &str)] =
-    &[("topics", "topic"), ("producers", "producer"), ("consumers", "consumer"), ("phases", "phase"), ("faults", "fault"), ("checks", "check")];
+const LISTS: &[(&str, &str)] = &[
+    ("topics", "topic"),
+    ("producers", "producer"),
+    ("consumers", "consumer"),
+    ("phases", "phase"),
+    ("faults", "fault"),
+    ("checks", "check"),
+];
 
 /// Reads a whole document, entry by entry, recording every problem in `problems`.
 pub(crate) fn read_scenario(doc: &Value, problems: &mut Vec<Problem>) -> RawScenario {
@@ -533,7 +568,9 @@ pub(crate) fn read<T: DeserializeOwned>(value: &Value, at: &JsonPath, problems: 
         // Removing a node can leave its parent invalid (an enum object with no key left, say);
         // that is a consequence of a problem already reported, not a new one.
         let absolute = at.join(&located.path);
-        if !reported.iter().any(|r| r.starts_with(&located.path)) && !problems.iter().any(|p| p.path.starts_with(&absolute)) {
+        if !reported.iter().any(|r| r.starts_with(&located.path))
+            && !problems.iter().any(|p| p.path.starts_with(&absolute))
+        {
             let (message, meant) = polish(&message, &located);
             problems.push(Problem {
                 path: absolute,
@@ -782,12 +819,18 @@ mod tests {
     #[test]
     fn enum_objects_need_exactly_one_known_key() {
         let (_, msgs) = problems_of::<RawProducer>(json!({"message_size": {"uniform": {}, "normal": {}}}));
-        assert_eq!(msgs, ["producers[0].message_size: expected an object with exactly one key that names the kind, like {\"uniform\": {...}} or {\"normal\": {...}}"]);
+        assert_eq!(
+            msgs,
+            [
+                "producers[0].message_size: expected an object with exactly one key that names the kind, like {\"uniform\": {...}} or {\"normal\": {...}}"
+            ]
+        );
         let (_, msgs) = problems_of::<RawProducer>(json!({"message_size": {"gauss": {}}}));
         assert_eq!(msgs, ["producers[0].message_size.gauss (key): unknown kind `gauss`; expected `uniform`, `normal`"]);
         let (_, msgs) = problems_of::<RawConsumer>(json!({"start": "middle"}));
         assert_eq!(msgs, ["producers[0].start: unknown kind `middle`; expected `earliest`, `latest`"]);
-        let (_, msgs) = problems_of::<RawExisting>(json!({"client_config": {"sasl.password": {"vault": "x"}, "p": {"env": 3}}}));
+        let (_, msgs) =
+            problems_of::<RawExisting>(json!({"client_config": {"sasl.password": {"vault": "x"}, "p": {"env": 3}}}));
         assert_eq!(
             msgs,
             [
@@ -802,7 +845,10 @@ mod tests {
         let (p, msgs) = problems_of::<RawProducer>(json!("p1"));
         assert!(p.is_none());
         assert_eq!(msgs.len(), 1);
-        assert!(msgs[0].starts_with("producers[0]: invalid type: string \"p1\", expected a producer object"), "{msgs:?}");
+        assert!(
+            msgs[0].starts_with("producers[0]: invalid type: string \"p1\", expected a producer object"),
+            "{msgs:?}"
+        );
     }
 
     #[test]

@@ -27,9 +27,8 @@ use crate::Outcome;
 use position::{JsonPath, PositionIndex};
 
 pub use model::{
-    seeded_rng,
     Acks, ClusterTarget, ConfigValue, ConsumerSpec, KeyDist, KeySampler, Phase, ProducerSpec, Rate, ResolveError,
-    Scenario, SizeDist, StartFrom, TopicSpec,
+    Scenario, SizeDist, StartFrom, TopicSpec, seeded_rng,
 };
 pub use units::{parse_duration, parse_rate, parse_size};
 
@@ -203,7 +202,8 @@ fn parse(text: &str, file: &str, source: Option<PathBuf>) -> Result<Scenario, Di
         })
         .collect();
     let raw = file::read_scenario(&doc, &mut problems);
-    let broken: Vec<JsonPath> = problems.iter().flat_map(|p| std::iter::once(p.path.clone()).chain(p.meant.clone())).collect();
+    let broken: Vec<JsonPath> =
+        problems.iter().flat_map(|p| std::iter::once(p.path.clone()).chain(p.meant.clone())).collect();
     match validate::validate(&raw, &broken, source, doc) {
         Ok(scenario) if problems.is_empty() => return Ok(scenario),
         Ok(_) => {}

@@ -30,8 +30,20 @@ fn fills_in_every_default() {
     let s = parse_str(MINIMAL, "mini.json").unwrap();
     assert_eq!(s.seed, 1);
     assert_eq!(s.drain, Duration::from_secs(10));
-    assert_eq!(s.cluster, ClusterTarget::Local { nodes: 3, kafka_version: None, broker_config: Default::default(), netns: false, subnet: None });
-    assert_eq!(s.topics[0], TopicSpec { name: "t".into(), partitions: 3, replication_factor: 3, config: Default::default(), reuse: false });
+    assert_eq!(
+        s.cluster,
+        ClusterTarget::Local {
+            nodes: 3,
+            kafka_version: None,
+            broker_config: Default::default(),
+            netns: false,
+            subnet: None
+        }
+    );
+    assert_eq!(
+        s.topics[0],
+        TopicSpec { name: "t".into(), partitions: 3, replication_factor: 3, config: Default::default(), reuse: false }
+    );
     let p = &s.producers[0];
     assert_eq!(p.instances, 1);
     assert_eq!(p.rate, Rate::PerSec(100.0));
@@ -90,7 +102,9 @@ fn idempotence_follows_acks_unless_given() {
     let text = MINIMAL.replace(r#""rate": 100"#, r#""rate": 100, "acks": 0, "idempotence": true"#);
     assert_eq!(
         errors(&text),
-        ["f.json:5:84: producers[0].idempotence: idempotence needs acks \"all\", but acks is \"0\": set acks to \"all\" or idempotence to false"]
+        [
+            "f.json:5:84: producers[0].idempotence: idempotence needs acks \"all\", but acks is \"0\": set acks to \"all\" or idempotence to false"
+        ]
     );
 }
 
@@ -150,10 +164,9 @@ fn syntax_errors_carry_serde_json_positions() {
 #[test]
 fn a_dropped_field_gets_no_default_and_no_second_report() {
     // nodes is bad: the replication factor cannot be compared to a default of 3.
-    let text = MINIMAL.replace(r#""cluster": {"local": {}}"#, r#""cluster": {"local": {"nodes": "5"}}"#).replace(
-        r#"{"name": "t", "partitions": 3}"#,
-        r#"{"name": "t", "partitions": 3, "replication_factor": 5}"#,
-    );
+    let text = MINIMAL
+        .replace(r#""cluster": {"local": {}}"#, r#""cluster": {"local": {"nodes": "5"}}"#)
+        .replace(r#"{"name": "t", "partitions": 3}"#, r#"{"name": "t", "partitions": 3, "replication_factor": 5}"#);
     assert_eq!(errors(&text), ["f.json:3:34: cluster.local.nodes: invalid type: string \"5\", expected an integer"]);
     // A misspelt field is not also reported missing.
     let text = MINIMAL.replace(r#""rate": 100"#, r#""rat": 100"#);
@@ -279,14 +292,23 @@ fn schema_names_exactly_the_fields_the_reader_accepts() {
 fn replication_defaults_come_from_the_local_cluster() {
     let one = MINIMAL.replace(r#""cluster": {"local": {}}"#, r#""cluster": {"local": {"nodes": 1}}"#);
     assert_eq!(parse_str(&one, "f").unwrap().topics[0].replication_factor, 1);
-    let two = MINIMAL.replace(r#""cluster": {"local": {}}"#, r#""cluster": {"local": {"broker_config": {"default.replication.factor": 2}}}"#);
+    let two = MINIMAL.replace(
+        r#""cluster": {"local": {}}"#,
+        r#""cluster": {"local": {"broker_config": {"default.replication.factor": 2}}}"#,
+    );
     assert_eq!(parse_str(&two, "f").unwrap().topics[0].replication_factor, 2);
-    let too_many = MINIMAL.replace(r#""cluster": {"local": {}}"#, r#""cluster": {"local": {"nodes": 1, "broker_config": {"default.replication.factor": 2}}}"#);
+    let too_many = MINIMAL.replace(
+        r#""cluster": {"local": {}}"#,
+        r#""cluster": {"local": {"nodes": 1, "broker_config": {"default.replication.factor": 2}}}"#,
+    );
     assert_eq!(
         errors(&too_many),
-        ["f.json:3:85: cluster.local.broker_config[\"default.replication.factor\"]: default.replication.factor 2 is above the cluster's 1 node"]
+        [
+            "f.json:3:85: cluster.local.broker_config[\"default.replication.factor\"]: default.replication.factor 2 is above the cluster's 1 node"
+        ]
     );
-    let reserved = MINIMAL.replace(r#""cluster": {"local": {}}"#, r#""cluster": {"local": {"broker_config": {"listeners": "x"}}}"#);
+    let reserved = MINIMAL
+        .replace(r#""cluster": {"local": {}}"#, r#""cluster": {"local": {"broker_config": {"listeners": "x"}}}"#);
     assert!(errors(&reserved)[0].contains("`listeners` is set by aftershock"));
 }
 
@@ -308,13 +330,16 @@ fn topics_need_partitions_and_on_existing_clusters_a_replication_factor() {
 fn producers_settings_are_checked_against_each_other() {
     let big = MINIMAL.replace(r#""rate": 100"#, r#""rate": 100, "message_size": "2MiB""#);
     assert!(errors(&big)[0].contains("above librdkafka's message.max.bytes (1000000)"));
-    let raised = MINIMAL.replace(r#""rate": 100"#, r#""rate": 100, "message_size": "2MiB", "config": {"message.max.bytes": 4000000}"#);
+    let raised = MINIMAL
+        .replace(r#""rate": 100"#, r#""rate": 100, "message_size": "2MiB", "config": {"message.max.bytes": 4000000}"#);
     assert!(parse_str(&raised, "f").is_ok());
-    let inflight = MINIMAL.replace(r#""rate": 100"#, r#""rate": 100, "config": {"max.in.flight.requests.per.connection": 10}"#);
+    let inflight =
+        MINIMAL.replace(r#""rate": 100"#, r#""rate": 100, "config": {"max.in.flight.requests.per.connection": 10}"#);
     assert!(errors(&inflight)[0].contains("above 5, which idempotence allows"));
     let long_ramp = MINIMAL.replace(r#""rate": 100"#, r#""rate": 100, "ramp": "1m""#);
     assert!(errors(&long_ramp)[0].contains("ramp 1m is longer than the whole run (25s)"));
-    let low_isr = MINIMAL.replace(r#"{"name": "t", "partitions": 3}"#, r#"{"name": "t", "partitions": 3, "replication_factor": 1}"#);
+    let low_isr = MINIMAL
+        .replace(r#"{"name": "t", "partitions": 3}"#, r#"{"name": "t", "partitions": 3, "replication_factor": 1}"#);
     assert!(errors(&low_isr)[0].contains("replication factor 1 is below min.insync.replicas 2"));
     let acks1 = low_isr.replace(r#""rate": 100"#, r#""rate": 100, "acks": 1"#);
     assert!(parse_str(&acks1, "f").is_ok(), "acks=1 does not need min.insync.replicas");
@@ -323,8 +348,13 @@ fn producers_settings_are_checked_against_each_other() {
 #[test]
 fn the_documented_example_is_valid() {
     let doc = include_str!("../../docs/scenarios.md");
-    let example = doc.split("## Worked example").nth(1).and_then(|s| s.split("```json").nth(1)).and_then(|s| s.split("```").next());
-    let s = parse_str(example.expect("a json block after ## Worked example"), "docs/scenarios.md").unwrap_or_else(|e| panic!("{e}"));
+    let example = doc
+        .split("## Worked example")
+        .nth(1)
+        .and_then(|s| s.split("```json").nth(1))
+        .and_then(|s| s.split("```").next());
+    let s = parse_str(example.expect("a json block after ## Worked example"), "docs/scenarios.md")
+        .unwrap_or_else(|e| panic!("{e}"));
     // What the document says the defaults come to.
     let p = &s.producers[0];
     assert_eq!(p.rate.per_instance(p.instances), Rate::PerSec(2500.0));
@@ -341,8 +371,12 @@ fn the_documented_example_is_valid() {
 fn nodes(v: &serde_json::Value, at: Vec<String>, out: &mut Vec<Vec<String>>) {
     out.push(at.clone());
     match v {
-        serde_json::Value::Object(o) => o.iter().for_each(|(k, x)| nodes(x, [at.clone(), vec![k.clone()]].concat(), out)),
-        serde_json::Value::Array(a) => a.iter().enumerate().for_each(|(i, x)| nodes(x, [at.clone(), vec![i.to_string()]].concat(), out)),
+        serde_json::Value::Object(o) => {
+            o.iter().for_each(|(k, x)| nodes(x, [at.clone(), vec![k.clone()]].concat(), out))
+        }
+        serde_json::Value::Array(a) => {
+            a.iter().enumerate().for_each(|(i, x)| nodes(x, [at.clone(), vec![i.to_string()]].concat(), out))
+        }
         _ => {}
     }
 }
@@ -353,7 +387,10 @@ fn pointer(path: &[String]) -> String {
 
 #[test]
 fn any_value_anywhere_gives_located_problems_and_never_a_panic() {
-    let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/producer-options.json")).unwrap();
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/producer-options.json"),
+    )
+    .unwrap();
     let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
     let mut paths = Vec::new();
     nodes(&doc, Vec::new(), &mut paths);
@@ -393,13 +430,19 @@ fn any_value_anywhere_gives_located_problems_and_never_a_panic() {
 
 #[test]
 fn mangled_text_never_panics() {
-    let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/consumer-options.json")).unwrap();
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/consumer-options.json"),
+    )
+    .unwrap();
     let cuts: Vec<usize> = text.char_indices().map(|(i, _)| i).step_by(11).collect();
     for i in cuts {
         for insert in ["", "\"", "{", "]", ",", "1e999", "\u{2603}"] {
             let mangled = format!("{}{insert}{}", &text[..i], &text[i..].chars().skip(1).collect::<String>());
             if let Err(diags) = parse_str(&mangled, "m.json") {
-                assert!(diags.iter().all(|d| d.line >= 1 && d.column >= 1 && !d.message.contains("internal error")), "{diags}");
+                assert!(
+                    diags.iter().all(|d| d.line >= 1 && d.column >= 1 && !d.message.contains("internal error")),
+                    "{diags}"
+                );
             }
         }
     }

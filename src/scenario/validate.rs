@@ -16,17 +16,17 @@ use serde_json::Value;
 use super::Problem;
 use super::defaults;
 use super::file::{
-    AcksText, DurationText, NumOrText, RateText, RawCluster, RawConfigValue, RawConsumer, RawExisting, RawKeys,
-    RawFault, RawLocal, RawPhase, RawProducer, RawSafety, RawScenario, RawSecretRef, RawSize, RawSizeDist, RawStart,
+    AcksText, DurationText, NumOrText, RateText, RawCluster, RawConfigValue, RawConsumer, RawExisting, RawFault,
+    RawKeys, RawLocal, RawPhase, RawProducer, RawSafety, RawScenario, RawSecretRef, RawSize, RawSizeDist, RawStart,
     RawTopic, Scalar, SizeText,
 };
-use crate::chaos::spec::{Direction, ErrorRateAbort, FaultAction, FaultSpec, FaultStart, Peers, Safety, TargetSpec};
 use super::model::{
-    Acks, ClusterTarget, ConfigValue, ConsumerSpec, KeyDist, Phase, ProducerSpec, Rate, Scenario, SizeDist,
-    StartFrom, TopicSpec,
+    Acks, ClusterTarget, ConfigValue, ConsumerSpec, KeyDist, Phase, ProducerSpec, Rate, Scenario, SizeDist, StartFrom,
+    TopicSpec,
 };
 use super::position::JsonPath;
 use super::units::{format_size, parse_duration, parse_rate, parse_size, rate_from_number};
+use crate::chaos::spec::{Direction, ErrorRateAbort, FaultAction, FaultSpec, FaultStart, Peers, Safety, TargetSpec};
 
 /// Checks a read scenario. `broken` lists the paths where reading already found a problem:
 /// a field missing there was dropped, not left out, so it gets no default and no second report.
@@ -52,7 +52,10 @@ pub(crate) fn validate(
     let cluster = match &raw.cluster {
         Some(cl) => c.cluster(cl, &root.key("cluster")),
         None => {
-            c.missing(root.key("cluster"), "the cluster to test: {\"local\": {\"nodes\": 3}} or {\"existing\": {\"bootstrap\": \"host:9092\"}}");
+            c.missing(
+                root.key("cluster"),
+                "the cluster to test: {\"local\": {\"nodes\": 3}} or {\"existing\": {\"bootstrap\": \"host:9092\"}}",
+            );
             None
         }
     };
@@ -73,9 +76,11 @@ pub(crate) fn validate(
     let topics_at = root.key("topics");
     let topics: Vec<Option<TopicSpec>> = entries(&mut c, &raw.topics, &topics_at, |c, t, at| c.topic(t, at, &cx));
     let producers_at = root.key("producers");
-    let producers: Vec<Option<ProducerSpec>> = entries(&mut c, &raw.producers, &producers_at, |c, p, at| c.producer(p, at));
+    let producers: Vec<Option<ProducerSpec>> =
+        entries(&mut c, &raw.producers, &producers_at, |c, p, at| c.producer(p, at));
     let consumers_at = root.key("consumers");
-    let consumers: Vec<Option<ConsumerSpec>> = entries(&mut c, &raw.consumers, &consumers_at, |c, k, at| c.consumer(k, at, &cx));
+    let consumers: Vec<Option<ConsumerSpec>> =
+        entries(&mut c, &raw.consumers, &consumers_at, |c, k, at| c.consumer(k, at, &cx));
     let phases_at = root.key("phases");
     let phases: Vec<Option<Phase>> = match &raw.phases {
         None => {
@@ -84,7 +89,10 @@ pub(crate) fn validate(
         }
         Some(list) => {
             if list.is_empty() {
-                c.err(phases_at.clone(), "at least one phase is needed, like {\"name\": \"steady\", \"duration\": \"1m\"}");
+                c.err(
+                    phases_at.clone(),
+                    "at least one phase is needed, like {\"name\": \"steady\", \"duration\": \"1m\"}",
+                );
             }
             entries(&mut c, list, &phases_at, |c, p, at| c.phase(p, at))
         }
@@ -94,8 +102,7 @@ pub(crate) fn validate(
         Some(d) => c.positive_duration(d, root.key("drain"), "the drain"),
     };
     let faults_at = root.key("faults");
-    let phase_names: Vec<&str> =
-        raw.phases.iter().flatten().flatten().filter_map(|p| p.name.as_deref()).collect();
+    let phase_names: Vec<&str> = raw.phases.iter().flatten().flatten().filter_map(|p| p.name.as_deref()).collect();
     let topic_parts: Vec<(&str, i32)> = topics.iter().flatten().map(|t| (t.name.as_str(), t.partitions)).collect();
     let faults: Vec<Option<FaultSpec>> =
         entries(&mut c, &raw.faults, &faults_at, |c, f, at| c.fault(f, at, &phase_names, &topic_parts, cx.local_nodes));
@@ -137,7 +144,11 @@ pub(crate) fn validate(
     }
     c.unique_groups(&consumers_at, &consumers);
 
-    if raw.producers.is_empty() && raw.consumers.is_empty() && !c.is_broken(&root.key("producers")) && !c.is_broken(&root.key("consumers")) {
+    if raw.producers.is_empty()
+        && raw.consumers.is_empty()
+        && !c.is_broken(&root.key("producers"))
+        && !c.is_broken(&root.key("consumers"))
+    {
         c.err(root.clone(), "no producers and no consumers: a scenario needs at least one of them");
     }
     if !phases.is_empty() && phases.iter().all(|p| p.as_ref().is_some_and(|p| !p.measured)) {
@@ -182,7 +193,9 @@ pub(crate) fn validate(
         })
     })();
     // Every `None` above comes with a recorded problem; this only guards against a slip.
-    scenario.ok_or_else(|| vec![Problem::new(JsonPath::root(), "internal error: incomplete scenario without a reported problem")])
+    scenario.ok_or_else(|| {
+        vec![Problem::new(JsonPath::root(), "internal error: incomplete scenario without a reported problem")]
+    })
 }
 
 /// Validates each readable entry of a list; unreadable ones were reported while reading.
@@ -324,7 +337,9 @@ impl Checker<'_> {
             NumOrText::Number(n) => match (n.as_u64(), n.as_f64()) {
                 (Some(u), _) => Ok(u),
                 (None, Some(f)) if f >= 0.0 && f.fract() == 0.0 && f < u64::MAX as f64 => Ok(f as u64),
-                _ => Err(format!("{n} is not a size: expected a whole number of bytes (0 or more), or a string like \"1KiB\"")),
+                _ => Err(format!(
+                    "{n} is not a size: expected a whole number of bytes (0 or more), or a string like \"1KiB\""
+                )),
             },
         };
         r.map_err(|e| self.err(path, e)).ok()
@@ -336,7 +351,12 @@ impl Checker<'_> {
         if v < min || v > max {
             self.err(
                 path,
-                format!("{what} {} is out of range: it must be between {} and {}", format_size(v), format_size(min), format_size(max)),
+                format!(
+                    "{what} {} is out of range: it must be between {} and {}",
+                    format_size(v),
+                    format_size(min),
+                    format_size(max)
+                ),
             );
             return None;
         }
@@ -364,9 +384,11 @@ impl Checker<'_> {
     }
 
     fn local(&mut self, l: &RawLocal, at: &JsonPath) -> Option<ClusterTarget> {
-        let nodes = self.count(l.nodes, at.key("nodes"), "nodes", defaults::MAX_NODES as i64, defaults::LOCAL_NODES as i64);
+        let nodes =
+            self.count(l.nodes, at.key("nodes"), "nodes", defaults::MAX_NODES as i64, defaults::LOCAL_NODES as i64);
         if let Some(v) = &l.kafka_version {
-            let ok = v.split('.').count() == 3 && v.split('.').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+            let ok = v.split('.').count() == 3
+                && v.split('.').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
             if !ok {
                 self.err(at.key("kafka_version"), format!("{v:?} is not a Kafka version like \"4.1.0\""));
             }
@@ -383,7 +405,13 @@ impl Checker<'_> {
                     && let (Some(n), Ok(rf)) = (nodes, v.0.trim().parse::<i64>())
                     && rf > n
                 {
-                    self.err(path.clone(), format!("default.replication.factor {rf} is above the cluster's {n} node{}", if n == 1 { "" } else { "s" }));
+                    self.err(
+                        path.clone(),
+                        format!(
+                            "default.replication.factor {rf} is above the cluster's {n} node{}",
+                            if n == 1 { "" } else { "s" }
+                        ),
+                    );
                 }
                 broker_config.insert(k.clone(), v.0.clone());
             }
@@ -413,11 +441,20 @@ impl Checker<'_> {
     fn existing(&mut self, e: &RawExisting, at: &JsonPath) -> Option<ClusterTarget> {
         let bootstrap = match &e.bootstrap {
             None => {
-                self.missing(at.key("bootstrap"), "the cluster's bootstrap servers, like \"broker1:9092,broker2:9092\"");
+                self.missing(
+                    at.key("bootstrap"),
+                    "the cluster's bootstrap servers, like \"broker1:9092,broker2:9092\"",
+                );
                 None
             }
-            Some(b) if b.trim().is_empty() || b.split(',').any(|s| s.trim().is_empty() || s.trim().contains(char::is_whitespace)) => {
-                self.err(at.key("bootstrap"), format!("{b:?} is not a list of servers like \"broker1:9092,broker2:9092\""));
+            Some(b)
+                if b.trim().is_empty()
+                    || b.split(',').any(|s| s.trim().is_empty() || s.trim().contains(char::is_whitespace)) =>
+            {
+                self.err(
+                    at.key("bootstrap"),
+                    format!("{b:?} is not a list of servers like \"broker1:9092,broker2:9092\""),
+                );
                 None
             }
             Some(b) => Some(b.clone()),
@@ -508,7 +545,10 @@ impl Checker<'_> {
                 // An unknown cluster has its problem reported already.
                 None if !cx.cluster_known => None,
                 None => {
-                    self.missing(at.key("replication_factor"), "the replication factor, like 3 (only a local cluster has a default)");
+                    self.missing(
+                        at.key("replication_factor"),
+                        "the replication factor, like 3 (only a local cluster has a default)",
+                    );
                     None
                 }
             },
@@ -520,7 +560,10 @@ impl Checker<'_> {
                 Some(n) if r as usize > n => {
                     self.err(
                         at.key("replication_factor"),
-                        format!("replication_factor {r} is above the local cluster's {n} node{}", if n == 1 { "" } else { "s" }),
+                        format!(
+                            "replication_factor {r} is above the local cluster's {n} node{}",
+                            if n == 1 { "" } else { "s" }
+                        ),
                     );
                     None
                 }
@@ -549,7 +592,10 @@ impl Checker<'_> {
                         }
                     }
                     _ => {
-                        self.err(path, format!("min.insync.replicas must be a whole number of 1 or more, got {:?}", v.0));
+                        self.err(
+                            path,
+                            format!("min.insync.replicas must be a whole number of 1 or more, got {:?}", v.0),
+                        );
                         ok = false;
                         continue;
                     }
@@ -578,7 +624,10 @@ impl Checker<'_> {
         let instances = self.count(p.instances, at.key("instances"), "instances", defaults::MAX_INSTANCES, 1);
         let rate = match &p.rate {
             None => {
-                self.missing(at.key("rate"), "the target rate in messages per second across the instances, like 1000, \"10k\" or \"max\"");
+                self.missing(
+                    at.key("rate"),
+                    "the target rate in messages per second across the instances, like 1000, \"10k\" or \"max\"",
+                );
                 None
             }
             Some(r) => self.rate(r, at.key("rate")),
@@ -621,7 +670,10 @@ impl Checker<'_> {
             None => self.or_default(&at.key("compression"), defaults::COMPRESSION.to_string()),
             Some(c) if COMPRESSIONS.contains(&c) => Some(c.to_string()),
             Some(c) => {
-                self.err(at.key("compression"), format!("unknown compression {c:?}; expected one of {}", COMPRESSIONS.join(", ")));
+                self.err(
+                    at.key("compression"),
+                    format!("unknown compression {c:?}; expected one of {}", COMPRESSIONS.join(", ")),
+                );
                 None
             }
         };
@@ -629,7 +681,10 @@ impl Checker<'_> {
             None => self.or_default(&at.key("linger"), defaults::LINGER),
             Some(d) => self.duration(d, at.key("linger")).and_then(|l| {
                 if l > defaults::MAX_LINGER {
-                    self.err(at.key("linger"), format!("linger {} is above librdkafka's limit of 900s", fmt_duration(l)));
+                    self.err(
+                        at.key("linger"),
+                        format!("linger {} is above librdkafka's limit of 900s", fmt_duration(l)),
+                    );
                     None
                 } else {
                     Some(l)
@@ -652,7 +707,10 @@ impl Checker<'_> {
                 );
             }
             if let Some(size) = message_size {
-                let limit = cfg.get("message.max.bytes").and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(defaults::LIBRDKAFKA_MESSAGE_MAX_BYTES);
+                let limit = cfg
+                    .get("message.max.bytes")
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .unwrap_or(defaults::LIBRDKAFKA_MESSAGE_MAX_BYTES);
                 if size.max() as u64 > limit {
                     self.err(
                         at.key("message_size"),
@@ -759,7 +817,10 @@ impl Checker<'_> {
             }
             (None, Some(p)) => {
                 if !phases.contains(&p.as_str()) {
-                    self.err(at.key("phase"), format!("unknown phase `{p}`; the scenario's phases are: {}", phases.join(", ")));
+                    self.err(
+                        at.key("phase"),
+                        format!("unknown phase `{p}`; the scenario's phases are: {}", phases.join(", ")),
+                    );
                 }
                 let offset = match &f.offset {
                     None => Some(Duration::ZERO),
@@ -787,7 +848,10 @@ impl Checker<'_> {
                     Some("nodes") => Some(Peers::OtherNodes),
                     Some("clients") => Some(Peers::Clients),
                     Some(other) => {
-                        self.err(at.key("peers"), format!("unknown peers `{other}`: expected nodes (the other nodes), clients or all"));
+                        self.err(
+                            at.key("peers"),
+                            format!("unknown peers `{other}`: expected nodes (the other nodes), clients or all"),
+                        );
                         None
                     }
                 };
@@ -796,14 +860,20 @@ impl Checker<'_> {
                     Some("inbound") => Some(Direction::Inbound),
                     Some("outbound") => Some(Direction::Outbound),
                     Some(other) => {
-                        self.err(at.key("direction"), format!("unknown direction `{other}`: expected both, inbound or outbound"));
+                        self.err(
+                            at.key("direction"),
+                            format!("unknown direction `{other}`: expected both, inbound or outbound"),
+                        );
                         None
                     }
                 };
                 Some(FaultAction::Partition { peers: peers?, direction: direction? })
             }
             Some(other) => {
-                self.err(at.key("action"), format!("unknown action `{other}`: expected kill, stop, pause, restart or partition"));
+                self.err(
+                    at.key("action"),
+                    format!("unknown action `{other}`: expected kill, stop, pause, restart or partition"),
+                );
                 None
             }
         };
@@ -843,7 +913,14 @@ impl Checker<'_> {
                 if let (Some(r), Some(w)) = (r, duration)
                     && r > w
                 {
-                    self.err(at.key("restart_after"), format!("restart_after {} is past the end of the window ({})", fmt_duration(r), fmt_duration(w)));
+                    self.err(
+                        at.key("restart_after"),
+                        format!(
+                            "restart_after {} is past the end of the window ({})",
+                            fmt_duration(r),
+                            fmt_duration(w)
+                        ),
+                    );
                 }
                 r.map(Some)
             }
@@ -855,7 +932,14 @@ impl Checker<'_> {
                 if let (Some(e), Some(w)) = (e, duration)
                     && e <= w
                 {
-                    self.err(at.key("every"), format!("every {} must be longer than the fault window ({}): windows may not overlap", fmt_duration(e), fmt_duration(w)));
+                    self.err(
+                        at.key("every"),
+                        format!(
+                            "every {} must be longer than the fault window ({}): windows may not overlap",
+                            fmt_duration(e),
+                            fmt_duration(w)
+                        ),
+                    );
                 }
                 e.map(Some)
             }
@@ -888,7 +972,13 @@ impl Checker<'_> {
         })
     }
 
-    fn target(&mut self, v: &Value, path: JsonPath, topics: &[(&str, i32)], local_nodes: Option<usize>) -> Option<TargetSpec> {
+    fn target(
+        &mut self,
+        v: &Value,
+        path: JsonPath,
+        topics: &[(&str, i32)],
+        local_nodes: Option<usize>,
+    ) -> Option<TargetSpec> {
         const FORMS: &str = "{\"node\": 2}, \"random\", {\"leader_of\": {\"topic\": \"t\", \"partition\": 0}}, \"controller\", \"most_leaders\" or \"all_but_one\"";
         match v {
             Value::String(s) => match s.as_str() {
@@ -902,9 +992,17 @@ impl Checker<'_> {
                 }
             },
             Value::Object(o) if o.len() == 1 && o.contains_key("node") => match o["node"].as_i64() {
-                Some(n) if n >= 1 && local_nodes.is_none_or(|max| n as usize <= max) => Some(TargetSpec::Node(n as i32)),
+                Some(n) if n >= 1 && local_nodes.is_none_or(|max| n as usize <= max) => {
+                    Some(TargetSpec::Node(n as i32))
+                }
                 Some(n) if n >= 1 => {
-                    self.err(path.key("node"), format!("node {n} does not exist: the local cluster has nodes 1 to {}", local_nodes.unwrap_or(0)));
+                    self.err(
+                        path.key("node"),
+                        format!(
+                            "node {n} does not exist: the local cluster has nodes 1 to {}",
+                            local_nodes.unwrap_or(0)
+                        ),
+                    );
                     None
                 }
                 _ => {
@@ -916,13 +1014,22 @@ impl Checker<'_> {
                 let lo = &o["leader_of"];
                 let topic = lo.get("topic").and_then(Value::as_str);
                 let partition = lo.get("partition").map(|p| p.as_i64());
-                let extra: Vec<&String> = lo.as_object().map(|m| m.keys().filter(|k| *k != "topic" && *k != "partition").collect()).unwrap_or_default();
+                let extra: Vec<&String> = lo
+                    .as_object()
+                    .map(|m| m.keys().filter(|k| *k != "topic" && *k != "partition").collect())
+                    .unwrap_or_default();
                 if let Some(k) = extra.first() {
-                    self.err(path.key("leader_of").key((*k).clone()), format!("unknown field `{k}`, expected `topic` or `partition`"));
+                    self.err(
+                        path.key("leader_of").key((*k).clone()),
+                        format!("unknown field `{k}`, expected `topic` or `partition`"),
+                    );
                     return None;
                 }
                 let Some(topic) = topic else {
-                    self.err(path.key("leader_of").key("topic"), "the topic whose partition leader is hit (a declared topic)");
+                    self.err(
+                        path.key("leader_of").key("topic"),
+                        "the topic whose partition leader is hit (a declared topic)",
+                    );
                     return None;
                 };
                 let partition = match partition {
@@ -935,11 +1042,17 @@ impl Checker<'_> {
                 };
                 match topics.iter().find(|(t, _)| *t == topic) {
                     None => {
-                        self.err(path.key("leader_of").key("topic"), format!("unknown topic `{topic}`: declare it in `topics`"));
+                        self.err(
+                            path.key("leader_of").key("topic"),
+                            format!("unknown topic `{topic}`: declare it in `topics`"),
+                        );
                         None
                     }
                     Some((_, n)) if partition >= *n => {
-                        self.err(path.key("leader_of").key("partition"), format!("topic {topic} has partitions 0 to {}", n - 1));
+                        self.err(
+                            path.key("leader_of").key("partition"),
+                            format!("topic {topic} has partitions 0 to {}", n - 1),
+                        );
                         None
                     }
                     Some(_) => Some(TargetSpec::LeaderOf { topic: topic.to_string(), partition }),
@@ -958,7 +1071,10 @@ impl Checker<'_> {
             Some(a) => {
                 let rate = match &a.error_rate_above {
                     None => {
-                        self.missing(at.key("abort_if").key("error_rate_above"), "the share of failed deliveries that aborts the run, like \"50%\" or 0.5");
+                        self.missing(
+                            at.key("abort_if").key("error_rate_above"),
+                            "the share of failed deliveries that aborts the run, like \"50%\" or 0.5",
+                        );
                         None
                     }
                     Some(Scalar(t)) => {
@@ -1037,7 +1153,10 @@ impl Checker<'_> {
                 let max = max.and_then(|v| self.size_in(v, at.key("max"), WHAT, lo, hi));
                 let (min, max) = (min?, max?);
                 if min > max {
-                    self.err(at.key("min"), format!("min {} is above max {}", format_size(min as u64), format_size(max as u64)));
+                    self.err(
+                        at.key("min"),
+                        format!("min {} is above max {}", format_size(min as u64), format_size(max as u64)),
+                    );
                     return None;
                 }
                 Some(SizeDist::Uniform { min, max })
@@ -1045,28 +1164,39 @@ impl Checker<'_> {
             RawSize::Dist(RawSizeDist::Normal(n)) => {
                 let at = at.key("normal");
                 let mean = self.required(n.mean.as_ref(), at.key("mean"), "the mean size, like \"1KiB\"");
-                let stddev = self.required(n.stddev.as_ref(), at.key("stddev"), "the standard deviation, like \"256B\"");
+                let stddev =
+                    self.required(n.stddev.as_ref(), at.key("stddev"), "the standard deviation, like \"256B\"");
                 let mean = mean.and_then(|v| self.size_in(v, at.key("mean"), WHAT, lo, hi));
                 let stddev = stddev.and_then(|v| self.size(v, at.key("stddev")));
                 let (mean, stddev) = (mean?, usize::try_from(stddev?).ok()?);
                 // Four standard deviations each side keep the clamp out of the way of the shape.
                 let min = match &n.min {
                     Some(v) => self.size_in(v, at.key("min"), WHAT, lo, hi),
-                    None => self.or_default(&at.key("min"), mean.saturating_sub(stddev.saturating_mul(4)).max(lo as usize)),
+                    None => {
+                        self.or_default(&at.key("min"), mean.saturating_sub(stddev.saturating_mul(4)).max(lo as usize))
+                    }
                 };
                 let max = match &n.max {
                     Some(v) => self.size_in(v, at.key("max"), WHAT, lo, hi),
-                    None => self.or_default(&at.key("max"), mean.saturating_add(stddev.saturating_mul(4)).min(hi as usize)),
+                    None => {
+                        self.or_default(&at.key("max"), mean.saturating_add(stddev.saturating_mul(4)).min(hi as usize))
+                    }
                 };
                 // The defaults for min and max always surround the mean, so a violation below
                 // names a bound the file sets.
                 let (min, max) = (min?, max?);
                 if min > mean {
-                    self.err(at.key("min"), format!("min {} is above the mean {}", format_size(min as u64), format_size(mean as u64)));
+                    self.err(
+                        at.key("min"),
+                        format!("min {} is above the mean {}", format_size(min as u64), format_size(mean as u64)),
+                    );
                     return None;
                 }
                 if max < mean {
-                    self.err(at.key("max"), format!("max {} is below the mean {}", format_size(max as u64), format_size(mean as u64)));
+                    self.err(
+                        at.key("max"),
+                        format!("max {} is below the mean {}", format_size(max as u64), format_size(mean as u64)),
+                    );
                     return None;
                 }
                 Some(SizeDist::Normal { mean, stddev, min, max })
@@ -1095,8 +1225,12 @@ impl Checker<'_> {
         };
         match k {
             RawKeys::None => Some(KeyDist::None),
-            RawKeys::RoundRobin(r) => count(self, r.count, at.key("round_robin").key("count")).map(|keys| KeyDist::RoundRobin { keys }),
-            RawKeys::Uniform(r) => count(self, r.count, at.key("uniform").key("count")).map(|keys| KeyDist::Uniform { keys }),
+            RawKeys::RoundRobin(r) => {
+                count(self, r.count, at.key("round_robin").key("count")).map(|keys| KeyDist::RoundRobin { keys })
+            }
+            RawKeys::Uniform(r) => {
+                count(self, r.count, at.key("uniform").key("count")).map(|keys| KeyDist::Uniform { keys })
+            }
             RawKeys::Zipf(z) => {
                 let keys = count(self, z.count, at.key("zipf").key("count"));
                 let exponent = match z.exponent {
@@ -1131,7 +1265,9 @@ impl Checker<'_> {
             } else if k == "transactional.id" {
                 Some("aftershock's producers are not transactional; `transactional.id` is not supported".to_string())
             } else if is_secret_key(k) {
-                Some(format!("`{k}` is a secret: set it in cluster.existing.client_config as {{\"env\": ...}} or {{\"file\": ...}}, never as plain text"))
+                Some(format!(
+                    "`{k}` is a secret: set it in cluster.existing.client_config as {{\"env\": ...}} or {{\"file\": ...}}, never as plain text"
+                ))
             } else {
                 librdkafka_check(k, Some(&v.0)).err()
             };
@@ -1153,7 +1289,10 @@ impl Checker<'_> {
         for (i, n) in names.enumerate() {
             let Some(n) = n else { continue };
             if let Some(first) = seen.get(n) {
-                self.err(at.index(i).key("name"), format!("duplicate {kind} name {n:?}, already used by {}", at.index(*first)));
+                self.err(
+                    at.index(i).key("name"),
+                    format!("duplicate {kind} name {n:?}, already used by {}", at.index(*first)),
+                );
             } else {
                 seen.insert(n, i);
             }
@@ -1180,12 +1319,20 @@ impl Checker<'_> {
     }
 
     /// Producers and consumers may only use topics declared in `topics`.
-    fn topic_references(&mut self, raw: &RawScenario, topics_at: &JsonPath, producers_at: &JsonPath, consumers_at: &JsonPath) {
+    fn topic_references(
+        &mut self,
+        raw: &RawScenario,
+        topics_at: &JsonPath,
+        producers_at: &JsonPath,
+        consumers_at: &JsonPath,
+    ) {
         // With the list or an entry unreadable or nameless, the names are not known: say nothing.
         if self.is_broken(topics_at) {
             return;
         }
-        let Some(declared) = raw.topics.iter().map(|t| t.as_ref().and_then(|t| t.name.as_deref())).collect::<Option<Vec<_>>>() else {
+        let Some(declared) =
+            raw.topics.iter().map(|t| t.as_ref().and_then(|t| t.name.as_deref())).collect::<Option<Vec<_>>>()
+        else {
             return;
         };
         let refs = raw
@@ -1193,13 +1340,19 @@ impl Checker<'_> {
             .iter()
             .enumerate()
             .map(|(i, p)| (producers_at.index(i), p.as_ref().and_then(|p| p.topic.as_deref())))
-            .chain(raw.consumers.iter().enumerate().map(|(i, k)| (consumers_at.index(i), k.as_ref().and_then(|k| k.topic.as_deref()))));
+            .chain(
+                raw.consumers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| (consumers_at.index(i), k.as_ref().and_then(|k| k.topic.as_deref()))),
+            );
         for (at, topic) in refs {
             let Some(topic) = topic.filter(|t| !t.is_empty()) else { continue };
             if !declared.contains(&topic) {
-                let hint = crate::scenario::file::closest(topic, &declared.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-                    .map(|s| format!("; did you mean {s:?}?"))
-                    .unwrap_or_default();
+                let hint =
+                    crate::scenario::file::closest(topic, &declared.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                        .map(|s| format!("; did you mean {s:?}?"))
+                        .unwrap_or_default();
                 self.err(
                     at.key("topic"),
                     format!(
@@ -1231,9 +1384,12 @@ impl Checker<'_> {
             if isr <= rf {
                 continue;
             }
-            let Some(p) = producers.iter().flatten().find(|p| p.topic == t.name && p.acks == Acks::All) else { continue };
+            let Some(p) = producers.iter().flatten().find(|p| p.topic == t.name && p.acks == Acks::All) else {
+                continue;
+            };
             let at = topics_at.index(i);
-            let explicit_rf = raw.topics.get(i).and_then(|r| r.as_ref()).is_some_and(|r| r.replication_factor.is_some());
+            let explicit_rf =
+                raw.topics.get(i).and_then(|r| r.as_ref()).is_some_and(|r| r.replication_factor.is_some());
             let path = if isr_explicit.is_some() {
                 at.key("config").key("min.insync.replicas")
             } else if explicit_rf {
@@ -1257,7 +1413,9 @@ impl Checker<'_> {
 /// aftershock's (see `cluster::props::replication_defaults`) unless `broker_config` sets them.
 fn local_defaults(nodes: usize, broker_config: &BTreeMap<String, String>) -> (i64, i64) {
     let (rf, isr) = crate::cluster::props::replication_defaults(nodes);
-    let get = |k: &str, d: usize| broker_config.get(k).and_then(|v| v.trim().parse::<i64>().ok()).filter(|v| *v >= 1).unwrap_or(d as i64);
+    let get = |k: &str, d: usize| {
+        broker_config.get(k).and_then(|v| v.trim().parse::<i64>().ok()).filter(|v| *v >= 1).unwrap_or(d as i64)
+    };
     (get("default.replication.factor", rf), get("min.insync.replicas", isr))
 }
 
@@ -1289,7 +1447,11 @@ fn librdkafka_check(key: &str, value: Option<&str>) -> Result<(), String> {
     conf.set(key, value.unwrap_or(""));
     match conf.create_native_config() {
         Ok(_) => Ok(()),
-        Err(KafkaError::ClientConfig(res, _, _, _)) if value.is_none() && res != RDKafkaConfRes::RD_KAFKA_CONF_UNKNOWN => Ok(()),
+        Err(KafkaError::ClientConfig(res, _, _, _))
+            if value.is_none() && res != RDKafkaConfRes::RD_KAFKA_CONF_UNKNOWN =>
+        {
+            Ok(())
+        }
         Err(KafkaError::ClientConfig(RDKafkaConfRes::RD_KAFKA_CONF_UNKNOWN, _, _, _)) => {
             Err(format!("librdkafka has no setting `{key}`"))
         }
