@@ -84,6 +84,7 @@ pub fn dry_run(s: &Scenario) -> String {
     let cluster = match &s.cluster {
         ClusterTarget::Local { nodes, .. } => format!("a local cluster of {nodes} node(s), started for the run"),
         ClusterTarget::Existing { bootstrap, .. } => format!("the existing cluster at {bootstrap}"),
+        ClusterTarget::Running { dir } => format!("the cluster running in {} (left running)", dir.display()),
     };
     let _ = writeln!(out, "scenario {} on {cluster}", s.name);
     for t in &s.topics {
@@ -194,6 +195,12 @@ pub async fn run_scenario(
             let v = c.state().kafka_version.clone();
             (Some(Arc::new(Mutex::new(c))), b, BTreeMap::new(), Some(v))
         }
+        ClusterTarget::Running { dir } => {
+            let c = LocalCluster::open(dir)?;
+            let (b, v) = (c.bootstrap(), c.state().kafka_version.clone());
+            eprintln!("using the cluster running in {}", c.dir().display());
+            (Some(Arc::new(Mutex::new(c))), b, BTreeMap::new(), Some(v))
+        }
         ClusterTarget::Existing { bootstrap, .. } => {
             let settings = scenario.cluster.resolve_client_config().map_err(|e| {
                 Error::Usage(format!("{}: {e}", scenario.source.as_deref().unwrap_or(Path::new("scenario")).display()))
@@ -231,7 +238,8 @@ pub async fn run_scenario(
     )
     .await;
 
-    if let Some(c) = local {
+    let owned = matches!(scenario.cluster, ClusterTarget::Local { .. });
+    if let Some(c) = local.filter(|_| owned) {
         // The run's own cluster never outlives it. Every fault task has ended by now, so this
         // is the last handle; if not, dropping it kills the nodes (stop_on_drop).
         if let Ok(m) = Arc::try_unwrap(c) {
@@ -551,9 +559,16 @@ async fn run_load(
         .and_then(|p| partitions.get(&p.topic))
         .map(|n| (0..*n as i32).collect())
         .unwrap_or_default();
+    // Rebalances of the first consumer group reading the produced-to topic.
+    let rebalances = scenario
+        .producers
+        .first()
+        .and_then(|p| groups.iter().find(|(_, topic, _)| *topic == p.topic))
+        .map(|(_, _, g)| g.rebalances())
+        .unwrap_or_default();
     report.faults = fault_outcomes
         .iter()
-        .map(|o| recovery::record(o, &first_acks, &first_errors, &produced, &report.timeseries))
+        .map(|o| recovery::record(o, &first_acks, &first_errors, &produced, &report.timeseries, &rebalances))
         .collect();
     report.write_atomic(run_dir).map_err(|e| Error::Io {
         context: format!("writing the report into {}", run_dir.display()),

@@ -169,6 +169,49 @@ async fn leader_isolated_from_the_other_nodes_recovers_without_loss() {
     assert!(rec.max_latency_us.is_some(), "{rec:#?}");
 }
 
+/// Faults also act on a cluster started earlier by `aftershock cluster up`, which the run
+/// leaves running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn faults_act_on_a_cluster_from_cluster_up_and_leave_it_running() {
+    let _turn = TURN.lock().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cluster");
+    let cluster = tokio::task::spawn_blocking({
+        let dir = dir.clone();
+        move || {
+            aftershock::cluster::LocalCluster::up(&aftershock::cluster::UpOptions::new(dir))
+                .map(|c| c.stop_on_drop(true))
+        }
+    })
+    .await
+    .unwrap()
+    .expect("cluster up");
+    let mut v = scenario(
+        "on-running",
+        "15s",
+        safe_producer(),
+        json!([{ "name": "freeze", "phase": "steady", "offset": "3s", "action": "pause", "target": "random", "duration": "5s" }]),
+    );
+    v["cluster"] = json!({ "running": { "dir": dir } });
+    let s = aftershock::scenario::parse_str(&v.to_string(), "test.json").unwrap_or_else(|d| panic!("{d}"));
+    let run_dir = tmp.path().join("run");
+    let opts = RunOptions { out: Some(run_dir.clone()), reports_root: run_dir.clone(), progress: Progress::None };
+    let r = run_scenario(s, opts, std::future::pending()).await.expect("run").report;
+    assert_eq!(r.status, RunStatus::Completed, "{:?}", r.abort_reason);
+    let f = only_fault(&r);
+    assert_eq!(f.target.nodes.len(), 1);
+    assert!(f.target.reason.contains("at random"), "{:?}", f.target);
+    assert_eq!(r.verification.lost, 0, "{:?}", r.verification);
+    // Left running, every node resumed.
+    let state = ClusterState::load(&dir).unwrap();
+    for n in &state.nodes {
+        let pid = n.pid.unwrap();
+        assert!(process::is_node_alive(pid, &NodePaths::new(&dir, n.id).config), "node {} stopped by the run", n.id);
+        assert!(!process::is_stopped(pid), "node {} left paused", n.id);
+    }
+    tokio::task::spawn_blocking(move || cluster.down(false, Duration::from_secs(30))).await.unwrap().unwrap();
+}
+
 /// acks=0 is unsafe: a frozen leader's socket buffers fill with messages the producer counts
 /// as delivered, and killing it then drops them. The verifier must report that loss.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

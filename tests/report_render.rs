@@ -249,6 +249,7 @@ fn two_faults_report() -> Report {
                 max_latency_us: Some(2_415_103),
                 p99_latency_us: Some(2_351_103),
                 notes: vec!["new controller: the killed node (2) was not the active controller".into()],
+                ..Recovery::default()
             },
         },
         FaultRecord {
@@ -273,6 +274,7 @@ fn two_faults_report() -> Report {
                     "node registered: a paused node stays registered".into(),
                     "new controller: the paused node (3) was not the active controller".into(),
                 ],
+                ..Recovery::default()
             },
         },
     ];

@@ -26,6 +26,7 @@ pub fn record(
     first_errors: &HashMap<u32, u64>,
     partitions: &[i32],
     series: &[Interval],
+    rebalances: &[(bool, u64)],
 ) -> FaultRecord {
     let mut notes = Vec::new();
     let id = if o.repeat == 0 { o.name.clone() } else { format!("{}#{}", o.name, o.repeat + 1) };
@@ -163,9 +164,24 @@ pub fn record(
         notes.push("p99 during the fault is the worst per-second p99 of the fault window".into());
     }
     let peak_lag = after.iter().filter(|i| (i.sec as f64) <= end + 30.0).filter_map(|i| i.lag).max();
-    if let Some(l) = peak_lag {
-        notes.push(format!("peak consumer lag during and after the fault: {l} messages"));
+    if peak_lag.is_none() {
+        notes.push("consumer lag not measured: no consumer reported lag after the fault".into());
     }
+    // The group's first revocation after the injection, until its next assignment.
+    let revoked = rebalances.iter().find(|(assigned, at)| !assigned && *at >= start_ns).map(|(_, at)| *at);
+    let rebalance_secs = match revoked {
+        None => {
+            notes.push("no consumer group rebalance followed the fault".into());
+            None
+        }
+        Some(r) => match rebalances.iter().find(|(assigned, at)| *assigned && *at >= r) {
+            Some((_, a)) => Some(round((a - r) as f64 / 1e9)),
+            None => {
+                notes.push("the consumer group was not assigned partitions again by the end of the run".into());
+                None
+            }
+        },
+    };
     notes.extend(o.errors.iter().cloned());
     FaultRecord {
         id,
@@ -184,6 +200,9 @@ pub fn record(
             new_controller_secs,
             max_latency_us,
             p99_latency_us,
+            unavailable_by_partition: per_partition.iter().map(|(p, s)| (p.to_string(), *s)).collect(),
+            rebalance_secs,
+            peak_lag,
             notes,
         },
     }
@@ -252,7 +271,7 @@ mod tests {
         acks.insert((1, 0), 24_100_000_000);
         acks.insert((1, 1), 20_510_000_000);
         let errors = HashMap::from([(1u32, 21_000_000_000u64)]);
-        let r = record(&o, &acks, &errors, &[0, 1], &series);
+        let r = record(&o, &acks, &errors, &[0, 1], &series, &[(false, 21_000_000_000), (true, 21_400_000_000)]);
         let rec = &r.recovery;
         assert_eq!(r.id, "kill-leader");
         assert_eq!((r.start_secs, r.end_secs), (20.5, 35.5));
@@ -267,6 +286,9 @@ mod tests {
         assert_eq!(rec.max_latency_us, Some(6_000_000));
         assert_eq!(rec.new_controller_secs, None);
         assert!(rec.notes.iter().any(|n| n.contains("0: 3.600s")), "{:?}", rec.notes);
+        assert_eq!(rec.unavailable_by_partition.get("0"), Some(&3.6));
+        assert_eq!(rec.rebalance_secs, Some(0.4));
+        assert_eq!(rec.peak_lag, Some(0));
     }
 
     #[test]
@@ -281,18 +303,20 @@ mod tests {
             degraded_seen: true,
             ..Default::default()
         };
-        let r = record(&o, &FirstAcks::new(), &HashMap::new(), &[0], &[]);
+        let r = record(&o, &FirstAcks::new(), &HashMap::new(), &[0], &[], &[]);
         assert_eq!(r.id, "pause#2");
         assert_eq!(r.recovery.unavailable_max_secs, None);
         assert_eq!(r.recovery.p99_recovered_secs, None);
         assert_eq!(r.recovery.isr_recovered_secs, None);
+        assert_eq!(r.recovery.rebalance_secs, None);
+        assert!(r.recovery.notes.iter().any(|n| n.contains("no consumer group rebalance")));
         assert!(r.recovery.notes.iter().any(|n| n.contains("no acknowledged message after the fault")));
         let skipped = FaultOutcome {
             name: "x".into(),
             skipped: Some("the run ended before the fault was due".into()),
             ..Default::default()
         };
-        let r = record(&skipped, &FirstAcks::new(), &HashMap::new(), &[0], &[]);
+        let r = record(&skipped, &FirstAcks::new(), &HashMap::new(), &[0], &[], &[]);
         assert_eq!(r.recovery.notes, vec!["the run ended before the fault was due".to_string()]);
     }
 }

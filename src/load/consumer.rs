@@ -37,6 +37,8 @@ pub struct GroupProgress {
     consumed: AtomicU64,
     /// Partitions currently assigned across the group's instances.
     assigned: AtomicI64,
+    /// Rebalance events (true = assigned, false = revoked) at run-clock ns; rare, so a lock is fine.
+    rebalances: std::sync::Mutex<Vec<(bool, u64)>>,
 }
 
 impl GroupProgress {
@@ -45,6 +47,7 @@ impl GroupProgress {
             next_offset: (0..partitions).map(|_| AtomicI64::new(-1)).collect(),
             consumed: AtomicU64::new(0),
             assigned: AtomicI64::new(0),
+            rebalances: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -60,6 +63,11 @@ impl GroupProgress {
     /// producing start without a `latest` consumer missing the first messages.
     pub fn fully_assigned(&self) -> bool {
         self.assigned.load(Ordering::Relaxed) >= self.next_offset.len() as i64
+    }
+
+    /// Rebalance events so far: (assigned?, run-clock ns).
+    pub fn rebalances(&self) -> Vec<(bool, u64)> {
+        self.rebalances.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Messages consumed so far by the group.
@@ -91,6 +99,7 @@ pub struct ConsumerOutcome {
 struct Ctx {
     lag: AtomicI64,
     progress: Arc<GroupProgress>,
+    clock: RunClock,
 }
 
 impl ClientContext for Ctx {
@@ -111,11 +120,21 @@ impl ClientContext for Ctx {
 
 impl ConsumerContext for Ctx {
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        match rebalance {
-            Rebalance::Assign(tpl) => self.progress.assigned.fetch_add(tpl.count() as i64, Ordering::Relaxed),
-            Rebalance::Revoke(tpl) => self.progress.assigned.fetch_sub(tpl.count() as i64, Ordering::Relaxed),
-            Rebalance::Error(_) => 0,
+        let at = self.clock.offset_nanos(Instant::now());
+        let event = match rebalance {
+            Rebalance::Assign(tpl) => {
+                self.progress.assigned.fetch_add(tpl.count() as i64, Ordering::Relaxed);
+                Some(true)
+            }
+            Rebalance::Revoke(tpl) => {
+                self.progress.assigned.fetch_sub(tpl.count() as i64, Ordering::Relaxed);
+                Some(false)
+            }
+            Rebalance::Error(_) => None,
         };
+        if let Some(assigned) = event {
+            self.progress.rebalances.lock().unwrap_or_else(|p| p.into_inner()).push((assigned, at));
+        }
     }
 }
 
@@ -130,7 +149,7 @@ pub fn run_consumer(
 ) -> Result<ConsumerOutcome> {
     let consumer: BaseConsumer<Ctx> = plan
         .config
-        .create_with_context(Ctx { lag: AtomicI64::new(-1), progress: progress.clone() })
+        .create_with_context(Ctx { lag: AtomicI64::new(-1), progress: progress.clone(), clock })
         .map_err(Error::kafka(format!("creating consumer {}[{}]", plan.name, plan.instance)))?;
     consumer
         .subscribe(&[&plan.topic])

@@ -63,6 +63,17 @@ pub struct Recovery {
     pub max_latency_us: Option<u64>,
     /// Produce p99 of the messages sent during the fault window, in microseconds.
     pub p99_latency_us: Option<u64>,
+    /// Unavailability of each partition of the produced-to topic (fault to first acks=all
+    /// ack), by partition number; partitions never acked again are missing.
+    #[serde(default)]
+    pub unavailable_by_partition: std::collections::BTreeMap<String, f64>,
+    /// How long the consumer group's first rebalance after the fault took (partitions
+    /// revoked until assigned again); `None` when no rebalance followed the fault.
+    #[serde(default)]
+    pub rebalance_secs: Option<f64>,
+    /// Highest consumer lag from the fault until 30 s after it was undone, in messages.
+    #[serde(default)]
+    pub peak_lag: Option<u64>,
     /// Why figures are missing, and anything else worth knowing about this fault.
     #[serde(default)]
     pub notes: Vec<String>,

@@ -109,6 +109,17 @@ pub(crate) struct RawAbortIf {
 pub(crate) enum RawCluster {
     Local(RawLocal),
     Existing(RawExisting),
+    Running(RawRunning),
+}
+
+/// `cluster.running`: a cluster started earlier by `aftershock cluster up`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a running local cluster, like {\"dir\": \"/path/to/cluster\"} (or {} for the default dir)"
+)]
+pub(crate) struct RawRunning {
+    pub dir: Option<String>,
 }
 
 /// `cluster.local`.

@@ -137,6 +137,9 @@ pub enum ClusterTarget {
         /// The private subnet of the namespaces; `None` picks a free one.
         subnet: Option<String>,
     },
+    /// A local cluster started earlier by `aftershock cluster up` in `dir`: faults act on its
+    /// processes, and the run leaves it running.
+    Running { dir: PathBuf },
     /// A cluster that is already running.
     Existing {
         /// librdkafka `bootstrap.servers`: `host:port[,host:port...]`.
@@ -160,7 +163,7 @@ impl ClusterTarget {
     /// reference (never by value).
     pub fn resolve_client_config(&self) -> Result<BTreeMap<String, String>, ResolveError> {
         match self {
-            ClusterTarget::Local { .. } => Ok(BTreeMap::new()),
+            ClusterTarget::Local { .. } | ClusterTarget::Running { .. } => Ok(BTreeMap::new()),
             ClusterTarget::Existing { client_config, .. } => client_config
                 .iter()
                 .map(|(k, v)| match v.resolve() {

@@ -113,7 +113,7 @@ pub(crate) fn validate(
         match &cluster {
             Some(ClusterTarget::Existing { .. }) => c.err(
                 faults_at.index(i),
-                "faults need a `local` cluster (the local backend breaks the processes aftershock started); an existing cluster needs the Kubernetes backend",
+                "faults need a cluster aftershock started (`local`, or `running` for one from `aftershock cluster up`); an existing cluster needs the Kubernetes backend",
             ),
             Some(ClusterTarget::Local { netns: false, .. }) if matches!(f.action, FaultAction::Partition { .. }) => c.err(
                 faults_at.index(i).key("action"),
@@ -380,6 +380,14 @@ impl Checker<'_> {
         match cl {
             RawCluster::Local(l) => self.local(l, &at.key("local")),
             RawCluster::Existing(e) => self.existing(e, &at.key("existing")),
+            RawCluster::Running(r) => match r.dir.as_deref() {
+                Some("") => {
+                    self.err(at.key("running").key("dir"), "empty dir: leave `dir` out for the default cluster dir");
+                    None
+                }
+                Some(d) => Some(ClusterTarget::Running { dir: PathBuf::from(d) }),
+                None => Some(ClusterTarget::Running { dir: crate::cluster::default_dir() }),
+            },
         }
     }
 
