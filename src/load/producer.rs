@@ -2,6 +2,7 @@
 //! schedule, recording acks where the delivery report arrives.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -77,6 +78,8 @@ struct Ctx {
     clock: RunClock,
     marks: Arc<FaultMarks>,
     shared: Mutex<Shared>,
+    /// Delivery reports handled so far; `drain` polls until this stops moving.
+    reports: AtomicU64,
 }
 
 impl ClientContext for Ctx {}
@@ -86,6 +89,7 @@ impl ProducerContext for Ctx {
 
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
         let now = Instant::now();
+        self.reports.fetch_add(1, Ordering::Relaxed);
         let (msg, err) = match result {
             Ok(m) => (m, None),
             Err((e, m)) => (m, Some(e)),
@@ -119,6 +123,20 @@ impl ProducerContext for Ctx {
     }
 }
 
+/// Handles every delivery report that is ready, without waiting. NB: `BaseProducer::poll`
+/// with a zero timeout handles at most one event (one produce response's worth of reports),
+/// so one call per send falls behind as soon as batches are small; a backlog of unhandled
+/// reports would show up as produce latency that the cluster never caused.
+fn drain(producer: &BaseProducer<Ctx>) {
+    loop {
+        let before = producer.context().reports.load(Ordering::Relaxed);
+        producer.poll(Duration::ZERO);
+        if producer.context().reports.load(Ordering::Relaxed) == before {
+            break;
+        }
+    }
+}
+
 /// A short, stable name for an error, used as a counter label (e.g. `MessageTimedOut`).
 pub fn error_kind(e: &KafkaError) -> String {
     match e.rdkafka_error_code() {
@@ -138,6 +156,7 @@ pub fn run_producer(
     let ctx = Ctx {
         clock,
         marks: plan.marks.clone(),
+        reports: AtomicU64::new(0),
         shared: Mutex::new(Shared {
             recorder,
             ledger: ProduceLedger::new(plan.producer_id),
@@ -179,7 +198,8 @@ pub fn run_producer(
             if wait >= Duration::from_millis(1) {
                 producer.poll(Duration::from_millis(wait.as_millis() as u64));
             } else {
-                std::thread::sleep(wait);
+                drain(&producer);
+                std::thread::sleep(intended.saturating_duration_since(Instant::now()));
             }
         }
         let size = plan.sizes.sample(&mut plan.rng);
@@ -222,9 +242,7 @@ pub fn run_producer(
             }
         }
         seq += 1;
-        if seq.is_multiple_of(64) {
-            producer.poll(Duration::ZERO);
-        }
+        drain(&producer);
     }
     // Drain: give outstanding messages until `drain` to be acknowledged.
     let deadline = Instant::now() + plan.drain;
