@@ -167,8 +167,11 @@ pub fn record(
     if peak_lag.is_none() {
         notes.push("consumer lag not measured: no consumer reported lag after the fault".into());
     }
-    // The group's first revocation after the injection, until its next assignment.
-    let revoked = rebalances.iter().find(|(assigned, at)| !assigned && *at >= start_ns).map(|(_, at)| *at);
+    // The group's first revocation inside the fault window (from injection until undone), until
+    // its next assignment. Revocations after that are not the fault's (the consumers close
+    // at the end of the run, for one).
+    let end_ns = (end.max(start) * 1e9) as u64;
+    let revoked = rebalances.iter().find(|(assigned, at)| !assigned && *at >= start_ns && *at <= end_ns).map(|(_, at)| *at);
     let rebalance_secs = match revoked {
         None => {
             notes.push("no consumer group rebalance followed the fault".into());
@@ -310,6 +313,9 @@ mod tests {
         assert_eq!(r.recovery.isr_recovered_secs, None);
         assert_eq!(r.recovery.rebalance_secs, None);
         assert!(r.recovery.notes.iter().any(|n| n.contains("no consumer group rebalance")));
+        // a revocation after the window (consumers closing at the end) is not the fault's
+        let late = record(&o, &FirstAcks::new(), &HashMap::new(), &[0], &[], &[(false, 9_000_000_000)]);
+        assert_eq!(late.recovery.rebalance_secs, None);
         assert!(r.recovery.notes.iter().any(|n| n.contains("no acknowledged message after the fault")));
         let skipped = FaultOutcome {
             name: "x".into(),
