@@ -8,8 +8,13 @@ use aftershock::cluster::{LocalCluster, UpOptions, process};
 use aftershock::smoke::{SmokeOptions, TopicSpec, smoke};
 use nix::sys::signal::Signal;
 
+/// Runs the binary with its registry of known dirs (for `heal --all`) kept apart from the user's.
 fn aftershock(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aftershock")).args(args).output().expect("run aftershock")
+    Command::new(env!("CARGO_BIN_EXE_aftershock"))
+        .args(args)
+        .env("AFTERSHOCK_STATE_DIR", std::env::temp_dir().join(format!("aftershock-test-state-{}", std::process::id())))
+        .output()
+        .expect("run aftershock")
 }
 
 fn text(o: &Output) -> String {
@@ -114,6 +119,18 @@ fn cli_up_status_down_two_clusters_at_once() {
         assert!(String::from_utf8_lossy(&plain.stdout).contains("1 of 1 alive, 1 registered"), "{}", text(&plain));
     }
     assert_ne!(bootstraps[0], bootstraps[1], "two clusters must not share ports");
+
+    // The kill switch: `heal --all` finds every cluster `up` registered and resumes a frozen node.
+    let st: serde_json::Value =
+        serde_json::from_slice(&aftershock(&["cluster", "status", "--json", "--dir", dir_str(&a)]).stdout).unwrap();
+    let pid = st["nodes"][0]["pid"].as_u64().unwrap() as u32;
+    process::signal(pid, Signal::SIGSTOP).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(process::is_stopped(pid));
+    let heal = aftershock(&["heal", "--all"]);
+    assert!(heal.status.success(), "{}", text(&heal));
+    assert!(String::from_utf8_lossy(&heal.stdout).contains(&format!("resumed node 1 (pid {pid})")), "{}", text(&heal));
+    assert!(!process::is_stopped(pid));
 
     let sm = aftershock(&["cluster", "smoke", "--messages", "500", "--dir", dir_str(&a)]);
     assert!(sm.status.success(), "{}", text(&sm));

@@ -171,7 +171,8 @@ pub fn record(
     // its next assignment. Revocations after that are not the fault's (the consumers close
     // at the end of the run, for one).
     let end_ns = (end.max(start) * 1e9) as u64;
-    let revoked = rebalances.iter().find(|(assigned, at)| !assigned && *at >= start_ns && *at <= end_ns).map(|(_, at)| *at);
+    let revoked =
+        rebalances.iter().find(|(assigned, at)| !assigned && *at >= start_ns && *at <= end_ns).map(|(_, at)| *at);
     let rebalance_secs = match revoked {
         None => {
             notes.push("no consumer group rebalance followed the fault".into());
