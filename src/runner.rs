@@ -18,7 +18,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use tokio_util::sync::CancellationToken;
 
 use crate::Outcome;
-use crate::chaos::engine::{ChaosContext, FaultMarks, FirstAcks, run_faults, timeline};
+use crate::chaos::engine::{ChaosContext, FaultMarks, FirstAcks, blocking, run_faults, timeline};
 use crate::chaos::ledger::FaultLedger;
 use crate::chaos::recovery;
 use crate::chaos::spec::ErrorRateAbort;
@@ -673,29 +673,8 @@ fn ensure_topics(scenario: &Scenario, base: &ClientConfig) -> Result<()> {
             return Err(Error::Kafka { context: format!("creating topic {name}"), source: KafkaError::AdminOp(code) });
         }
     }
-    // Wait until every new partition has a leader, so the first sends do not time out.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let md =
-            probe.fetch_metadata(None, Duration::from_secs(5)).map_err(Error::kafka("reading cluster metadata"))?;
-        let ready = to_create.iter().all(|t| {
-            md.topics().iter().any(|m| {
-                m.name() == t.name
-                    && m.partitions().len() == t.partitions as usize
-                    && m.partitions().iter().all(|p| p.leader() >= 0)
-            })
-        });
-        if ready {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            return Err(Error::Kafka {
-                context: "waiting for the new topics' partition leaders".into(),
-                source: KafkaError::MetadataFetch(RDKafkaErrorCode::LeaderNotAvailable),
-            });
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let new: Vec<(&str, i32)> = to_create.iter().map(|t| (t.name.as_str(), t.partitions)).collect();
+    crate::smoke::wait_for_leaders(&probe, &new, Duration::from_secs(30))
 }
 
 /// The current end offset of every partition of each topic.
@@ -720,10 +699,6 @@ fn cluster_info(base: &ClientConfig, bootstrap: &str, topics: &[String]) -> Resu
     let md = c.fetch_metadata(None, Duration::from_secs(10)).map_err(Error::kafka("reading cluster metadata"))?;
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
     Ok(ClusterInfo::from_metadata(bootstrap, &md, &names))
-}
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| Error::Usage(format!("background task failed: {e}")))?
 }
 
 /// Workers are long-lived and time-critical: each gets its own OS thread, not a pooled one.

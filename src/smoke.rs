@@ -110,19 +110,31 @@ pub fn create_topic(bootstrap: &str, topic: &str, spec: &TopicSpec, timeout: Dur
         .set("bootstrap.servers", bootstrap)
         .create()
         .map_err(Error::kafka("creating a metadata client"))?;
+    wait_for_leaders(&probe, &[(topic, spec.partitions)], timeout)
+}
+
+/// Waits until each (topic, partition count) is in the metadata with a leader for every
+/// partition, so that the first sends do not time out. A failed metadata fetch is retried.
+pub fn wait_for_leaders(probe: &BaseConsumer, topics: &[(&str, i32)], timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
-        if let Ok(md) = probe.fetch_metadata(Some(topic), Duration::from_secs(5))
-            && let Some(t) = md.topics().iter().find(|t| t.name() == topic)
-            && t.error().is_none()
-            && t.partitions().len() == spec.partitions as usize
-            && t.partitions().iter().all(|p| p.leader() >= 0)
-        {
-            return Ok(());
+        if let Ok(md) = probe.fetch_metadata(None, Duration::from_secs(5)) {
+            let ready = topics.iter().all(|(name, partitions)| {
+                md.topics().iter().any(|t| {
+                    t.name() == *name
+                        && t.error().is_none()
+                        && t.partitions().len() == *partitions as usize
+                        && t.partitions().iter().all(|p| p.leader() >= 0)
+                })
+            });
+            if ready {
+                return Ok(());
+            }
         }
         if Instant::now() >= deadline {
+            let names: Vec<&str> = topics.iter().map(|(n, _)| *n).collect();
             return Err(Error::Kafka {
-                context: format!("waiting for leaders of topic {topic}"),
+                context: format!("waiting for the partition leaders of {}", names.join(", ")),
                 source: KafkaError::MetadataFetch(RDKafkaErrorCode::LeaderNotAvailable),
             });
         }

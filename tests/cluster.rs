@@ -1,34 +1,13 @@
 //! Tests against real Apache Kafka clusters that aftershock starts itself.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
+use common::{aftershock, dir_str, text};
+use std::process::Command;
 use std::time::Duration;
 
 use aftershock::cluster::{LocalCluster, UpOptions, process};
 use aftershock::smoke::{SmokeOptions, TopicSpec, smoke};
 use nix::sys::signal::Signal;
-
-/// Runs the binary with its registry of known dirs (for `heal --all`) kept apart from the user's.
-fn aftershock(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aftershock"))
-        .args(args)
-        .env("AFTERSHOCK_STATE_DIR", std::env::temp_dir().join(format!("aftershock-test-state-{}", std::process::id())))
-        .output()
-        .expect("run aftershock")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn dir_str(d: &Path) -> &str {
-    d.to_str().expect("utf-8 temp dir")
-}
 
 /// The acceptance path: 3 nodes, rf 3 / min ISR 2, 20,000 numbered messages each
 /// read back exactly once, acks=all still works with one node SIGKILLed, nothing left after down.

@@ -5,12 +5,14 @@
 //! These tests need root (CI runs as root). Without root they fail, saying so: a silent pass
 //! would hide that partitions were never tested.
 
+mod common;
+use common::{aftershock, dir_str, text};
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::os::unix::fs::MetadataExt as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use aftershock::chaos::partition::{self, Direction, Peers};
@@ -31,23 +33,6 @@ fn require_root() {
     for (cmd, pkg) in [("ip", "iproute2"), ("nft", "nftables")] {
         assert!(netns::which(cmd).is_some(), "tests/netns.rs needs `{cmd}`: apt-get install -y {pkg}");
     }
-}
-
-fn aftershock(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aftershock")).args(args).output().expect("run aftershock")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn dir_str(d: &Path) -> &str {
-    d.to_str().expect("utf-8 temp dir")
 }
 
 /// Removes a network layout (namespaces, veths, bridge, and so the nft tables inside) when

@@ -1,6 +1,9 @@
 //! Helpers shared by the integration tests.
+// NB: each test binary uses only some of them.
+#![allow(dead_code)]
 
 use std::path::Path;
+use std::process::{Command, Output};
 
 /// Asserts that the report at `report_path` matches schemas/report.schema.json.
 pub fn validate_against_schema(report_path: &Path) {
@@ -13,4 +16,27 @@ pub fn validate_against_schema(report_path: &Path) {
     let errors: Vec<String> =
         validator.iter_errors(&report).map(|e| format!("{} at {}", e, e.instance_path())).collect();
     assert!(errors.is_empty(), "report.json does not match its schema: {errors:#?}");
+}
+
+/// Runs the binary with its registry of known dirs (for `heal --all`) kept apart from the user's.
+pub fn aftershock(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_aftershock"))
+        .args(args)
+        .env("AFTERSHOCK_STATE_DIR", std::env::temp_dir().join(format!("aftershock-test-state-{}", std::process::id())))
+        .output()
+        .expect("run aftershock")
+}
+
+/// Exit status and both outputs, for assertion messages.
+pub fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+pub fn dir_str(d: &Path) -> &str {
+    d.to_str().expect("utf-8 temp dir")
 }
