@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::Outcome;
 use crate::cluster::{self, LocalCluster, UpOptions};
+use crate::scenario::ClusterTarget;
 use crate::smoke::{self, SmokeOptions, TopicSpec};
 
 /// Put Apache Kafka clusters under load and under failure, and report how they held up.
@@ -94,22 +95,39 @@ pub struct RunArgs {
     /// No progress display.
     #[arg(long, short)]
     pub quiet: bool,
-    /// Print the timeline of phases and faults, and touch nothing.
+    /// Print the timeline of phases and faults, and touch nothing (on Kubernetes, also list
+    /// the broker pods each fault would hit now).
     #[arg(long)]
     pub dry_run: bool,
     /// Write the scenario's checks as JUnit XML test cases to this file.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Kubernetes: the kubeconfig context to use, over the scenario's and the current one.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct HealArgs {
     /// A run dir or a cluster dir whose faults to undo.
-    #[arg(value_name = "DIR", required_unless_present = "all", conflicts_with = "all")]
+    #[arg(value_name = "DIR", required_unless_present_any = ["all", "kubernetes"], conflicts_with_all = ["all", "kubernetes"])]
     pub dir: Option<PathBuf>,
     /// Heal every run and cluster dir aftershock knows of (the kill switch).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "kubernetes")]
     pub all: bool,
+    /// Delete every NetworkPolicy and Chaos Mesh object aftershock left in this Kubernetes
+    /// namespace (objects labelled app.kubernetes.io/managed-by=aftershock).
+    #[arg(long, value_name = "NAMESPACE")]
+    pub kubernetes: Option<String>,
+    /// Kubernetes: only the objects of this run id (the run dir's name).
+    #[arg(long, value_name = "ID", requires = "kubernetes")]
+    pub run_id: Option<String>,
+    /// Kubernetes: the kubeconfig context [default: the current one].
+    #[arg(long, value_name = "NAME", requires = "kubernetes")]
+    pub context: Option<String>,
+    /// Kubernetes: the kubeconfig file [default: $KUBECONFIG, ~/.kube/config, in-cluster].
+    #[arg(long, value_name = "FILE", requires = "kubernetes")]
+    pub kubeconfig: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -248,6 +266,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Cluster(cmd) => cluster_command(cmd).await,
         Command::Validate(a) => Ok(crate::scenario::validate_command(&a.files)),
         Command::Run(a) => run_command(a).await,
+        Command::Heal(a) if a.kubernetes.is_some() => heal_kube_command(a).await,
         Command::Heal(a) => tokio::task::spawn_blocking(move || heal_command(a)).await.context("heal thread")?,
         Command::Report(a) => {
             let run = move || crate::report::commands::report_command(&a.run, a.out.as_deref(), a.junit.as_deref());
@@ -268,6 +287,19 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
             ))
         }
     }
+}
+
+async fn heal_kube_command(a: HealArgs) -> anyhow::Result<Outcome> {
+    let ns = a.kubernetes.unwrap_or_default();
+    let client = crate::chaos::kube::client(a.kubeconfig.as_deref(), a.context.as_deref()).await?;
+    let removed = crate::chaos::kube::heal(&client, &ns, a.run_id.as_deref()).await?;
+    if removed.is_empty() {
+        println!("namespace {ns}: nothing left to undo");
+    }
+    for line in removed {
+        println!("namespace {ns}: {line}");
+    }
+    Ok(Outcome::Ok)
 }
 
 fn heal_command(a: HealArgs) -> anyhow::Result<Outcome> {
@@ -312,12 +344,18 @@ async fn run_command(a: RunArgs) -> anyhow::Result<Outcome> {
     };
     if a.dry_run {
         print!("{}", crate::runner::dry_run(&scenario));
+        if let ClusterTarget::Existing { kubernetes: Some(k), .. } = &scenario.cluster
+            && !scenario.faults.is_empty()
+        {
+            print!("{}", crate::runner::dry_run_pods(&scenario, k, a.context.as_deref()).await?);
+        }
         return Ok(Outcome::Ok);
     }
     let opts = crate::runner::RunOptions {
         out: a.out,
         reports_root: PathBuf::from("reports"),
         progress: crate::runner::Progress::auto(a.quiet),
+        kube_context: a.context,
     };
     let checks = scenario.checks.clone();
     let result = crate::runner::run_scenario(scenario, opts, shutdown_signal()).await?;

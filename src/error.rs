@@ -90,6 +90,22 @@ pub enum Error {
         source: rdkafka::error::KafkaError,
     },
 
+    /// The Kubernetes API refused an action for lack of permission.
+    #[error("{0}")]
+    KubeForbidden(Box<KubeForbidden>),
+
+    /// Connecting to Kubernetes failed (no kubeconfig, unknown context, unreachable API server).
+    #[error("cannot connect to Kubernetes: {0}")]
+    KubeConfig(String),
+
+    /// Any other Kubernetes API failure, with what was being done.
+    #[error("{context}: {source}")]
+    Kube {
+        context: String,
+        #[source]
+        source: Box<kube::Error>,
+    },
+
     /// Any other I/O failure, with what was being done.
     #[error("{context}: {source}")]
     Io {
@@ -112,6 +128,8 @@ impl Error {
                 | Error::DirNotWritable { .. }
                 | Error::AlreadyRunning { .. }
                 | Error::NoCluster { .. }
+                | Error::KubeForbidden(_)
+                | Error::KubeConfig(_)
                 | Error::Usage(_)
         )
     }
@@ -127,4 +145,20 @@ impl Error {
         let context = context.into();
         move |source| Error::Kafka { context, source }
     }
+}
+
+/// What a Forbidden answer from the Kubernetes API lacked, to tell the user which Role rule to add.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "Kubernetes refused to {verb} {resource} in namespace {namespace} (403 Forbidden: {message}). \
+     aftershock's account needs the verb `{verb}` on `{resource}`{group_note} in namespace {namespace}: \
+     add it to its Role (k8s/role.yaml{chaos_note} lists every verb and why)"
+)]
+pub struct KubeForbidden {
+    pub verb: String,
+    pub resource: String,
+    pub group_note: String,
+    pub namespace: String,
+    pub message: String,
+    pub chaos_note: &'static str,
 }

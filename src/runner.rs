@@ -18,7 +18,8 @@ use rdkafka::types::RDKafkaErrorCode;
 use tokio_util::sync::CancellationToken;
 
 use crate::Outcome;
-use crate::chaos::engine::{ChaosContext, FaultMarks, FirstAcks, blocking, run_faults, timeline};
+use crate::chaos::engine::{Backend, ChaosContext, FaultMarks, FirstAcks, blocking, run_faults, timeline};
+use crate::chaos::kube::KubeBackend;
 use crate::chaos::ledger::FaultLedger;
 use crate::chaos::recovery;
 use crate::chaos::spec::ErrorRateAbort;
@@ -42,6 +43,8 @@ pub struct RunOptions {
     /// Where default run dirs go.
     pub reports_root: PathBuf,
     pub progress: Progress,
+    /// Kubernetes: the kubeconfig context, over the scenario's.
+    pub kube_context: Option<String>,
 }
 
 /// How progress is shown while the run goes.
@@ -217,11 +220,34 @@ pub async fn run_scenario(
         c
     };
 
-    if !scenario.faults.is_empty() && local.is_none() {
+    // Where faults go: the local cluster's processes, or broker pods through the Kubernetes API.
+    let backend = match (&local, &scenario.cluster) {
+        (Some(c), _) => Some(Backend::Local(c.clone())),
+        (None, ClusterTarget::Existing { kubernetes: Some(k), .. }) if !scenario.faults.is_empty() => {
+            let kb = KubeBackend::connect(k, opts.kube_context.as_deref(), &id).await?;
+            // Fail before any load when the account lacks a permission the faults need.
+            let actions: Vec<_> = scenario.faults.iter().map(|f| f.action).collect();
+            kb.preflight(&actions).await?;
+            let pods = kb.brokers().await?;
+            if pods.is_empty() {
+                return Err(Error::Usage(format!(
+                    "no pod in namespace {} matches {}: check cluster.existing.kubernetes",
+                    k.namespace, k.selector
+                )));
+            }
+            eprintln!(
+                "faults go to {} broker pod(s) in namespace {}: {}",
+                pods.len(),
+                k.namespace,
+                pods.iter().map(|p| format!("{} (node {})", p.name, p.node_id)).collect::<Vec<_>>().join(", ")
+            );
+            Some(Backend::Kube(Arc::new(kb)))
+        }
+        _ => None,
+    };
+    if !scenario.faults.is_empty() && backend.is_none() {
         return Err(Error::Usage(
-            "this scenario has faults, which the local backend can only inject into a `local` cluster; \
-             faults on an existing cluster need the Kubernetes backend"
-                .into(),
+            "this scenario has faults, which need a `local` or `running` cluster, or an existing cluster in Kubernetes (`cluster.existing.kubernetes`)".into(),
         ));
     }
     let result = run_load(
@@ -234,7 +260,7 @@ pub async fn run_scenario(
         started_wall,
         cancel.clone(),
         opts.progress,
-        local.clone(),
+        backend,
     )
     .await;
 
@@ -261,7 +287,7 @@ async fn run_load(
     started_wall: SystemTime,
     cancel: CancellationToken,
     progress: Progress,
-    cluster: Option<Arc<Mutex<LocalCluster>>>,
+    backend: Option<Backend>,
 ) -> Result<RunResult> {
     {
         let (s, b) = (scenario.clone(), base.clone());
@@ -364,8 +390,8 @@ async fn run_load(
     let marks = Arc::new(FaultMarks::default());
     let abort_reason: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
     let chaos_cancel = cancel.child_token();
-    let chaos_task = match (&cluster, scenario.faults.is_empty()) {
-        (Some(c), false) => {
+    let chaos_task = match (&backend, scenario.faults.is_empty()) {
+        (Some(b), false) => {
             let mut offset = Duration::ZERO;
             let phase_starts: Vec<(String, Duration)> = scenario
                 .phases
@@ -380,7 +406,7 @@ async fn run_load(
             // `heal --all` must find this run's ledger if aftershock dies mid-fault.
             crate::cluster::registry::remember(run_dir);
             let ctx = Arc::new(ChaosContext {
-                cluster: c.clone(),
+                backend: b.clone(),
                 base: base.clone(),
                 ledger: FaultLedger::new(run_dir),
                 clock,
@@ -873,4 +899,84 @@ impl ProgressView {
 
 fn lock_reason(r: &Mutex<Option<String>>) -> Option<String> {
     r.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+/// `run --dry-run` on Kubernetes: the broker pods each fault would hit if it fired now. Targets
+/// that depend on the moment (leaders, the controller, random picks) are resolved as of now
+/// and say so.
+pub async fn dry_run_pods(s: &Scenario, k: &crate::chaos::spec::KubeSpec, context: Option<&str>) -> Result<String> {
+    use std::fmt::Write as _;
+
+    use crate::chaos::spec::{FaultAction, TargetSpec};
+    let kb = KubeBackend::connect(k, context, "dry-run").await?;
+    let pods = kb.brokers().await?;
+    let mut out = String::new();
+    let _ = writeln!(out, "broker pods in namespace {} ({}):", k.namespace, k.selector);
+    if pods.is_empty() {
+        let _ = writeln!(out, "  none: no fault could hit anything");
+    }
+    for p in &pods {
+        let _ = writeln!(out, "  {} node {}{}", p.name, p.node_id, if p.ready { "" } else { " (not Ready)" });
+    }
+    let name_of = |id: i32| {
+        pods.iter().find(|p| p.node_id == id).map_or_else(|| format!("no pod with node id {id}"), |p| p.name.clone())
+    };
+    let base = {
+        let mut c = ClientConfig::new();
+        if let ClusterTarget::Existing { bootstrap, .. } = &s.cluster {
+            c.set("bootstrap.servers", bootstrap);
+        }
+        for (key, v) in s.cluster.resolve_client_config().unwrap_or_default() {
+            c.set(key, v);
+        }
+        c
+    };
+    let view = {
+        let b = base.clone();
+        blocking(move || crate::chaos::observe::ClusterView::fetch(&b, Duration::from_secs(5))).await
+    };
+    let _ = writeln!(out, "pods each fault would hit now:");
+    for f in &s.faults {
+        let hit = match (&f.action, &f.target) {
+            (FaultAction::Restart, _) => {
+                format!("every pod in turn: {}", pods.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "))
+            }
+            (_, TargetSpec::Node(n)) => name_of(*n),
+            (_, TargetSpec::LeaderOf { topic, partition }) => match &view {
+                Ok(v) => match v.leader_of(topic, *partition) {
+                    Some(l) => {
+                        format!("{} (leads {topic}/{partition} now; resolved again when the fault fires)", name_of(l))
+                    }
+                    None => format!("the leader of {topic}/{partition}, which has none now"),
+                },
+                Err(e) => format!("the leader of {topic}/{partition} (Kafka unreachable now: {e})"),
+            },
+            (_, TargetSpec::MostLeaders) => match view.as_ref().ok().and_then(|v| v.most_leaders()) {
+                Some(l) => format!("{} (leads the most partitions now)", name_of(l)),
+                None => "the pod leading the most partitions (unknown now)".into(),
+            },
+            (_, TargetSpec::Controller) => {
+                let b = base.clone();
+                match blocking(move || crate::chaos::quorum::describe_quorum_leader(&b, Duration::from_secs(5))).await {
+                    Ok(c) => format!("{} (the active controller now)", name_of(c)),
+                    Err(e) => format!("the active controller (unknown now: {e})"),
+                }
+            }
+            (_, TargetSpec::Random) => format!(
+                "one of {} (seeded pick among Ready pods)",
+                pods.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+            (_, TargetSpec::AllButOne) => "every Ready pod but one (seeded pick)".into(),
+        };
+        let how = match f.action {
+            FaultAction::Kill => "delete with grace period 0",
+            FaultAction::Stop => "graceful delete",
+            FaultAction::Restart => "graceful delete, one at a time, each Ready and in sync before the next",
+            FaultAction::Pause => "Chaos Mesh PodChaos pod-failure",
+            FaultAction::Partition { .. } if k.chaos_mesh => "Chaos Mesh NetworkChaos partition",
+            FaultAction::Partition { .. } => "NetworkPolicy",
+        };
+        let _ = writeln!(out, "  fault {}: {hit} [{how}]", f.name);
+    }
+    Ok(out)
 }

@@ -44,7 +44,12 @@ fn safe_producer() -> Value {
 async fn run(v: &Value, dir: &Path) -> Report {
     let s = aftershock::scenario::parse_str(&v.to_string(), "test.json")
         .unwrap_or_else(|d| panic!("invalid test scenario:\n{d}"));
-    let opts = RunOptions { out: Some(dir.to_path_buf()), reports_root: dir.to_path_buf(), progress: Progress::None };
+    let opts = RunOptions {
+        out: Some(dir.to_path_buf()),
+        reports_root: dir.to_path_buf(),
+        progress: Progress::None,
+        kube_context: None,
+    };
     let r = run_scenario(s, opts, std::future::pending()).await.expect("run");
     assert!(process::processes_mentioning(&dir.join("cluster")).is_empty(), "the run's cluster outlived it");
     r.report
@@ -195,7 +200,12 @@ async fn faults_act_on_a_cluster_from_cluster_up_and_leave_it_running() {
     v["cluster"] = json!({ "running": { "dir": dir } });
     let s = aftershock::scenario::parse_str(&v.to_string(), "test.json").unwrap_or_else(|d| panic!("{d}"));
     let run_dir = tmp.path().join("run");
-    let opts = RunOptions { out: Some(run_dir.clone()), reports_root: run_dir.clone(), progress: Progress::None };
+    let opts = RunOptions {
+        out: Some(run_dir.clone()),
+        reports_root: run_dir.clone(),
+        progress: Progress::None,
+        kube_context: None,
+    };
     let r = run_scenario(s, opts, std::future::pending()).await.expect("run").report;
     assert_eq!(r.status, RunStatus::Completed, "{:?}", r.abort_reason);
     let f = only_fault(&r);

@@ -235,7 +235,7 @@ fn two_faults_report() -> Report {
             id: "kill-leader".into(),
             name: "kill-leader".into(),
             action: "kill".into(),
-            target: FaultTarget { nodes: vec![2], reason: "the leader of orders/0".into() },
+            target: FaultTarget { nodes: vec![2], reason: "the leader of orders/0".into(), pods: vec![] },
             start_secs: KILL.0,
             end_secs: KILL.1,
             recovery: Recovery {
@@ -256,7 +256,7 @@ fn two_faults_report() -> Report {
             id: "pause-follower".into(),
             name: "pause-follower".into(),
             action: "pause".into(),
-            target: FaultTarget { nodes: vec![3], reason: "node 3".into() },
+            target: FaultTarget { nodes: vec![3], reason: "node 3".into(), pods: vec![] },
             start_secs: PAUSE.0,
             end_secs: PAUSE.1,
             recovery: Recovery {
@@ -604,7 +604,7 @@ fn degenerate_reports_still_render() {
         id: "kill-controller".into(),
         name: "kill-controller".into(),
         action: "kill".into(),
-        target: FaultTarget { nodes: vec![], reason: "the controller could not be resolved".into() },
+        target: FaultTarget { nodes: vec![], reason: "the controller could not be resolved".into(), pods: vec![] },
         start_secs: 3.0,
         end_secs: 3.0,
         recovery: Recovery { notes: vec!["the run ended before the fault".into()], ..Recovery::default() },

@@ -34,7 +34,12 @@ fn load(v: &serde_json::Value) -> aftershock::scenario::Scenario {
 }
 
 fn opts(dir: &Path) -> RunOptions {
-    RunOptions { out: Some(dir.to_path_buf()), reports_root: dir.to_path_buf(), progress: Progress::None }
+    RunOptions {
+        out: Some(dir.to_path_buf()),
+        reports_root: dir.to_path_buf(),
+        progress: Progress::None,
+        kube_context: None,
+    }
 }
 
 /// Sum of the end offsets of every partition: what is really in the topic.

@@ -1,6 +1,7 @@
-//! Runs a scenario's fault schedule against a local cluster: each occurrence waits for its
-//! time, resolves its target, is written to the ledger, applied as a guard, observed, and
-//! undone when its window ends or the run is cancelled.
+//! Runs a scenario's fault schedule against a backend (a local cluster, or broker pods in
+//! Kubernetes): each occurrence waits for its time, resolves its target, is applied as a guard
+//! (local faults are written to the ledger first), observed, and undone when its window ends
+//! or the run is cancelled.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -99,13 +100,34 @@ pub struct FaultOutcome {
     pub node_registered: Option<Duration>,
     /// For controller faults: when another node became the quorum leader, and which.
     pub new_controller: Option<(Duration, i32)>,
+    /// Kubernetes: the pods hit, and the objects created for the fault.
+    pub pods: Vec<String>,
+    /// Kubernetes: when every pod the fault deleted or failed was Ready again.
+    pub pod_ready: Option<Duration>,
     /// Anything that went wrong applying, observing or undoing.
     pub errors: Vec<String>,
+    /// Anything else worth knowing (e.g. a NetworkPolicy that had no visible effect).
+    pub notes: Vec<String>,
+}
+
+/// Where faults are injected.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    /// The processes (and network namespaces) of a local cluster.
+    Local(Arc<Mutex<LocalCluster>>),
+    /// Broker pods through the Kubernetes API.
+    Kube(Arc<super::kube::KubeBackend>),
+}
+
+/// An applied fault of either backend.
+enum Guard {
+    Local(super::local::ActiveFault),
+    Kube(super::kube::KubeFault),
 }
 
 /// What the engine needs from the run.
 pub struct ChaosContext {
-    pub cluster: Arc<Mutex<LocalCluster>>,
+    pub backend: Backend,
     pub base: ClientConfig,
     pub ledger: FaultLedger,
     pub clock: RunClock,
@@ -166,7 +188,13 @@ async fn run_one(
             return out;
         }
     }
-    let n_nodes = lock(&ctx.cluster).state().nodes.len();
+    let n_nodes = match node_ids(&ctx.backend).await {
+        Ok((all, _)) => all.len(),
+        Err(e) => {
+            out.skipped = Some(format!("could not list the nodes: {e}"));
+            return out;
+        }
+    };
     if check_health {
         let base = ctx.base.clone();
         let view = blocking(move || ClusterView::fetch(&base, Duration::from_secs(10))).await;
@@ -193,9 +221,12 @@ async fn run_one(
     }
 
     // Resolve the target now: leaders and the controller move during a run.
-    let resolved = {
-        let (ctx2, spec) = (ctx.clone(), occ.spec.clone());
-        blocking(move || resolve_target(&ctx2, &spec, occ.seq)).await
+    let resolved = match node_ids(&ctx.backend).await {
+        Ok((all, alive)) => {
+            let (ctx2, spec) = (ctx.clone(), occ.spec.clone());
+            blocking(move || resolve_target(&ctx2, &spec, occ.seq, all, alive)).await
+        }
+        Err(e) => Err(e),
     };
     let (nodes, reason) = match resolved {
         Ok(r) => r,
@@ -222,32 +253,66 @@ async fn run_one(
         cancel.clone(),
     ));
 
-    let applied = {
-        let (ctx2, spec, nodes) = (ctx.clone(), occ.spec.clone(), nodes.clone());
-        blocking(move || super::local::apply(&ctx2.cluster, &ctx2.ledger, occ.seq, &spec, &nodes)).await
+    let applied = match &ctx.backend {
+        Backend::Local(cluster) => {
+            let (c, ledger, spec, nodes) = (cluster.clone(), ctx.ledger.clone(), occ.spec.clone(), nodes.clone());
+            blocking(move || super::local::apply(&c, &ledger, occ.seq, &spec, &nodes)).await.map(Guard::Local)
+        }
+        Backend::Kube(k) => {
+            let base = ctx.base.clone();
+            let healthy = move || {
+                let base = base.clone();
+                async move { wait_healthy(base, n_nodes, k_timeout()).await }
+            };
+            k.apply(occ.seq, &occ.spec, &nodes, healthy).await.map(Guard::Kube)
+        }
     };
+    // Kubernetes: watch the pods the fault took down until they are Ready again.
+    let mut pod_watch = None;
     match applied {
         Err(e) => out.errors.push(format!("applying: {e}")),
-        Ok(mut guard) => {
-            // The window, cut short by cancellation; kill/stop restart early when asked.
-            let window_end = tokio::time::Instant::from_std(injected_at + occ.spec.duration);
-            if let Some(after) = occ.spec.restart_after {
-                let at = tokio::time::Instant::from_std(injected_at + after);
-                tokio::select! { _ = tokio::time::sleep_until(at) => {}, _ = cancel.cancelled() => {} }
-                let c = ctx.cluster.clone();
-                let (g, r) = blocking_guard(move || {
-                    let r = guard.restart_early(&c);
-                    (guard, r)
-                })
-                .await;
-                guard = g;
-                if let Err(e) = r {
-                    out.errors.push(format!("restarting early: {e}"));
+        Ok(guard) => {
+            if let (Guard::Kube(f), Backend::Kube(k)) = (&guard, &ctx.backend) {
+                out.pods = f.pods().iter().map(|p| p.name.clone()).collect();
+                out.notes.extend(f.objects().into_iter().map(|o| format!("created {o}")));
+                if takes_pods_down(occ.spec.action) {
+                    pod_watch = Some(tokio::spawn(watch_pods_ready(
+                        k.clone(),
+                        f.pods().to_vec(),
+                        occ.spec.action,
+                        cancel.clone(),
+                    )));
                 }
             }
+            // The window, cut short by cancellation; kill/stop restart early when asked.
+            let window_end = tokio::time::Instant::from_std(injected_at + occ.spec.duration);
+            let guard = match (guard, occ.spec.restart_after, &ctx.backend) {
+                (Guard::Local(g), Some(after), Backend::Local(cluster)) => {
+                    let at = tokio::time::Instant::from_std(injected_at + after);
+                    tokio::select! { _ = tokio::time::sleep_until(at) => {}, _ = cancel.cancelled() => {} }
+                    let c = cluster.clone();
+                    let (g, r) = blocking_guard(move || {
+                        let mut g = g;
+                        let r = g.restart_early(&c);
+                        (g, r)
+                    })
+                    .await;
+                    if let Err(e) = r {
+                        out.errors.push(format!("restarting early: {e}"));
+                    }
+                    Guard::Local(g)
+                }
+                (g, _, _) => g,
+            };
             tokio::select! { _ = tokio::time::sleep_until(window_end) => {}, _ = cancel.cancelled() => {} }
-            let c = ctx.cluster.clone();
-            let r = blocking(move || guard.revert(&c)).await;
+            let r = match (guard, &ctx.backend) {
+                (Guard::Local(g), Backend::Local(cluster)) => {
+                    let c = cluster.clone();
+                    blocking(move || g.revert(&c)).await
+                }
+                (Guard::Kube(mut g), _) => g.revert().await,
+                (Guard::Local(_), Backend::Kube(_)) => Ok(()),
+            };
             if let Err(e) = r {
                 out.errors.push(format!("undoing: {e}"));
             }
@@ -261,7 +326,127 @@ async fn run_one(
     out.node_registered = obs.node_registered;
     out.new_controller = obs.new_controller;
     out.errors.extend(obs.errors);
+    if let Some(w) = pod_watch {
+        match w.await {
+            Ok(Ok(Some(at))) => out.pod_ready = Some(ctx.clock.offset(at)),
+            Ok(Ok(None)) => out.notes.push("the run ended before the pods were Ready again".into()),
+            Ok(Err(e)) => out.errors.push(format!("watching the pods: {e}")),
+            Err(e) => out.errors.push(format!("watching the pods: {e}")),
+        }
+    }
+    // A NetworkPolicy only works where the CNI enforces it; a broker cut off from the other
+    // nodes for longer than the session timeout (9 s) is fenced, so a broker that stayed
+    // registered through a long enough window shows the policy did nothing.
+    if let (Backend::Kube(k), FaultAction::Partition { peers, .. }) = (&ctx.backend, occ.spec.action)
+        && !k.spec().chaos_mesh
+        && peers != super::spec::Peers::Clients
+        && out.injected.is_some()
+        && out.errors.is_empty()
+    {
+        if occ.spec.duration < NETPOL_EFFECT_WINDOW {
+            out.notes.push(format!(
+                "the window is shorter than {}s, too short to tell whether the NetworkPolicy took effect",
+                NETPOL_EFFECT_WINDOW.as_secs()
+            ));
+        } else if !obs.victim_left {
+            out.notes.push(format!(
+                "WARNING: the NetworkPolicy had no visible effect on Kafka: node(s) {:?} stayed registered through a {}s window. Does the cluster's CNI enforce NetworkPolicies? (kindnet and flannel do not; Calico and Cilium do)",
+                out.nodes,
+                occ.spec.duration.as_secs()
+            ));
+        }
+    }
     out
+}
+
+/// A broker cut off from the controller is fenced after `broker.session.timeout.ms` (9 s by
+/// default); windows at least this long tell whether a NetworkPolicy took effect.
+const NETPOL_EFFECT_WINDOW: Duration = Duration::from_secs(15);
+
+/// How long a rolling restart on Kubernetes waits for the cluster to be whole after a pod.
+fn k_timeout() -> Duration {
+    Duration::from_secs(300)
+}
+
+fn takes_pods_down(a: FaultAction) -> bool {
+    matches!(a, FaultAction::Kill | FaultAction::Stop | FaultAction::Pause)
+}
+
+/// The node ids of the backend: all of them, and those alive now.
+async fn node_ids(backend: &Backend) -> Result<(Vec<i32>, Vec<i32>)> {
+    match backend {
+        Backend::Local(c) => {
+            let mut c = lock(c);
+            let all: Vec<i32> = c.state().nodes.iter().map(|n| n.id).collect();
+            let alive = all.iter().copied().filter(|id| c.is_alive(*id)).collect();
+            Ok((all, alive))
+        }
+        Backend::Kube(k) => {
+            let pods = k.brokers().await?;
+            let alive = pods.iter().filter(|p| p.ready && !p.deleting).map(|p| p.node_id).collect();
+            Ok((pods.iter().map(|p| p.node_id).collect(), alive))
+        }
+    }
+}
+
+/// Waits until every partition is led and fully in sync on `n_nodes` brokers.
+async fn wait_healthy(base: ClientConfig, n_nodes: usize, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let b = base.clone();
+        if let Ok(v) = blocking(move || ClusterView::fetch(&b, Duration::from_secs(5))).await
+            && v.healthy(n_nodes)
+        {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::Usage(format!("the cluster was not whole again within {timeout:?}")));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Waits until each pod the fault took down is Ready again: a replacement for a deleted pod
+/// (a new uid), or the same pod after a pod-failure; `None` when the run ends first.
+async fn watch_pods_ready(
+    k: Arc<super::kube::KubeBackend>,
+    pods: Vec<super::kube::BrokerPod>,
+    action: FaultAction,
+    cancel: CancellationToken,
+) -> Result<Option<Instant>> {
+    let timeout = k.spec().ready_timeout;
+    let wait = async {
+        let mut last = Instant::now();
+        for p in &pods {
+            let at = match action {
+                FaultAction::Pause => {
+                    // Chaos Mesh's pod-failure keeps the pod; it is Ready again only after
+                    // the fault is removed, so first see it not Ready.
+                    wait_not_ready(&k, &p.name, timeout).await?;
+                    k.wait_ready(&p.name, None, timeout).await?
+                }
+                _ => k.wait_ready(&p.name, Some(&p.uid), timeout).await?,
+            };
+            last = last.max(at);
+        }
+        Ok::<_, Error>(last)
+    };
+    tokio::select! {
+        r = wait => r.map(Some),
+        _ = cancel.cancelled() => Ok(None),
+    }
+}
+
+async fn wait_not_ready(k: &super::kube::KubeBackend, name: &str, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        let pods = k.brokers().await?;
+        if pods.iter().find(|p| p.name == name).is_none_or(|p| !p.ready) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
 }
 
 #[derive(Debug, Default)]
@@ -270,6 +455,8 @@ struct Observed {
     degraded_seen: bool,
     node_registered: Option<Duration>,
     new_controller: Option<(Duration, i32)>,
+    /// A target node was missing from the registered brokers at some point.
+    victim_left: bool,
     errors: Vec<String>,
 }
 
@@ -301,6 +488,7 @@ async fn observe(
             }
             if victims.iter().any(|id| !v.brokers.contains(id)) {
                 victim_gone = true;
+                o.victim_left = true;
             } else if victim_gone && o.node_registered.is_none() {
                 o.node_registered = Some(now);
             }
@@ -308,8 +496,8 @@ async fn observe(
                 o.healthy_again = Some(now);
             }
         }
-        if target == TargetSpec::Controller && o.new_controller.is_none() {
-            let c = lock(&ctx.cluster);
+        if let (TargetSpec::Controller, None, Backend::Local(cluster)) = (&target, o.new_controller, &ctx.backend) {
+            let c = lock(cluster);
             let alive: Vec<i32> = c.state().nodes.iter().map(|n| n.id).filter(|id| !victims.contains(id)).collect();
             if let Some(leader) = active_controller(c.dir(), c.state(), &alive)
                 && !victims.contains(&leader)
@@ -319,7 +507,9 @@ async fn observe(
         }
         let done = o.healthy_again.is_some()
             && (!victim_gone || o.node_registered.is_some())
-            && (target != TargetSpec::Controller || o.new_controller.is_some());
+            && (target != TargetSpec::Controller
+                || o.new_controller.is_some()
+                || matches!(ctx.backend, Backend::Kube(_)));
         if done {
             break;
         }
@@ -328,17 +518,17 @@ async fn observe(
     o
 }
 
-/// Chooses the nodes a fault hits, and says why.
-fn resolve_target(ctx: &ChaosContext, spec: &FaultSpec, seq: u32) -> Result<(Vec<i32>, String)> {
+/// Chooses the nodes a fault hits among `all` nodes and those alive now (`ids`), and says why.
+fn resolve_target(
+    ctx: &ChaosContext,
+    spec: &FaultSpec,
+    seq: u32,
+    all: Vec<i32>,
+    ids: Vec<i32>,
+) -> Result<(Vec<i32>, String)> {
     let mut rng = crate::scenario::seeded_rng(ctx.seed, &format!("fault/{}", spec.name), u64::from(seq));
-    let (ids, dir, state) = {
-        let mut c = lock(&ctx.cluster);
-        let ids: Vec<i32> = c.state().nodes.iter().map(|n| n.id).collect();
-        let alive: Vec<i32> = ids.iter().copied().filter(|id| c.is_alive(*id)).collect();
-        (alive, c.dir().to_path_buf(), c.state().clone())
-    };
     if matches!(spec.action, FaultAction::Restart) {
-        return Ok((state.nodes.iter().map(|n| n.id).collect(), "a rolling restart hits every node in turn".into()));
+        return Ok((all, "a rolling restart hits every node in turn".into()));
     }
     let none = || Error::Usage("no live node to hit".into());
     match &spec.target {
@@ -366,8 +556,14 @@ fn resolve_target(ctx: &ChaosContext, spec: &FaultSpec, seq: u32) -> Result<(Vec
             Ok((vec![l], format!("node {l} led the most partitions ({count} of {})", v.partitions.len())))
         }
         TargetSpec::Controller => {
-            let c = active_controller(&dir, &state, &ids)
-                .ok_or_else(|| Error::Usage("no quorum leader found in the nodes' quorum state".into()))?;
+            let c = match &ctx.backend {
+                Backend::Local(cluster) => {
+                    let c = lock(cluster);
+                    active_controller(c.dir(), c.state(), &ids)
+                        .ok_or_else(|| Error::Usage("no quorum leader found in the nodes' quorum state".into()))?
+                }
+                Backend::Kube(_) => super::quorum::describe_quorum_leader(&ctx.base, Duration::from_secs(10))?,
+            };
             Ok((vec![c], format!("node {c} was the active controller (KRaft quorum leader)")))
         }
     }

@@ -1,13 +1,16 @@
 //! Faults: the schedule from the scenario, Kafka-aware target resolution, the backends that
-//! inject and undo faults (local processes and network namespaces), the fault ledger that
-//! makes `heal` possible after a crash, and the recovery figures of each fault.
+//! inject and undo faults (local processes and network namespaces; broker pods in Kubernetes),
+//! the fault ledger that makes `heal` possible after a crash, and the recovery figures of each
+//! fault.
 
 pub mod engine;
 pub mod heal;
+pub mod kube;
 pub mod ledger;
 pub mod local;
 pub mod observe;
 pub mod partition;
+pub mod quorum;
 pub mod recovery;
 pub mod spec;
 

@@ -38,7 +38,7 @@ pub fn record(
             id,
             name: o.name.clone(),
             action: o.action.clone(),
-            target: FaultTarget { nodes: o.nodes.clone(), reason: o.reason.clone() },
+            target: FaultTarget { nodes: o.nodes.clone(), reason: o.reason.clone(), pods: o.pods.clone() },
             start_secs: round(at),
             end_secs: round(at),
             recovery: Recovery { notes, ..Default::default() },
@@ -186,12 +186,14 @@ pub fn record(
             }
         },
     };
+    let pod_ready_secs = o.pod_ready.and_then(|t| since(t.as_secs_f64()));
+    notes.extend(o.notes.iter().cloned());
     notes.extend(o.errors.iter().cloned());
     FaultRecord {
         id,
         name: o.name.clone(),
         action: o.action.clone(),
-        target: FaultTarget { nodes: o.nodes.clone(), reason: o.reason.clone() },
+        target: FaultTarget { nodes: o.nodes.clone(), reason: o.reason.clone(), pods: o.pods.clone() },
         start_secs: round(start),
         end_secs: round(end),
         recovery: Recovery {
@@ -201,6 +203,7 @@ pub fn record(
             throughput_recovered_secs,
             isr_recovered_secs,
             node_registered_secs,
+            pod_ready_secs,
             new_controller_secs,
             max_latency_us,
             p99_latency_us,

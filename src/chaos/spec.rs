@@ -118,3 +118,41 @@ pub struct ErrorRateAbort {
     pub error_rate: f64,
     pub for_: Duration,
 }
+
+/// Where a Kafka cluster that runs in Kubernetes keeps its broker pods, and how faults reach
+/// them (`cluster.existing.kubernetes`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KubeSpec {
+    /// The only namespace aftershock reads or changes.
+    pub namespace: String,
+    /// The kubeconfig context (`None`: the current one, or the in-cluster service account).
+    pub context: Option<String>,
+    /// The kubeconfig file (`None`: `$KUBECONFIG`, `~/.kube/config`, then in-cluster).
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// Label selector of the broker pods.
+    pub selector: String,
+    /// How a pod's Kafka node id is read.
+    pub node_id: NodeIdRule,
+    /// A label whose value names one pod, used to select a single broker in NetworkPolicies.
+    pub pod_label: String,
+    /// Use Chaos Mesh objects: PodChaos `pod-failure` for pause, NetworkChaos for partitions.
+    pub chaos_mesh: bool,
+    /// How long a deleted broker pod gets to be Ready again before the fault reports it.
+    pub ready_timeout: Duration,
+}
+
+/// How the Kafka node id of a broker pod is found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeIdRule {
+    /// The number after the last `-` of the pod name (Strimzi: `<cluster>-<pool>-<id>`).
+    NameSuffix,
+    /// The value of this label.
+    Label(String),
+}
+
+impl KubeSpec {
+    /// Strimzi's labels for the broker pods of Kafka cluster `name`.
+    pub fn strimzi_selector(name: &str) -> String {
+        format!("strimzi.io/cluster={name},strimzi.io/kind=Kafka,strimzi.io/broker-role=true")
+    }
+}

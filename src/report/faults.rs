@@ -37,6 +37,9 @@ pub struct FaultTarget {
     pub nodes: Vec<i32>,
     /// Why these nodes, e.g. `the leader of orders/0`, `the active controller`, `node 2`.
     pub reason: String,
+    /// Kubernetes: the broker pods hit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pods: Vec<String>,
 }
 
 /// Recovery figures of one fault. Times (`*_secs`) count from the fault's start, except
@@ -59,6 +62,9 @@ pub struct Recovery {
     pub node_registered_secs: Option<f64>,
     /// Until a new active controller was elected (faults that hit the controller).
     pub new_controller_secs: Option<f64>,
+    /// Kubernetes: until every pod the fault took down was Ready again.
+    #[serde(default)]
+    pub pod_ready_secs: Option<f64>,
     /// Highest produce latency of a message sent during the fault window, in microseconds.
     pub max_latency_us: Option<u64>,
     /// Produce p99 of the messages sent during the fault window, in microseconds.
@@ -89,13 +95,14 @@ pub enum RecoveryFigure {
     IsrRecovered,
     NodeRegistered,
     NewController,
+    PodReady,
     LatencyMax,
     LatencyP99,
 }
 
 impl RecoveryFigure {
     /// Every figure, in display order.
-    pub const ALL: [RecoveryFigure; 9] = [
+    pub const ALL: [RecoveryFigure; 10] = [
         RecoveryFigure::FirstError,
         RecoveryFigure::UnavailableMax,
         RecoveryFigure::P99Recovered,
@@ -103,12 +110,13 @@ impl RecoveryFigure {
         RecoveryFigure::IsrRecovered,
         RecoveryFigure::NodeRegistered,
         RecoveryFigure::NewController,
+        RecoveryFigure::PodReady,
         RecoveryFigure::LatencyMax,
         RecoveryFigure::LatencyP99,
     ];
 
     /// The figures that are times in seconds (the rest are latencies in microseconds).
-    pub const TIMES: [RecoveryFigure; 7] = [
+    pub const TIMES: [RecoveryFigure; 8] = [
         RecoveryFigure::FirstError,
         RecoveryFigure::UnavailableMax,
         RecoveryFigure::P99Recovered,
@@ -116,7 +124,15 @@ impl RecoveryFigure {
         RecoveryFigure::IsrRecovered,
         RecoveryFigure::NodeRegistered,
         RecoveryFigure::NewController,
+        RecoveryFigure::PodReady,
     ];
+
+    /// The time figures worth showing for these faults: pod readiness only when a fault hit
+    /// Kubernetes pods, so local runs keep their tables and plots unchanged.
+    pub fn times_for(faults: &[FaultRecord]) -> Vec<RecoveryFigure> {
+        let pods = faults.iter().any(|f| !f.target.pods.is_empty());
+        RecoveryFigure::TIMES.into_iter().filter(|f| *f != RecoveryFigure::PodReady || pods).collect()
+    }
 
     /// The metric name after `recovery.`, e.g. `unavailable.max`.
     pub fn key(self) -> &'static str {
@@ -128,6 +144,7 @@ impl RecoveryFigure {
             RecoveryFigure::IsrRecovered => "isr_recovered",
             RecoveryFigure::NodeRegistered => "node_registered",
             RecoveryFigure::NewController => "new_controller",
+            RecoveryFigure::PodReady => "pod_ready",
             RecoveryFigure::LatencyMax => "latency.max",
             RecoveryFigure::LatencyP99 => "latency.p99",
         }
@@ -143,6 +160,7 @@ impl RecoveryFigure {
             RecoveryFigure::IsrRecovered => "ISR complete",
             RecoveryFigure::NodeRegistered => "node registered",
             RecoveryFigure::NewController => "new controller",
+            RecoveryFigure::PodReady => "pod Ready",
             RecoveryFigure::LatencyMax => "max latency",
             RecoveryFigure::LatencyP99 => "p99 latency",
         }
@@ -163,6 +181,7 @@ impl RecoveryFigure {
             RecoveryFigure::IsrRecovered => r.isr_recovered_secs,
             RecoveryFigure::NodeRegistered => r.node_registered_secs,
             RecoveryFigure::NewController => r.new_controller_secs,
+            RecoveryFigure::PodReady => r.pod_ready_secs,
             RecoveryFigure::LatencyMax => r.max_latency_us.map(|v| v as f64),
             RecoveryFigure::LatencyP99 => r.p99_latency_us.map(|v| v as f64),
         }
@@ -194,7 +213,11 @@ impl FaultRecord {
         } else {
             format!(" ({})", self.target.reason)
         };
-        format!("{}{nodes}{reason}", self.action)
+        let pods = match self.target.pods.as_slice() {
+            [] => String::new(),
+            ps => format!(" [pod {}]", ps.join(", ")),
+        };
+        format!("{}{nodes}{pods}{reason}", self.action)
     }
 }
 
@@ -220,7 +243,7 @@ mod tests {
             id: "k".into(),
             name: "k".into(),
             action: "kill".into(),
-            target: FaultTarget { nodes: vec![2], reason: "the leader of orders/0".into() },
+            target: FaultTarget { nodes: vec![2], reason: "the leader of orders/0".into(), pods: vec![] },
             start_secs: 10.0,
             end_secs: 25.5,
             recovery: Recovery::default(),

@@ -635,7 +635,7 @@ fn recovery<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Report) 
         return draw_note(&root, "no faults in this run");
     }
     let (area, legend_area) = with_legend(&root);
-    let figures = RecoveryFigure::TIMES;
+    let figures = RecoveryFigure::times_for(faults);
     let top = faults.iter().flat_map(|f| figures.iter().filter_map(|g| g.of(&f.recovery))).fold(0.0, f64::max);
     let y_hi = if top > 0.0 { top * 1.15 } else { 10.0 };
     let n = faults.len() as f64;

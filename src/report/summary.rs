@@ -274,13 +274,14 @@ fn faults_table(faults: &[FaultRecord]) -> Table {
 
 /// The recovery times of each fault.
 fn recovery_table(faults: &[FaultRecord]) -> Table {
+    let figures = RecoveryFigure::times_for(faults);
     let mut header = vec!["fault".to_string()];
-    header.extend(RecoveryFigure::TIMES.iter().map(|f| f.label().to_string()));
+    header.extend(figures.iter().map(|f| f.label().to_string()));
     let rows = faults
         .iter()
         .map(|f| {
             let mut row = vec![format!("`{}`", f.id)];
-            row.extend(RecoveryFigure::TIMES.iter().map(|g| g.of(&f.recovery).map_or("n/a".to_string(), secs)));
+            row.extend(figures.iter().map(|g| g.of(&f.recovery).map_or("n/a".to_string(), secs)));
             row
         })
         .collect();

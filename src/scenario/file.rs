@@ -139,6 +139,26 @@ pub(crate) struct RawLocal {
 pub(crate) struct RawExisting {
     pub bootstrap: Option<String>,
     pub client_config: Option<BTreeMap<String, RawConfigValue>>,
+    pub kubernetes: Option<RawKubernetes>,
+}
+
+/// `cluster.existing.kubernetes`: the cluster runs in Kubernetes, and faults act on its pods.
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "Kubernetes settings, like {\"namespace\": \"kafka\", \"strimzi_cluster\": \"my-cluster\"}"
+)]
+pub(crate) struct RawKubernetes {
+    pub namespace: Option<String>,
+    pub context: Option<String>,
+    pub kubeconfig: Option<String>,
+    pub strimzi_cluster: Option<String>,
+    pub selector: Option<String>,
+    /// `"name_suffix"` or `{"label": "key"}`; a JSON value so validation can name both forms.
+    pub node_id: Option<Value>,
+    pub pod_label: Option<String>,
+    pub chaos_mesh: Option<bool>,
+    pub ready_timeout: Option<DurationText>,
 }
 
 /// An entry of `topics`.

@@ -147,6 +147,8 @@ pub enum ClusterTarget {
         /// librdkafka settings for every client (security, timeouts, ...); secret values are
         /// references resolved at run time.
         client_config: BTreeMap<String, ConfigValue>,
+        /// The cluster runs in Kubernetes: faults act on its broker pods.
+        kubernetes: Option<crate::chaos::spec::KubeSpec>,
     },
 }
 
@@ -666,6 +668,7 @@ mod tests {
         assert_eq!(format!("{env}"), "env:AFTERSHOCK_TEST_SURELY_UNSET_VARIABLE");
         assert_eq!(ConfigValue::Plain("x".into()).resolve().unwrap(), "x");
         let c = ClusterTarget::Existing {
+            kubernetes: None,
             bootstrap: "h:9092".into(),
             client_config: BTreeMap::from([("sasl.password".to_string(), env)]),
         };

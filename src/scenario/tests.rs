@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 
 use super::file::{
-    RawCluster, RawConsumer, RawExisting, RawKeyCount, RawKeys, RawLocal, RawNormal, RawPhase, RawProducer,
-    RawSecretRef, RawSizeDist, RawTop, RawTopic, RawUniform, RawZipf,
+    RawCluster, RawConsumer, RawExisting, RawKeyCount, RawKeys, RawKubernetes, RawLocal, RawNormal, RawPhase,
+    RawProducer, RawSecretRef, RawSizeDist, RawTop, RawTopic, RawUniform, RawZipf,
 };
 use super::*;
 
@@ -120,7 +120,7 @@ fn existing_clusters_keep_secret_references() {
       "phases": [{"name": "steady", "duration": "1m"}]
     }"#;
     let s = parse_str(text, "f").unwrap();
-    let ClusterTarget::Existing { bootstrap, client_config } = &s.cluster else { panic!("not existing") };
+    let ClusterTarget::Existing { bootstrap, client_config, .. } = &s.cluster else { panic!("not existing") };
     assert_eq!(bootstrap, "k1:9093,k2:9093");
     assert_eq!(client_config["sasl.username"], ConfigValue::Env("KAFKA_USER".into()));
     assert_eq!(client_config["sasl.password"], ConfigValue::File("/run/secrets/kafka".into()));
@@ -266,6 +266,7 @@ fn schema_names_exactly_the_fields_the_reader_accepts() {
         (names::<RawCluster>(), "/$defs/cluster/properties".to_string()),
         (names::<RawLocal>(), "/$defs/local/properties".to_string()),
         (names::<RawExisting>(), "/$defs/existing/properties".to_string()),
+        (names::<RawKubernetes>(), "/$defs/kubernetes/properties".to_string()),
         (names::<RawTopic>(), "/$defs/topic/properties".to_string()),
         (names::<RawProducer>(), "/$defs/producer/properties".to_string()),
         (names::<RawSizeDist>(), size_dist.to_string()),

@@ -17,8 +17,8 @@ use super::Problem;
 use super::defaults;
 use super::file::{
     AcksText, DurationText, NumOrText, RateText, RawCluster, RawConfigValue, RawConsumer, RawExisting, RawFault,
-    RawKeys, RawLocal, RawPhase, RawProducer, RawSafety, RawScenario, RawSecretRef, RawSize, RawSizeDist, RawStart,
-    RawTopic, Scalar, SizeText,
+    RawKeys, RawKubernetes, RawLocal, RawPhase, RawProducer, RawSafety, RawScenario, RawSecretRef, RawSize,
+    RawSizeDist, RawStart, RawTopic, Scalar, SizeText,
 };
 use super::model::{
     Acks, ClusterTarget, ConfigValue, ConsumerSpec, KeyDist, Phase, ProducerSpec, Rate, Scenario, SizeDist, StartFrom,
@@ -26,7 +26,9 @@ use super::model::{
 };
 use super::position::JsonPath;
 use super::units::{format_size, parse_duration, parse_rate, parse_size, rate_from_number};
-use crate::chaos::spec::{Direction, ErrorRateAbort, FaultAction, FaultSpec, FaultStart, Peers, Safety, TargetSpec};
+use crate::chaos::spec::{
+    Direction, ErrorRateAbort, FaultAction, FaultSpec, FaultStart, KubeSpec, NodeIdRule, Peers, Safety, TargetSpec,
+};
 
 /// Checks a read scenario. `broken` lists the paths where reading already found a problem:
 /// a field missing there was dropped, not left out, so it gets no default and no second report.
@@ -111,10 +113,29 @@ pub(crate) fn validate(
     for (i, f) in faults.iter().enumerate() {
         let Some(f) = f else { continue };
         match &cluster {
-            Some(ClusterTarget::Existing { .. }) => c.err(
+            Some(ClusterTarget::Existing { kubernetes: None, .. }) => c.err(
                 faults_at.index(i),
-                "faults need a cluster aftershock started (`local`, or `running` for one from `aftershock cluster up`); an existing cluster needs the Kubernetes backend",
+                "faults need a cluster aftershock started (`local`, or `running` for one from `aftershock cluster up`), or an existing cluster in Kubernetes (`cluster.existing.kubernetes`)",
             ),
+            Some(ClusterTarget::Existing { kubernetes: Some(k), .. }) => {
+                if f.restart_after.is_some() {
+                    c.err(
+                        faults_at.index(i).key("restart_after"),
+                        "on Kubernetes the pod's controller recreates a deleted broker pod: `restart_after` does not apply",
+                    );
+                }
+                match f.action {
+                    FaultAction::Pause if !k.chaos_mesh => c.err(
+                        faults_at.index(i).key("action"),
+                        "pause on Kubernetes uses Chaos Mesh (PodChaos pod-failure): set \"chaos_mesh\": true in cluster.existing.kubernetes",
+                    ),
+                    FaultAction::Partition { peers: Peers::Clients, .. } if k.chaos_mesh => c.err(
+                        faults_at.index(i).key("peers"),
+                        "Chaos Mesh partitions cut a pod from other pods: use peers \"nodes\" or \"all\" (or leave out chaos_mesh for a NetworkPolicy)",
+                    ),
+                    _ => {}
+                }
+            }
             Some(ClusterTarget::Local { netns: false, .. }) if matches!(f.action, FaultAction::Partition { .. }) => c.err(
                 faults_at.index(i).key("action"),
                 "a partition needs the nodes in network namespaces: set \"netns\": true on the local cluster (root only)",
@@ -516,10 +537,101 @@ impl Checker<'_> {
             }
             client_config.insert(k.clone(), value);
         }
+        let kubernetes = match &e.kubernetes {
+            None => Some(None),
+            Some(k) => self.kubernetes(k, &at.key("kubernetes")).map(Some),
+        };
         if !ok {
             return None;
         }
-        Some(ClusterTarget::Existing { bootstrap: bootstrap?, client_config })
+        Some(ClusterTarget::Existing { bootstrap: bootstrap?, client_config, kubernetes: kubernetes? })
+    }
+
+    fn kubernetes(&mut self, k: &RawKubernetes, at: &JsonPath) -> Option<KubeSpec> {
+        let namespace = match k.namespace.as_deref() {
+            None => {
+                self.missing(at.key("namespace"), "the namespace of the Kafka pods, like \"kafka\"");
+                None
+            }
+            Some(n) if !is_dns_label(n) => {
+                self.err(
+                    at.key("namespace"),
+                    format!("{n:?} is not a namespace name (lowercase letters, digits and `-`, at most 63)"),
+                );
+                None
+            }
+            Some(n) => Some(n.to_string()),
+        };
+        let selector = match (k.strimzi_cluster.as_deref(), k.selector.as_deref()) {
+            (Some(_), Some(_)) => {
+                self.err(
+                    at.key("selector"),
+                    "give either `strimzi_cluster` (Strimzi's labels) or `selector` (any label selector), not both",
+                );
+                None
+            }
+            (Some(c), None) if !is_dns_label(c) => {
+                self.err(at.key("strimzi_cluster"), format!("{c:?} is not a Kafka resource name"));
+                None
+            }
+            (Some(c), None) => Some(KubeSpec::strimzi_selector(c)),
+            (None, Some(sel)) => match check_label_selector(sel) {
+                Ok(()) => Some(sel.to_string()),
+                Err(m) => {
+                    self.err(at.key("selector"), m);
+                    None
+                }
+            },
+            (None, None) => {
+                self.missing(
+                    at.key("strimzi_cluster"),
+                    "how to find the broker pods: \"strimzi_cluster\": \"my-cluster\" (Strimzi's labels) or \"selector\": \"app=kafka\"",
+                );
+                None
+            }
+        };
+        const ID_FORMS: &str = "\"name_suffix\" (the number ending the pod name) or {\"label\": \"key\"}";
+        let node_id = match &k.node_id {
+            None => Some(NodeIdRule::NameSuffix),
+            Some(Value::String(s)) if s == "name_suffix" => Some(NodeIdRule::NameSuffix),
+            Some(Value::Object(m))
+                if m.len() == 1 && m.get("label").and_then(Value::as_str).is_some_and(|l| !l.is_empty()) =>
+            {
+                Some(NodeIdRule::Label(m["label"].as_str().unwrap_or_default().to_string()))
+            }
+            Some(other) => {
+                self.err(at.key("node_id"), format!("expected {ID_FORMS}, got {other}"));
+                None
+            }
+        };
+        let pod_label = match k.pod_label.as_deref() {
+            Some("") => {
+                self.err(at.key("pod_label"), "empty label key");
+                None
+            }
+            Some(l) => Some(l.to_string()),
+            None if k.strimzi_cluster.is_some() => Some("strimzi.io/pod-name".to_string()),
+            None => Some("statefulset.kubernetes.io/pod-name".to_string()),
+        };
+        let ready_timeout = match &k.ready_timeout {
+            None => Some(Duration::from_secs(300)),
+            Some(d) => self.positive_duration(d, at.key("ready_timeout"), "ready_timeout"),
+        };
+        for (field, v) in [("context", &k.context), ("kubeconfig", &k.kubeconfig)] {
+            if v.as_deref() == Some("") {
+                self.err(at.key(field), format!("empty {field}: leave it out for the default"));
+            }
+        }
+        Some(KubeSpec {
+            namespace: namespace?,
+            context: k.context.clone().filter(|c| !c.is_empty()),
+            kubeconfig: k.kubeconfig.as_deref().filter(|c| !c.is_empty()).map(PathBuf::from),
+            selector: selector?,
+            node_id: node_id?,
+            pod_label: pod_label?,
+            chaos_mesh: k.chaos_mesh.unwrap_or(false),
+            ready_timeout: ready_timeout?,
+        })
     }
 
     fn topic(&mut self, t: &RawTopic, at: &JsonPath, cx: &Context) -> Option<TopicSpec> {
@@ -1487,6 +1599,61 @@ fn kafka_topic_name(n: &str) -> Result<(), String> {
 
 fn fmt_duration(d: Duration) -> String {
     humantime::format_duration(d).to_string()
+}
+
+/// A DNS-1123 label: namespaces and most Kubernetes object names.
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// Checks the shape of a Kubernetes label selector (`k=v`, `k==v`, `k!=v`, `k`, `!k`,
+/// `k in (a,b)`, `k notin (a)`, joined by commas), so a typo fails before the run.
+fn check_label_selector(sel: &str) -> Result<(), String> {
+    if sel.trim().is_empty() {
+        return Err("empty selector: write one like \"app=kafka\"".into());
+    }
+    let mut parts = Vec::new();
+    let (mut depth, mut cur) = (0i32, String::new());
+    for ch in sel.chars() {
+        match ch {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(std::mem::take(&mut cur));
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(ch);
+    }
+    parts.push(cur);
+    let key_ok = |k: &str| {
+        let k = k.trim();
+        !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
+    };
+    for p in &parts {
+        let p = p.trim();
+        let ok = if let Some((k, v)) = p.split_once("!=").or_else(|| p.split_once("==")).or_else(|| p.split_once('=')) {
+            key_ok(k) && v.trim().chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        } else if let Some(k) = p.strip_prefix('!') {
+            key_ok(k)
+        } else if let Some((k, rest)) = p.split_once(" in ").or_else(|| p.split_once(" notin ")) {
+            let rest = rest.trim();
+            key_ok(k) && rest.starts_with('(') && rest.ends_with(')')
+        } else {
+            key_ok(p)
+        };
+        if !ok {
+            return Err(format!(
+                "`{p}` in selector {sel:?} is not a label requirement like `app=kafka`, `tier!=x`, `role in (a,b)` or `!k`"
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
