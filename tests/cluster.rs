@@ -23,6 +23,15 @@ fn three_node_cluster_exactly_once_survives_a_kill_and_leaves_nothing() {
     assert_eq!(status.registered, 3, "{status:?}");
     assert!(status.nodes.iter().all(|n| n.alive && n.registered && n.pid.is_some()));
 
+    // The active controller over the wire (DescribeQuorum, as the Kubernetes backend asks it)
+    // is the quorum leader the nodes' own quorum-state files name.
+    let mut base = rdkafka::ClientConfig::new();
+    base.set("bootstrap.servers", &bootstrap);
+    let on_disk = aftershock::chaos::observe::active_controller(&dir, cluster.state(), &[1, 2, 3]);
+    let asked =
+        aftershock::chaos::quorum::describe_quorum_leader(&base, Duration::from_secs(10)).expect("DescribeQuorum");
+    assert_eq!(Some(asked), on_disk);
+
     let topic = "exactly-once";
     let first = smoke(
         &bootstrap,

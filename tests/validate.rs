@@ -263,7 +263,8 @@ fn read_json(path: &Path) -> serde_json::Value {
 #[test]
 fn shipped_scenarios_match_the_schema_and_load() {
     let v = schema();
-    for path in json_files("scenarios") {
+    let k8s = Path::new(env!("CARGO_MANIFEST_DIR")).join("k8s/scenario.json");
+    for path in json_files("scenarios").into_iter().chain([k8s]) {
         let doc = read_json(&path);
         let errors: Vec<String> = v.iter_errors(&doc).map(|e| format!("{}: {e}", e.instance_path())).collect();
         assert!(errors.is_empty(), "{}:\n{}", path.display(), errors.join("\n"));

@@ -130,6 +130,76 @@ fn existing_clusters_keep_secret_references() {
     assert!(s.producers.is_empty());
 }
 
+fn kube_scenario(kubernetes: &str, faults: &str) -> String {
+    format!(
+        r#"{{
+      "name": "k",
+      "cluster": {{"existing": {{"bootstrap": "b:9092", "kubernetes": {kubernetes}}}}},
+      "topics": [{{"name": "t", "partitions": 3, "replication_factor": 3}}],
+      "producers": [{{"name": "p", "topic": "t", "rate": 10}}],
+      "phases": [{{"name": "steady", "duration": "1m"}}],
+      "faults": {faults}
+    }}"#
+    )
+}
+
+#[test]
+fn kubernetes_settings_default_to_strimzi_and_fit_the_faults() {
+    let kill = r#"[{"name": "k", "at": "5s", "action": "kill", "target": {"leader_of": {"topic": "t", "partition": 0}}, "duration": "30s"}]"#;
+    let s = parse_str(&kube_scenario(r#"{"namespace": "kafka", "strimzi_cluster": "demo"}"#, kill), "f").unwrap();
+    let ClusterTarget::Existing { kubernetes: Some(k), .. } = &s.cluster else { panic!("no kubernetes") };
+    assert_eq!(k.selector, "strimzi.io/cluster=demo,strimzi.io/kind=Kafka,strimzi.io/broker-role=true");
+    assert_eq!(
+        (k.node_id.clone(), k.pod_label.as_str(), k.chaos_mesh),
+        (crate::chaos::spec::NodeIdRule::NameSuffix, "strimzi.io/pod-name", false)
+    );
+    let s = parse_str(
+        &kube_scenario(
+            r#"{"namespace": "kafka", "selector": "app=kafka,role in (broker)", "node_id": {"label": "kafka/id"}}"#,
+            kill,
+        ),
+        "f",
+    )
+    .unwrap();
+    let ClusterTarget::Existing { kubernetes: Some(k), .. } = &s.cluster else { panic!("no kubernetes") };
+    assert_eq!(k.node_id, crate::chaos::spec::NodeIdRule::Label("kafka/id".into()));
+    assert_eq!(k.pod_label, "statefulset.kubernetes.io/pod-name");
+
+    let bad = kube_scenario(
+        r#"{"namespace": "Kafka_NS", "strimzi_cluster": "a", "selector": "app=kafka", "node_id": "ordinal"}"#,
+        r#"[{"name": "p", "at": "5s", "action": "pause", "target": {"node": 1}, "duration": "5s"},
+            {"name": "k", "at": "15s", "action": "kill", "target": {"node": 1}, "duration": "5s", "restart_after": "2s"}]"#,
+    );
+    let e = errors(&bad).join("\n");
+    for want in [
+        "cluster.existing.kubernetes.namespace: \"Kafka_NS\" is not a namespace name",
+        "cluster.existing.kubernetes.selector: give either `strimzi_cluster`",
+        "cluster.existing.kubernetes.node_id: expected \"name_suffix\"",
+    ] {
+        assert!(e.contains(want), "missing {want:?} in:\n{e}");
+    }
+    let faults_only = kube_scenario(
+        r#"{"namespace": "kafka", "strimzi_cluster": "a"}"#,
+        r#"[{"name": "p", "at": "5s", "action": "pause", "target": {"node": 1}, "duration": "5s"},
+            {"name": "k", "at": "15s", "action": "kill", "target": {"node": 1}, "duration": "5s", "restart_after": "2s"}]"#,
+    );
+    let e = errors(&faults_only).join("\n");
+    let bad_selector = kube_scenario(r#"{"namespace": "kafka", "selector": "app = kafka=x"}"#, "[]");
+    assert!(errors(&bad_selector).join("\n").contains("cluster.existing.kubernetes.selector: `app = kafka=x`"));
+    for want in [
+        "faults[0].action: pause on Kubernetes uses Chaos Mesh",
+        "faults[1].restart_after: on Kubernetes the pod's controller recreates",
+    ] {
+        assert!(e.contains(want), "missing {want:?} in:\n{e}");
+    }
+    let missing = kube_scenario(r#"{"namespace": "kafka"}"#, "[]");
+    assert!(
+        errors(&missing).join("\n").contains("required field missing: how to find the broker pods"),
+        "{:?}",
+        errors(&missing)
+    );
+}
+
 #[test]
 fn reports_every_problem_with_its_position() {
     let text = r#"{
