@@ -120,6 +120,12 @@ async fn aftershock_async(args: Vec<String>) -> std::process::Output {
     tokio::task::spawn_blocking(move || aftershock(&args.iter().map(String::as_str).collect::<Vec<_>>())).await.unwrap()
 }
 
+/// `aftershock run FILE --quiet --out DIR`.
+async fn run_file(file: &Path, out: &Path) -> std::process::Output {
+    let args = ["run", file.to_str().unwrap(), "--quiet", "--out", out.to_str().unwrap()];
+    aftershock_async(args.iter().map(|a| a.to_string()).collect()).await
+}
+
 async fn leftovers(client: &Client) -> Vec<String> {
     let lp = ListParams::default().labels("app.kubernetes.io/managed-by=aftershock");
     let mut out: Vec<String> = Api::<NetworkPolicy>::namespaced(client.clone(), NAMESPACE)
@@ -201,14 +207,7 @@ async fn kubernetes_backend_against_a_real_api_server() {
         "limited",
         &scenario("kube-limited", &bootstrap, &limited_kubeconfig, false, "45s", kill_node_1),
     );
-    let out = aftershock_async(vec![
-        "run".into(),
-        limited_file.to_str().unwrap().into(),
-        "--quiet".into(),
-        "--out".into(),
-        work.path().join("limited-run").to_str().unwrap().into(),
-    ])
-    .await;
+    let out = run_file(&limited_file, &work.path().join("limited-run")).await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -219,14 +218,7 @@ async fn kubernetes_backend_against_a_real_api_server() {
 
     // 3. Kill the partition leader's pod under load: pod- and Kafka-level recovery, no loss.
     let run_dir = work.path().join("kill-run");
-    let out = aftershock_async(vec![
-        "run".into(),
-        kill_file.to_str().unwrap().into(),
-        "--quiet".into(),
-        "--out".into(),
-        run_dir.to_str().unwrap().into(),
-    ])
-    .await;
+    let out = run_file(&kill_file, &run_dir).await;
     assert_eq!(out.status.code(), Some(0), "{}\nagent: {:#?}", text(&out), agent.events());
     common::validate_against_schema(&run_dir.join("report.json"));
     let r = report(&run_dir);
@@ -253,14 +245,7 @@ async fn kubernetes_backend_against_a_real_api_server() {
         json!([{"name": "isolate", "at": "4s", "action": "partition", "target": {"node": 2}, "duration": "16s"}]);
     let part_file = write(work.path(), "netpol", &scenario("kube-netpol", &bootstrap, &kubeconfig, false, "22s", part));
     let run_dir = work.path().join("netpol-run");
-    let out = aftershock_async(vec![
-        "run".into(),
-        part_file.to_str().unwrap().into(),
-        "--quiet".into(),
-        "--out".into(),
-        run_dir.to_str().unwrap().into(),
-    ])
-    .await;
+    let out = run_file(&part_file, &run_dir).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let r = report(&run_dir);
     let notes = r["faults"][0]["recovery"]["notes"].to_string();
@@ -280,14 +265,7 @@ async fn kubernetes_backend_against_a_real_api_server() {
     ]);
     let cm_file = write(work.path(), "chaos", &scenario("kube-chaos", &bootstrap, &kubeconfig, true, "24s", faults));
     let run_dir = work.path().join("chaos-run");
-    let out = aftershock_async(vec![
-        "run".into(),
-        cm_file.to_str().unwrap().into(),
-        "--quiet".into(),
-        "--out".into(),
-        run_dir.to_str().unwrap().into(),
-    ])
-    .await;
+    let out = run_file(&cm_file, &run_dir).await;
     assert_eq!(out.status.code(), Some(0), "{}\nagent: {:#?}", text(&out), agent.events());
     let objects = agent.objects();
     assert!(objects.keys().any(|k| k.starts_with("PodChaos/aftershock-1-fail-pod")), "{objects:?}");

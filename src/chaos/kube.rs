@@ -728,6 +728,12 @@ mod tests {
         }
     }
 
+    /// A policy cutting pod `c-0` (label `pn`) from `peers`.
+    fn policy(others: &[BrokerPod], peers: Peers, direction: Direction) -> Value {
+        let refs: Vec<&BrokerPod> = others.iter().collect();
+        network_policy("kafka", "p", BTreeMap::new(), "pn", &["c-0".into()], &refs, peers, direction)
+    }
+
     #[test]
     fn node_ids_come_from_the_name_suffix_or_a_label() {
         let none = BTreeMap::new();
@@ -770,32 +776,13 @@ mod tests {
     #[test]
     fn cutting_only_the_other_brokers_allows_everything_else() {
         let others = [pod("c-1", 1, "10.0.0.2"), pod("c-2", 2, "10.0.0.3")];
-        let refs: Vec<&BrokerPod> = others.iter().collect();
-        let p = network_policy(
-            "kafka",
-            "p",
-            BTreeMap::new(),
-            "pn",
-            &["c-0".into()],
-            &refs,
-            Peers::OtherNodes,
-            Direction::Inbound,
-        );
+        let p = policy(&others, Peers::OtherNodes, Direction::Inbound);
         assert_eq!(p["spec"]["policyTypes"], json!(["Ingress"]));
         assert!(p["spec"].get("egress").is_none());
         let from = &p["spec"]["ingress"][0]["from"];
         assert_eq!(from[0]["podSelector"]["matchExpressions"][0]["operator"], "DoesNotExist");
         assert_eq!(from[2]["ipBlock"]["except"], json!(["10.0.0.2/32", "10.0.0.3/32"]));
-        let clients = network_policy(
-            "kafka",
-            "p",
-            BTreeMap::new(),
-            "pn",
-            &["c-0".into()],
-            &refs,
-            Peers::Clients,
-            Direction::Outbound,
-        );
+        let clients = policy(&others, Peers::Clients, Direction::Outbound);
         assert_eq!(
             clients["spec"]["egress"][0]["to"][0]["podSelector"]["matchExpressions"][0]["values"],
             json!(["c-1", "c-2"])
