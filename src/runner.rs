@@ -161,6 +161,12 @@ pub async fn run_scenario(
     opts: RunOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<RunResult> {
+    if scenario.phases.is_empty() {
+        return Err(Error::Usage(format!(
+            "scenario {} has no phases: it describes a capacity search, which `aftershock capacity FILE` runs",
+            scenario.name
+        )));
+    }
     let started_wall = SystemTime::now();
     let id = run_id(&scenario.name, started_wall);
     let run_dir = opts.out.clone().unwrap_or_else(|| opts.reports_root.join(&id));
