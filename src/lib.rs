@@ -15,6 +15,7 @@
 //! The binary is a thin shell around [`run`]: it parses the command line, calls [`run`], and
 //! turns the [`Outcome`] into the process exit code.
 
+pub mod capacity;
 pub mod chaos;
 pub mod cli;
 pub mod cluster;
