@@ -418,7 +418,7 @@ impl Run<'_> {
         let mut abort = None;
         let nonce: u32 = rand::random::<u32>() & 0x000F_FFFF;
         let mut next_id = 0u32;
-        while let Some((target, stage)) = search.next() {
+        while let Some((target, stage)) = search.next_rate() {
             if self.cancel.is_cancelled() {
                 break;
             }
@@ -541,7 +541,7 @@ impl Run<'_> {
                     topic: p.topic.clone(),
                     rate: Rate::PerSec(share / f64::from(p.instances)),
                     ramp: Duration::ZERO,
-                    sizes: p.message_size.clone(),
+                    sizes: p.message_size,
                     keys: p.keys.sampler(),
                     rng: self.scenario.rng(&format!("producer/{}/step{}", p.name, cx.index), u64::from(instance)),
                     config: runner::producer_config(&self.conn.base, p),

@@ -199,14 +199,14 @@ impl CapacityReport {
 
     /// What the cluster was: `3 nodes` or `3 nodes with node 2 down`.
     pub fn conditions(&self) -> String {
+        // The broker list is read before any node goes down.
         let n = self.environment.cluster.brokers.len();
-        let nodes = match &self.node_down {
-            // The broker list is read while the node is down.
-            Some(d) => format!("{} nodes with node {} down", n + 1, d.node),
+        match &self.node_down {
+            Some(d) if n > 0 => format!("{n} nodes with node {} down", d.node),
+            Some(d) => format!("the cluster with node {} down", d.node),
             None if n > 0 => format!("{n} nodes"),
             None => "the cluster".to_string(),
-        };
-        nodes
+        }
     }
 
     /// The step table (Markdown), also printed on the terminal.
@@ -253,7 +253,7 @@ impl CapacityReport {
     /// summary.md.
     pub fn summary_md(&self, plot: Option<&str>) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "# Capacity of {}: {}\n", self.conditions(), self.scenario_name);
+        let _ = writeln!(out, "# Capacity search {} on {}\n", self.scenario_name, self.conditions());
         if self.status == RunStatus::Aborted {
             let _ = writeln!(
                 out,

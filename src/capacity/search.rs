@@ -79,7 +79,7 @@ impl Search {
     }
 
     /// The next rate to try and its stage, or `None` when the search is over (see [`limit`](Self::limit)).
-    pub fn next(&mut self) -> Option<(f64, Stage)> {
+    pub fn next_rate(&mut self) -> Option<(f64, Stage)> {
         if self.ended.is_some() {
             return None;
         }
@@ -284,7 +284,7 @@ mod tests {
     /// Runs a search against a cluster whose true capacity is `cap`; returns the tried rates.
     fn drive(mut s: Search, cap: f64) -> (Search, Vec<(f64, Stage)>) {
         let mut tried = Vec::new();
-        while let Some((r, stage)) = s.next() {
+        while let Some((r, stage)) = s.next_rate() {
             tried.push((r, stage));
             s.record(r, r <= cap);
             assert!(tried.len() <= 1000, "runaway search");
@@ -366,10 +366,10 @@ mod tests {
     #[test]
     fn an_aborted_search_says_so() {
         let mut s = Search::new(plan(StepRule::Multiply(2.0)));
-        let (r, _) = s.next().unwrap();
+        let (r, _) = s.next_rate().unwrap();
         s.record(r, true);
         s.abort();
-        assert_eq!(s.next(), None);
+        assert_eq!(s.next_rate(), None);
         assert_eq!((s.sustained(), s.limit()), (Some(1000.0), Some(Limit::Aborted)));
     }
 
