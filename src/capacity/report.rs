@@ -401,3 +401,137 @@ impl CapacityReport {
         Ok(path)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::ClusterInfo;
+
+    fn step(index: u32, stage: Stage, target: f64, verdict: Verdict, reasons: &[&str]) -> StepRecord {
+        StepRecord {
+            index,
+            stage,
+            target_rate: target,
+            start_secs: 2.0 + 20.0 * f64::from(index - 1),
+            sent_rate: target,
+            achieved_rate: target * 0.99,
+            achieved_share: 0.99,
+            consumed_rate: Some(target),
+            produce: LatencySummary { count: 10, p50_us: 2_000, p99_us: 9_000, p999_us: 12_000, ..Default::default() },
+            e2e: LatencySummary::default(),
+            send_gap_p99_us: 100,
+            acked: (target * 15.0) as u64,
+            failed: 0,
+            error_rate: 0.0,
+            errors: BTreeMap::new(),
+            lag_start: Some(0),
+            lag_end: Some(12),
+            lag_growth: Some(12),
+            settle_secs: 0.4,
+            settled: true,
+            verdict,
+            reasons: reasons.iter().map(|r| r.to_string()).collect(),
+        }
+    }
+
+    fn report() -> CapacityReport {
+        CapacityReport {
+            schema_version: CAPACITY_SCHEMA_VERSION,
+            kind: "capacity".into(),
+            aftershock_version: "0.1.0".into(),
+            status: RunStatus::Completed,
+            abort_reason: None,
+            run_id: "cap-capacity-x".into(),
+            scenario_name: "cap".into(),
+            started_at: "2026-01-01T00:00:00.000Z".into(),
+            ended_at: "2026-01-01T00:02:00.000Z".into(),
+            duration_secs: 120.0,
+            scenario: serde_json::json!({}),
+            environment: Environment::detect(ClusterInfo::default(), Some("4.4.0".into())),
+            units: Units::default(),
+            search: SearchSettings {
+                start_rate: 1000.0,
+                step_kind: "multiply".into(),
+                step_value: 2.0,
+                warmup_secs: 5.0,
+                duration_secs: 15.0,
+                settle_secs: 15.0,
+                max_rate: None,
+                max_steps: 20,
+                refine: 1,
+            },
+            criteria: Criteria {
+                produce_p99_us: Some(50_000),
+                e2e_p99_us: None,
+                min_achieved: 0.95,
+                max_error_rate: 0.001,
+                max_lag_growth_secs: Some(1.0),
+            },
+            node_down: Some(NodeDownRecord {
+                node: 3,
+                how: "SIGKILL".into(),
+                failover_secs: Some(9.5),
+                restored: true,
+                restore_error: None,
+            }),
+            result: SearchResult {
+                found: true,
+                sustained_rate: Some(2000.0),
+                first_failed_rate: Some(3000.0),
+                limit: Limit::Bracketed,
+                summary: "Highest sustained rate: 2000 msg/s; 3000 msg/s failed (produce p99 80.0 ms above the bound 50.0 ms).".into(),
+                required_rate: Some(5000.0),
+                meets_requirement: Some(false),
+            },
+            steps: vec![
+                step(1, Stage::Ramp, 1000.0, Verdict::Pass, &[]),
+                step(2, Stage::Ramp, 2000.0, Verdict::Pass, &[]),
+                step(3, Stage::Ramp, 4000.0, Verdict::Fail, &["produce p99 200 ms above the bound 50.0 ms"]),
+                step(4, Stage::Refine, 3000.0, Verdict::Fail, &["produce p99 80.0 ms above the bound 50.0 ms"]),
+            ],
+        }
+    }
+
+    #[test]
+    fn summary_and_junit_say_what_was_found_and_why_steps_failed() {
+        let r = report();
+        let md = r.summary_md(Some("capacity.svg"));
+        assert!(md.starts_with("# Capacity search cap on the cluster with node 3 down\n"), "{md}");
+        assert!(md.contains(&format!("**{}**", r.result.summary)), "{md}");
+        assert!(md.contains("Required capacity 5000 msg/s: **not met**."), "{md}");
+        assert!(md.contains("produce p99 ≤ 50.0 ms (from the intended send time)"), "{md}");
+        assert!(md.contains("Node 3 was killed (SIGKILL) before the first step"), "{md}");
+        assert!(md.contains("| 4 | refine | 3000 msg/s |"), "{md}");
+        assert!(md.contains("**fail**: produce p99 80.0 ms above the bound 50.0 ms"), "{md}");
+        assert!(md.contains("| 0 → 12 |"), "{md}");
+        assert!(md.contains("![p99 latency by target rate](capacity.svg)"), "{md}");
+        let suite = r.junit_suite();
+        assert_eq!(suite.cases.len(), 2);
+        assert_eq!(suite.cases[0].outcome, crate::report::junit::CaseOutcome::Pass);
+        assert!(
+            matches!(&suite.cases[1].outcome, crate::report::junit::CaseOutcome::Failure { kind, .. } if kind == "threshold")
+        );
+
+        let aborted = CapacityReport {
+            status: RunStatus::Aborted,
+            abort_reason: Some("interrupted (Ctrl-C or SIGTERM)".into()),
+            ..report()
+        };
+        assert!(aborted.summary_md(None).contains("> **Aborted**: interrupted (Ctrl-C or SIGTERM)."));
+        assert!(
+            matches!(&aborted.junit_suite().cases[0].outcome, crate::report::junit::CaseOutcome::Failure { kind, .. } if kind == "aborted")
+        );
+    }
+
+    #[test]
+    fn written_reports_read_back_with_their_plot_and_summary() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = report();
+        let path = r.write_all(dir.path()).unwrap();
+        assert_eq!(CapacityReport::load(&path).unwrap(), r);
+        for f in ["capacity.svg", "capacity.png", "summary.md"] {
+            assert!(dir.path().join(f).is_file(), "{f}");
+        }
+        assert!(CapacityReport::load(&dir.path().join("summary.md")).unwrap_err().contains("not a capacity report"));
+    }
+}
