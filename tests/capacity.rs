@@ -197,3 +197,37 @@ async fn capacity_search_on_a_real_cluster() {
 
     drop(cluster);
 }
+
+#[test]
+fn wrong_files_and_flags_exit_2_before_touching_a_cluster() {
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/capacity-search.json");
+    let o = common::aftershock(&["run", shipped]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("has no phases: it describes a capacity search"),
+        "{}",
+        text(&o)
+    );
+    let o = common::aftershock(&["capacity", concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/quickstart.json")]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("has no `capacity` block"), "{}", text(&o));
+    let o = common::aftershock(&["capacity", shipped, "--node-down=x"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = common::aftershock(&["capacity", shipped, "--node-down=9", "--out", "/nonexistent/never"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nodes 1 to 3, not 9"), "{}", text(&o));
+    // A bad capacity block is reported with positions, like every scenario problem.
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"name": "b", "cluster": {"local": {}}, "topics": [{"name": "t", "partitions": 1}],
+ "producers": [{"name": "p", "topic": "t"}],
+ "capacity": {"start": "1k", "sustain": {"produce_p99": "fast"}}}"#,
+    )
+    .unwrap();
+    let o = common::aftershock(&["capacity", dir_str(&bad)]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("bad.json:3:57: capacity.sustain.produce_p99: `fast` is not a duration"), "{stderr}");
+}
