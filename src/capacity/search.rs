@@ -2,16 +2,19 @@
 //! show the rate as sustained. No clock, no cluster: the run in [`super`] feeds it.
 //!
 //! # How the rate moves
-//! OpenMessaging Benchmark's `RateController` grows the rate by a ramping factor that doubles
-//! after every good control period (up to ×2) and halves after a bad one, settling on the rate
-//! where the publish and receive backlogs stop growing. aftershock keeps its two stages but
-//! makes them discrete, so that every tried rate gets a fresh, separately measured step:
+//! OpenMessaging Benchmark's `RateController` (openmessaging/benchmark,
+//! `benchmark-framework/.../RateController.java`) adjusts the rate every control period: it
+//! grows it by ×(1 + ramping factor), the factor doubling after a good period (up to ×2) and
+//! halving after a bad one (a publish or receive backlog above 1000 messages, or, when set, a
+//! p99 publish or end-to-end latency above its target, which also steps back to 95%).
+//! aftershock keeps the two movements but makes them discrete, so that every tried rate is
+//! its own separately measured step with its own verdict in the report:
 //! 1. **ramp**: from `start`, grow by the step rule (×factor or +rate) while steps pass, up to
 //!    `max_rate`;
 //! 2. **refine**: after the first failing step, bisect between the last passing and the first
-//!    failing rate, `refine` times (OMB's halving of the ramping factor, as a binary search).
+//!    failing rate, `refine` times (OMB's halving, as a binary search).
 //!
-//! Unlike OMB, a step is judged on latency too (a p99 bound), not on backlogs alone.
+//! The answer is a bracket: the highest passing rate and the lowest failing one above it.
 
 use std::time::Duration;
 
