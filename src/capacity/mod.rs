@@ -599,6 +599,11 @@ impl Run<'_> {
                 *errors.entry(k.clone()).or_insert(0) += n;
             }
         }
+        // Messages still queued when the settle time ran out are purged as the step's producers
+        // close: the search gave up on them, the cluster did not refuse them. They are counted
+        // apart (the rate and latency criteria already show a cluster that fell behind).
+        errors.retain(|k, _| !k.starts_with("Purge"));
+        let abandoned: u64 = outcomes.iter().map(|o| u64::try_from(o.in_flight_at_end).unwrap_or(0)).sum();
         let failed: u64 = errors.values().sum();
         let acked_after = settle.map_or(0, |s| s.counters.acked);
         let figures = StepFigures {
@@ -636,6 +641,7 @@ impl Run<'_> {
             send_gap_p99_us: measure.map_or(0, |p| p.latency.get(LatencyKind::SendGap).value_at_quantile(0.99)),
             acked: figures.acked,
             failed,
+            abandoned,
             error_rate: figures.error_rate(),
             errors,
             lag_start,
@@ -788,11 +794,12 @@ pub fn step_line(s: &StepRecord) -> String {
         Verdict::Aborted => "aborted".to_string(),
     };
     format!(
-        "achieved {}  produce p50 {} p99 {} p99.9 {}{e2e}  errors {}{lag}  -> {verdict}",
+        "achieved {}  produce p50 {} p99 {} p99.9 {}{e2e}  errors {}{}{lag}  -> {verdict}",
         crate::report::format::rate(s.achieved_rate),
         f(s.produce.p50_us as f64),
         f(s.produce.p99_us as f64),
         f(s.produce.p999_us as f64),
-        s.failed
+        s.failed,
+        if s.abandoned > 0 { format!(" (+{} abandoned)", s.abandoned) } else { String::new() }
     )
 }

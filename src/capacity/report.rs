@@ -146,6 +146,9 @@ pub struct StepRecord {
     pub acked: u64,
     /// Failed deliveries from the window to the end of the settle time.
     pub failed: u64,
+    /// Messages still unacknowledged when the settle time ran out (dropped with the step's
+    /// producers; not counted as failed).
+    pub abandoned: u64,
     pub error_rate: f64,
     /// Failed deliveries by error kind.
     pub errors: BTreeMap<String, u64>,
@@ -230,7 +233,7 @@ impl CapacityReport {
             };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} ({}) | {} | {} | {} | {} | {} ({}) | {lag} | {verdict} |",
+                "| {} | {} | {} | {} ({}) | {} | {} | {} | {} | {} ({}){} | {lag} | {verdict} |",
                 s.index,
                 match s.stage {
                     Stage::Ramp => "ramp",
@@ -245,6 +248,7 @@ impl CapacityReport {
                 lat(&s.e2e, s.e2e.p99_us),
                 s.failed,
                 percent(s.error_rate),
+                if s.abandoned > 0 { format!(", {} abandoned", s.abandoned) } else { String::new() },
             );
         }
         out
@@ -422,6 +426,7 @@ mod tests {
             send_gap_p99_us: 100,
             acked: (target * 15.0) as u64,
             failed: 0,
+            abandoned: 0,
             error_rate: 0.0,
             errors: BTreeMap::new(),
             lag_start: Some(0),
