@@ -92,7 +92,7 @@ async fn capacity_search_on_a_real_cluster() {
     let found = scenario(
         "cap-found",
         &cluster_dir,
-        json!({ "start": 200, "step": { "multiply": 2 }, "warmup": "1s", "duration": "2s", "settle": "5s",
+        json!({ "start": 200, "step": { "multiply": 2 }, "warmup": "1s", "initial_warmup": "2s", "duration": "2s", "settle": "5s",
                 "max_steps": 3, "refine": 1, "require": 100,
                 "sustain": { "produce_p99": "20s", "e2e_p99": "30s", "min_achieved": "50%", "max_error_rate": "5%",
                              "max_lag_growth": "10s" } }),
@@ -122,7 +122,7 @@ async fn capacity_search_on_a_real_cluster() {
     let never = scenario(
         "cap-never",
         &cluster_dir,
-        json!({ "start": 200, "warmup": "1s", "duration": "2s", "settle": "5s", "sustain": { "produce_p99": "1us" } }),
+        json!({ "start": 200, "warmup": "1s", "initial_warmup": "0s", "duration": "2s", "settle": "5s", "sustain": { "produce_p99": "1us" } }),
     );
     let file = write(tmp.path(), "never", &never);
     let out = tmp.path().join("never-run");
@@ -142,7 +142,7 @@ async fn capacity_search_on_a_real_cluster() {
     let down = scenario(
         "cap-down",
         &cluster_dir,
-        json!({ "start": 200, "step": { "add": 200 }, "warmup": "1s", "duration": "2s", "settle": "5s",
+        json!({ "start": 200, "step": { "add": 200 }, "warmup": "1s", "initial_warmup": "0s", "duration": "2s", "settle": "5s",
                 "max_steps": 2, "refine": 0, "require": "10M", "sustain": { "produce_p99": "20s", "min_achieved": "50%" } }),
     );
     let file = write(tmp.path(), "down", &down);
@@ -172,7 +172,7 @@ async fn capacity_search_on_a_real_cluster() {
     let long = scenario(
         "cap-abort",
         &cluster_dir,
-        json!({ "start": 200, "warmup": "1s", "duration": "60s", "sustain": { "produce_p99": "20s" } }),
+        json!({ "start": 200, "warmup": "1s", "initial_warmup": "0s", "duration": "60s", "sustain": { "produce_p99": "20s" } }),
     );
     let file = write(tmp.path(), "abort", &long);
     let out = tmp.path().join("abort-run");

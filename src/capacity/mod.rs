@@ -429,7 +429,7 @@ impl Run<'_> {
                     if stage == Stage::Ramp { "ramp" } else { "refine" },
                     crate::report::format::rate(target),
                     spec.duration.as_secs(),
-                    spec.warmup.as_secs()
+                    (spec.warmup + if index == 1 { spec.initial_warmup } else { Duration::ZERO }).as_secs()
                 );
             }
             let step = StepCx {
@@ -503,17 +503,19 @@ impl Run<'_> {
         // second or more for the producers to connect.
         let start_off = Duration::from_secs(clock.offset(Instant::now()).as_secs() + 2);
         let start_at = clock.start() + start_off;
-        let warm_end = start_at + spec.warmup;
+        // The first step also warms the cluster up (JIT, page cache, connections), as OMB's
+        // warm-up phase does before it measures anything.
+        let warmup = spec.warmup + if cx.index == 1 { spec.initial_warmup } else { Duration::ZERO };
+        let warm_end = start_at + warmup;
         let win_end = warm_end + spec.duration;
         let mut phases = Vec::new();
-        if !spec.warmup.is_zero() {
-            phases.push(PhaseSpec::new("warmup", start_off, spec.warmup, false).with_target_rate(cx.target));
+        if !warmup.is_zero() {
+            phases.push(PhaseSpec::new("warmup", start_off, warmup, false).with_target_rate(cx.target));
         }
-        phases
-            .push(PhaseSpec::new("measure", start_off + spec.warmup, spec.duration, true).with_target_rate(cx.target));
+        phases.push(PhaseSpec::new("measure", start_off + warmup, spec.duration, true).with_target_rate(cx.target));
         phases.push(PhaseSpec::new(
             "settle",
-            start_off + spec.warmup + spec.duration,
+            start_off + warmup + spec.duration,
             spec.settle + SNAPSHOT_GRACE + Duration::from_secs(2),
             false,
         ));
@@ -732,6 +734,7 @@ impl Run<'_> {
                 step_kind: step_kind.into(),
                 step_value,
                 warmup_secs: spec.warmup.as_secs_f64(),
+                initial_warmup_secs: spec.initial_warmup.as_secs_f64(),
                 duration_secs: spec.duration.as_secs_f64(),
                 settle_secs: spec.settle.as_secs_f64(),
                 max_rate: spec.max_rate,

@@ -57,6 +57,8 @@ pub struct SearchSettings {
     /// The factor, or the messages per second added.
     pub step_value: f64,
     pub warmup_secs: f64,
+    /// Extra warm-up of the first step.
+    pub initial_warmup_secs: f64,
     pub duration_secs: f64,
     pub settle_secs: f64,
     pub max_rate: Option<f64>,
@@ -286,8 +288,9 @@ impl CapacityReport {
         let s = &self.search;
         let _ = writeln!(
             out,
-            "Steps: {} warm-up (not measured) + {} measured, from {} {} {}, then {} bisection step(s) between the last passing and the first failing rate (at most {} steps{}).\n",
+            "Steps: {} warm-up (not measured; the first step {} more) + {} measured, from {} {} {}, then {} bisection step(s) between the last passing and the first failing rate (at most {} steps{}).\n",
             secs(s.warmup_secs),
+            secs(s.initial_warmup_secs),
             secs(s.duration_secs),
             rate(s.start_rate),
             if s.step_kind == "multiply" { "times" } else { "plus" },
@@ -459,6 +462,7 @@ mod tests {
                 step_kind: "multiply".into(),
                 step_value: 2.0,
                 warmup_secs: 5.0,
+                initial_warmup_secs: 20.0,
                 duration_secs: 15.0,
                 settle_secs: 15.0,
                 max_rate: None,

@@ -37,6 +37,8 @@ pub mod defaults {
     /// controller has slowed from doubling).
     pub const MULTIPLY: f64 = 1.5;
     pub const WARMUP: Duration = Duration::from_secs(5);
+    /// Extra warm-up of the first step: a fresh cluster's JVMs are still compiling.
+    pub const INITIAL_WARMUP: Duration = Duration::from_secs(20);
     pub const DURATION: Duration = Duration::from_secs(15);
     /// Longest wait after a step for its deliveries and for consumers to catch up.
     pub const SETTLE: Duration = Duration::from_secs(15);
@@ -105,6 +107,8 @@ pub struct CapacitySpec {
     pub step: StepRule,
     /// The unmeasured start of each step.
     pub warmup: Duration,
+    /// Added to the first step's warm-up.
+    pub initial_warmup: Duration,
     /// The measured part of each step.
     pub duration: Duration,
     /// Longest wait after each step for in-flight deliveries and consumer catch-up.
@@ -131,6 +135,7 @@ pub(crate) struct RawCapacity {
     pub start: Option<RateText>,
     pub step: Option<RawStep>,
     pub warmup: Option<DurationText>,
+    pub initial_warmup: Option<DurationText>,
     pub duration: Option<DurationText>,
     pub settle: Option<DurationText>,
     pub max_rate: Option<RateText>,
@@ -257,6 +262,10 @@ pub(crate) fn validate(
     let warmup = match &raw.warmup {
         None => (!is_broken(&at.key("warmup"))).then_some(defaults::WARMUP),
         Some(d) => whole_secs(d, "the warm-up", true).map_err(|e| err(at.key("warmup"), e)).ok(),
+    };
+    let initial_warmup = match &raw.initial_warmup {
+        None => (!is_broken(&at.key("initial_warmup"))).then_some(defaults::INITIAL_WARMUP),
+        Some(d) => whole_secs(d, "the initial warm-up", true).map_err(|e| err(at.key("initial_warmup"), e)).ok(),
     };
     let duration = match &raw.duration {
         None => (!is_broken(&at.key("duration"))).then_some(defaults::DURATION),
@@ -418,6 +427,7 @@ pub(crate) fn validate(
         start: start?,
         step: step?,
         warmup: warmup?,
+        initial_warmup: initial_warmup?,
         duration: duration?,
         settle: settle?,
         max_rate: max_rate?,

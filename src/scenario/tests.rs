@@ -478,6 +478,7 @@ fn a_capacity_search_needs_no_phases_and_fills_in_defaults() {
     assert_eq!(c.start, 1000.0);
     assert_eq!(c.step, StepRule::Multiply(defaults::MULTIPLY));
     assert_eq!((c.warmup, c.duration, c.settle), (defaults::WARMUP, defaults::DURATION, defaults::SETTLE));
+    assert_eq!(c.initial_warmup, defaults::INITIAL_WARMUP);
     assert_eq!((c.max_rate, c.max_steps, c.refine, c.require), (None, defaults::MAX_STEPS, defaults::REFINE, None));
     assert_eq!(c.node_down, NodeDown::No);
     assert_eq!(c.sustain.produce_p99, Some(Duration::from_millis(50)));
@@ -489,12 +490,13 @@ fn a_capacity_search_needs_no_phases_and_fills_in_defaults() {
 
     let full = CAPACITY.replace(
         r#""capacity": {"start": "1k", "sustain": {"produce_p99": "50ms"}}"#,
-        r#""capacity": {"start": 500, "step": {"add": "2.5k"}, "warmup": "0s", "duration": "4s", "settle": "3s",
+        r#""capacity": {"start": 500, "step": {"add": "2.5k"}, "warmup": "0s", "initial_warmup": "7s", "duration": "4s", "settle": "3s",
             "max_rate": "20k", "max_steps": 9, "refine": 0, "node_down": 2, "require": "1k",
             "sustain": {"e2e_p99": "1s", "min_achieved": 0.9, "max_error_rate": "1%", "max_lag_growth": false}}"#,
     );
     let c = parse_str(&full, "cap.json").unwrap().capacity.unwrap();
     assert_eq!(c.step, StepRule::Add(2500.0));
+    assert_eq!(c.initial_warmup, Duration::from_secs(7));
     assert_eq!(c.step.next(500.0), 3000.0);
     assert_eq!((c.warmup, c.duration, c.settle), (Duration::ZERO, Duration::from_secs(4), Duration::from_secs(3)));
     assert_eq!((c.max_rate, c.max_steps, c.refine, c.require), (Some(20_000.0), 9, 0, Some(1000.0)));
