@@ -34,6 +34,11 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Run a scenario: load and faults against a cluster, then write report.json.
     Run(RunArgs),
+    /// Find the highest rate the cluster sustains under the scenario's `capacity` criteria
+    /// (p99 bound, achieved rate, errors, consumer lag), stepping the rate as OpenMessaging
+    /// Benchmark does; optionally with one node down. Writes capacity.json and summary.md.
+    /// Exit 0 found, 1 no sustainable rate or below `capacity.require`, 2 bad config, 3 failed.
+    Capacity(CapacityArgs),
     /// Undo faults left behind by a crashed run: resume paused nodes, restart killed ones,
     /// delete partition rules.
     Heal(HealArgs),
@@ -105,6 +110,45 @@ pub struct RunArgs {
     /// Kubernetes: the kubeconfig context to use, over the scenario's and the current one.
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CapacityArgs {
+    /// The scenario file, with a `capacity` block.
+    #[arg(value_name = "FILE")]
+    pub scenario: PathBuf,
+    /// Run dir for capacity.json and summary.md [default: reports/<scenario>-capacity-<UTC time>]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print capacity.json on stdout instead of the step table.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the result as JUnit XML test cases to this file.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Run the search with one node killed for its whole length (restarted at the end):
+    /// `--node-down` lets aftershock pick (the highest node that is not the active
+    /// controller), `--node-down=N` names it. Overrides `capacity.node_down`.
+    #[arg(long, value_name = "NODE", num_args = 0..=1, default_missing_value = "auto", value_parser = parse_node_down)]
+    pub node_down: Option<crate::scenario::capacity::NodeDown>,
+    /// Run on a healthy cluster even if the scenario sets `capacity.node_down`.
+    #[arg(long, conflicts_with = "node_down")]
+    pub healthy: bool,
+    /// No progress lines.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `auto` or a node id.
+fn parse_node_down(s: &str) -> Result<crate::scenario::capacity::NodeDown, String> {
+    use crate::scenario::capacity::NodeDown;
+    if s.eq_ignore_ascii_case("auto") {
+        return Ok(NodeDown::Auto);
+    }
+    match s.parse::<i32>() {
+        Ok(n) if n >= 1 => Ok(NodeDown::Node(n)),
+        _ => Err(format!("`{s}` is not a node id (1, 2, ...) or `auto`")),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -266,6 +310,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Cluster(cmd) => cluster_command(cmd).await,
         Command::Validate(a) => Ok(crate::scenario::validate_command(&a.files)),
         Command::Run(a) => run_command(a).await,
+        Command::Capacity(a) => capacity_command(a).await,
         Command::Heal(a) if a.kubernetes.is_some() => heal_kube_command(a).await,
         Command::Heal(a) => tokio::task::spawn_blocking(move || heal_command(a)).await.context("heal thread")?,
         Command::Report(a) => {
@@ -373,6 +418,48 @@ async fn run_command(a: RunArgs) -> anyhow::Result<Outcome> {
         (Outcome::Ok, g) => g,
         (o, _) => o,
     })
+}
+
+async fn capacity_command(a: CapacityArgs) -> anyhow::Result<Outcome> {
+    use crate::scenario::capacity::NodeDown;
+    let scenario = match crate::scenario::load(&a.scenario) {
+        Ok(s) => s,
+        Err(diagnostics) => {
+            eprintln!("{diagnostics}");
+            return Ok(Outcome::BadConfig);
+        }
+    };
+    let opts = crate::capacity::CapacityOptions {
+        out: a.out,
+        reports_root: PathBuf::from("reports"),
+        progress: crate::runner::Progress::auto(a.quiet),
+        node_down: if a.healthy { Some(NodeDown::No) } else { a.node_down },
+    };
+    let result = crate::capacity::run_capacity(scenario, opts, shutdown_signal()).await?;
+    let rep = &result.report;
+    if let Some(path) = &a.junit {
+        crate::report::junit::write(path, &[rep.junit_suite()])?;
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(rep)?);
+    } else {
+        eprintln!();
+        eprint!("{}", rep.table());
+        eprintln!();
+        if let Some(d) = &rep.node_down
+            && !d.restored
+        {
+            eprintln!(
+                "warning: node {} could not be restarted ({}); run `aftershock heal {}`",
+                d.node,
+                d.restore_error.as_deref().unwrap_or("unknown"),
+                result.run_dir.display()
+            );
+        }
+        eprintln!("{} ({})", rep.result.summary, rep.conditions());
+        println!("{}", result.run_dir.display());
+    }
+    Ok(result.outcome)
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

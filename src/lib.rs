@@ -1,6 +1,7 @@
 //! aftershock: put Apache Kafka clusters under load and under failure, and report how they held up.
 //!
 //! # Layout
+//! - [`capacity`]: `aftershock capacity`, the search for the highest sustained rate.
 //! - [`cli`]: the command line (clap) and the dispatch of each subcommand.
 //! - [`cluster`]: a local cluster of real Apache Kafka processes (KRaft) that aftershock
 //!   fetches, formats, starts, supervises and stops.
@@ -15,6 +16,7 @@
 //! The binary is a thin shell around [`run`]: it parses the command line, calls [`run`], and
 //! turns the [`Outcome`] into the process exit code.
 
+pub mod capacity;
 pub mod chaos;
 pub mod cli;
 pub mod cluster;

@@ -164,6 +164,12 @@ pub async fn run_scenario(
     opts: RunOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<RunResult> {
+    if scenario.phases.is_empty() {
+        return Err(Error::Usage(format!(
+            "scenario {} has no phases: it describes a capacity search, which `aftershock capacity FILE` runs",
+            scenario.name
+        )));
+    }
     let started_wall = SystemTime::now();
     let id = run_id(&scenario.name, started_wall);
     let run_dir = opts.out.clone().unwrap_or_else(|| opts.reports_root.join(&id));
@@ -178,47 +184,7 @@ pub async fn run_scenario(
         });
     }
 
-    // The cluster: ours for the run, or the one the file names.
-    let (local, bootstrap, client_settings, kafka_version) = match &scenario.cluster {
-        ClusterTarget::Local { nodes, kafka_version, broker_config, netns, subnet } => {
-            let mut up = UpOptions::new(run_dir.join("cluster"));
-            up.nodes = *nodes;
-            up.netns = *netns;
-            up.subnet = match subnet {
-                Some(s) => Some(s.parse().map_err(|e| Error::Usage(format!("subnet {s}: {e}")))?),
-                None => None,
-            };
-            if let Some(v) = kafka_version {
-                up.kafka_version = v.clone();
-            }
-            up.broker_config = broker_config.clone();
-            eprintln!("starting a local cluster of {nodes} Kafka node(s) in {}", up.dir.display());
-            let c = blocking(move || LocalCluster::up(&up).map(|c| c.stop_on_drop(true))).await?;
-            let b = c.bootstrap();
-            let v = c.state().kafka_version.clone();
-            (Some(Arc::new(Mutex::new(c))), b, BTreeMap::new(), Some(v))
-        }
-        ClusterTarget::Running { dir } => {
-            let c = LocalCluster::open(dir)?;
-            let (b, v) = (c.bootstrap(), c.state().kafka_version.clone());
-            eprintln!("using the cluster running in {}", c.dir().display());
-            (Some(Arc::new(Mutex::new(c))), b, BTreeMap::new(), Some(v))
-        }
-        ClusterTarget::Existing { bootstrap, .. } => {
-            let settings = scenario.cluster.resolve_client_config().map_err(|e| {
-                Error::Usage(format!("{}: {e}", scenario.source.as_deref().unwrap_or(Path::new("scenario")).display()))
-            })?;
-            (None, bootstrap.clone(), settings, None)
-        }
-    };
-    let base = {
-        let mut c = ClientConfig::new();
-        c.set("bootstrap.servers", &bootstrap);
-        for (k, v) in &client_settings {
-            c.set(k, v);
-        }
-        c
-    };
+    let Connection { local, bootstrap, base, kafka_version } = connect(&scenario, &run_dir).await?;
 
     // Where faults go: the local cluster's processes, or broker pods through the Kubernetes API.
     let backend = match (&local, &scenario.cluster) {
@@ -264,6 +230,70 @@ pub async fn run_scenario(
     )
     .await;
 
+    disconnect(&scenario, local).await;
+    result
+}
+
+/// The cluster a scenario runs against, connected.
+pub(crate) struct Connection {
+    /// A cluster aftershock started (`local`, owned by the run) or found (`running`).
+    pub local: Option<Arc<Mutex<LocalCluster>>>,
+    pub bootstrap: String,
+    /// Client settings every client of the run starts from.
+    pub base: ClientConfig,
+    pub kafka_version: Option<String>,
+}
+
+/// Starts the scenario's own cluster, opens a running one, or resolves an existing one's
+/// client settings.
+pub(crate) async fn connect(scenario: &Scenario, run_dir: &Path) -> Result<Connection> {
+    // The cluster: ours for the run, or the one the file names.
+    let (local, bootstrap, client_settings, kafka_version) = match &scenario.cluster {
+        ClusterTarget::Local { nodes, kafka_version, broker_config, netns, subnet } => {
+            let mut up = UpOptions::new(run_dir.join("cluster"));
+            up.nodes = *nodes;
+            up.netns = *netns;
+            up.subnet = match subnet {
+                Some(s) => Some(s.parse().map_err(|e| Error::Usage(format!("subnet {s}: {e}")))?),
+                None => None,
+            };
+            if let Some(v) = kafka_version {
+                up.kafka_version = v.clone();
+            }
+            up.broker_config = broker_config.clone();
+            eprintln!("starting a local cluster of {nodes} Kafka node(s) in {}", up.dir.display());
+            let c = blocking(move || LocalCluster::up(&up).map(|c| c.stop_on_drop(true))).await?;
+            let b = c.bootstrap();
+            let v = c.state().kafka_version.clone();
+            (Some(Arc::new(Mutex::new(c))), b, BTreeMap::new(), Some(v))
+        }
+        ClusterTarget::Running { dir } => {
+            let c = LocalCluster::open(dir)?;
+            let (b, v) = (c.bootstrap(), c.state().kafka_version.clone());
+            eprintln!("using the cluster running in {}", c.dir().display());
+            (Some(Arc::new(Mutex::new(c))), b, BTreeMap::new(), Some(v))
+        }
+        ClusterTarget::Existing { bootstrap, .. } => {
+            let settings = scenario.cluster.resolve_client_config().map_err(|e| {
+                Error::Usage(format!("{}: {e}", scenario.source.as_deref().unwrap_or(Path::new("scenario")).display()))
+            })?;
+            (None, bootstrap.clone(), settings, None)
+        }
+    };
+    let base = {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &bootstrap);
+        for (k, v) in &client_settings {
+            c.set(k, v);
+        }
+        c
+    };
+
+    Ok(Connection { local, bootstrap, base, kafka_version })
+}
+
+/// Stops the scenario's own cluster (a `running` one is left running).
+pub(crate) async fn disconnect(scenario: &Scenario, local: Option<Arc<Mutex<LocalCluster>>>) {
     let owned = matches!(scenario.cluster, ClusterTarget::Local { .. });
     if let Some(c) = local.filter(|_| owned) {
         // The run's own cluster never outlives it. Every fault task has ended by now, so this
@@ -273,7 +303,6 @@ pub async fn run_scenario(
             let _ = blocking(move || c.down(false, Duration::from_secs(30))).await;
         }
     }
-    result
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -307,15 +336,7 @@ async fn run_load(
             let producer_id = (nonce << 12) | (next_index & 0xFFF);
             next_index += 1;
             producer_ids.entry(p.topic.clone()).or_default().push(producer_id);
-            let mut config = base.clone();
-            for (k, v) in p.librdkafka_config() {
-                config.set(k, v);
-            }
-            // Bounded local queue: a stalled cluster makes the generator wait, not balloon.
-            if !p.config.contains_key("queue.buffering.max.kbytes") {
-                config.set("queue.buffering.max.kbytes", "65536");
-            }
-            producer_plans.push((p.clone(), instance, producer_id, config));
+            producer_plans.push((p.clone(), instance, producer_id, producer_config(&base, p)));
         }
     }
 
@@ -325,41 +346,9 @@ async fn run_load(
 
     // Consumers first, so that a group starting at `latest` is in place before the first send.
     let stop_consumers = CancellationToken::new();
-    let mut groups: Vec<(String, String, Arc<GroupProgress>)> = Vec::new();
-    let mut consumer_threads = Vec::new();
-    for c in &scenario.consumers {
-        let progress = Arc::new(GroupProgress::new(partitions.get(&c.topic).copied().unwrap_or(0)));
-        groups.push((c.name.clone(), c.topic.clone(), progress.clone()));
-        for instance in 0..c.instances {
-            let mut config = base.clone();
-            for (k, v) in c.librdkafka_config() {
-                config.set(k, v);
-            }
-            config.set("statistics.interval.ms", "1000");
-            let plan = ConsumerPlan {
-                name: c.name.clone(),
-                instance,
-                topic: c.topic.clone(),
-                producer_ids: producer_ids.get(&c.topic).cloned().unwrap_or_default(),
-                config,
-            };
-            let rec = Recorder::new(WorkerId::consumer(&c.name, instance), clock, tx.clone());
-            let (pl, pr, st) = (payloads.clone(), progress.clone(), stop_consumers.clone());
-            consumer_threads.push(spawn_worker(format!("consumer-{}-{instance}", c.name), move || {
-                run_consumer(plan, clock, rec, pl, pr, st)
-            })?);
-        }
-    }
-    let assign_deadline = Instant::now() + Duration::from_secs(30);
-    while !groups.iter().all(|(_, _, g)| g.fully_assigned())
-        && Instant::now() < assign_deadline
-        && !cancel.is_cancelled()
-    {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    if !groups.iter().all(|(_, _, g)| g.fully_assigned()) {
-        tracing::warn!("not every consumer group had all its partitions assigned after 30 s; starting anyway");
-    }
+    let (groups, consumer_threads) =
+        start_consumers(scenario, &base, &partitions, &producer_ids, clock, &tx, &payloads, &stop_consumers)?;
+    wait_assigned(&groups, &cancel).await;
 
     // Phases are laid out from the moment producing starts.
     let load_start = Instant::now() + Duration::from_millis(100);
@@ -613,6 +602,78 @@ async fn run_load(
     Ok(RunResult { outcome, run_dir: run_dir.to_path_buf(), report })
 }
 
+/// A producer's complete librdkafka settings: the cluster's, then the producer's own.
+pub(crate) fn producer_config(base: &ClientConfig, p: &crate::scenario::ProducerSpec) -> ClientConfig {
+    let mut config = base.clone();
+    for (k, v) in p.librdkafka_config() {
+        config.set(k, v);
+    }
+    // Bounded local queue: a stalled cluster makes the generator wait, not balloon.
+    if !p.config.contains_key("queue.buffering.max.kbytes") {
+        config.set("queue.buffering.max.kbytes", "65536");
+    }
+    config
+}
+
+/// Each consumer group: its name, topic and shared progress.
+pub(crate) type Groups = Vec<(String, String, Arc<GroupProgress>)>;
+/// The threads of the consumer instances.
+pub(crate) type ConsumerThreads = Vec<tokio::sync::oneshot::Receiver<Result<ConsumerOutcome>>>;
+
+/// Starts every consumer instance of the scenario on its own thread, reading until `stop`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn start_consumers(
+    scenario: &Scenario,
+    base: &ClientConfig,
+    partitions: &BTreeMap<String, usize>,
+    producer_ids: &BTreeMap<String, Vec<u32>>,
+    clock: RunClock,
+    tx: &crate::measure::SnapshotSender,
+    payloads: &PayloadBuilder,
+    stop: &CancellationToken,
+) -> Result<(Groups, ConsumerThreads)> {
+    let mut groups: Groups = Vec::new();
+    let mut consumer_threads = Vec::new();
+    for c in &scenario.consumers {
+        let progress = Arc::new(GroupProgress::new(partitions.get(&c.topic).copied().unwrap_or(0)));
+        groups.push((c.name.clone(), c.topic.clone(), progress.clone()));
+        for instance in 0..c.instances {
+            let mut config = base.clone();
+            for (k, v) in c.librdkafka_config() {
+                config.set(k, v);
+            }
+            config.set("statistics.interval.ms", "1000");
+            let plan = ConsumerPlan {
+                name: c.name.clone(),
+                instance,
+                topic: c.topic.clone(),
+                producer_ids: producer_ids.get(&c.topic).cloned().unwrap_or_default(),
+                config,
+            };
+            let rec = Recorder::new(WorkerId::consumer(&c.name, instance), clock, tx.clone());
+            let (pl, pr, st) = (payloads.clone(), progress.clone(), stop.clone());
+            consumer_threads.push(spawn_worker(format!("consumer-{}-{instance}", c.name), move || {
+                run_consumer(plan, clock, rec, pl, pr, st)
+            })?);
+        }
+    }
+    Ok((groups, consumer_threads))
+}
+
+/// Waits (up to 30 s, or until `cancel`) until every group has all its partitions assigned.
+pub(crate) async fn wait_assigned(groups: &Groups, cancel: &CancellationToken) {
+    let assign_deadline = Instant::now() + Duration::from_secs(30);
+    while !groups.iter().all(|(_, _, g)| g.fully_assigned())
+        && Instant::now() < assign_deadline
+        && !cancel.is_cancelled()
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if !groups.iter().all(|(_, _, g)| g.fully_assigned()) {
+        tracing::warn!("not every consumer group had all its partitions assigned after 30 s; starting anyway");
+    }
+}
+
 /// Sums the ledger verdict of every consumer group: each group is checked against every
 /// producer of its topic.
 fn verify_all(scenario: &Scenario, producers: &[ProducerOutcome], consumers: &[ConsumerOutcome]) -> Verification {
@@ -654,7 +715,7 @@ fn add(t: &mut Verification, v: &Verification) {
 }
 
 /// Creates the scenario's topics, or checks existing ones against the file.
-fn ensure_topics(scenario: &Scenario, base: &ClientConfig) -> Result<()> {
+pub(crate) fn ensure_topics(scenario: &Scenario, base: &ClientConfig) -> Result<()> {
     let probe: BaseConsumer = base.create().map_err(Error::kafka("creating a metadata client"))?;
     let md = probe.fetch_metadata(None, Duration::from_secs(20)).map_err(Error::kafka("reading cluster metadata"))?;
     let admin: AdminClient<DefaultClientContext> = base.create().map_err(Error::kafka("creating an admin client"))?;
@@ -704,7 +765,7 @@ fn ensure_topics(scenario: &Scenario, base: &ClientConfig) -> Result<()> {
 }
 
 /// The current end offset of every partition of each topic.
-fn end_offsets(base: &ClientConfig, topics: &BTreeMap<String, usize>) -> Result<BTreeMap<String, Vec<i64>>> {
+pub(crate) fn end_offsets(base: &ClientConfig, topics: &BTreeMap<String, usize>) -> Result<BTreeMap<String, Vec<i64>>> {
     let c: BaseConsumer = base.create().map_err(Error::kafka("creating a metadata client"))?;
     let mut out = BTreeMap::new();
     for (t, n) in topics {
@@ -720,7 +781,7 @@ fn end_offsets(base: &ClientConfig, topics: &BTreeMap<String, usize>) -> Result<
     Ok(out)
 }
 
-fn cluster_info(base: &ClientConfig, bootstrap: &str, topics: &[String]) -> Result<ClusterInfo> {
+pub(crate) fn cluster_info(base: &ClientConfig, bootstrap: &str, topics: &[String]) -> Result<ClusterInfo> {
     let c: BaseConsumer = base.create().map_err(Error::kafka("creating a metadata client"))?;
     let md = c.fetch_metadata(None, Duration::from_secs(10)).map_err(Error::kafka("reading cluster metadata"))?;
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
@@ -728,7 +789,7 @@ fn cluster_info(base: &ClientConfig, bootstrap: &str, topics: &[String]) -> Resu
 }
 
 /// Workers are long-lived and time-critical: each gets its own OS thread, not a pooled one.
-fn spawn_worker<T: Send + 'static>(
+pub(crate) fn spawn_worker<T: Send + 'static>(
     name: String,
     f: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<tokio::sync::oneshot::Receiver<Result<T>>> {

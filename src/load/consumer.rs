@@ -70,6 +70,11 @@ impl GroupProgress {
         self.rebalances.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// The next offset the group will read in each partition (-1 where it has read nothing yet).
+    pub fn positions(&self) -> Vec<i64> {
+        self.next_offset.iter().map(|n| n.load(Ordering::Relaxed)).collect()
+    }
+
     /// Messages consumed so far by the group.
     pub fn consumed(&self) -> u64 {
         self.consumed.load(Ordering::Relaxed)

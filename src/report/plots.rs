@@ -699,6 +699,132 @@ fn recovery<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Report) 
     Ok(())
 }
 
+/// One step of a capacity search, as the capacity plot draws it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CapacityPoint {
+    /// Target rate, messages per second.
+    pub rate: f64,
+    /// p99 produce latency (µs), when anything was acknowledged.
+    pub produce_p99_us: Option<u64>,
+    /// p99 end-to-end latency (µs), when consumers measured any.
+    pub e2e_p99_us: Option<u64>,
+    pub passed: bool,
+}
+
+/// Draws p99 latency against the target rate of each capacity step, with the bounds as
+/// dashed lines and the sustained rate marked, into `dir/capacity.svg` and `.png`.
+///
+/// # Errors
+/// When a file cannot be written.
+pub fn capacity(
+    points: &[CapacityPoint],
+    bounds_us: (Option<u64>, Option<u64>),
+    sustained: Option<f64>,
+    title: &str,
+    dir: &Path,
+) -> Result<PlotFile, PlotError> {
+    register_font();
+    let name = "capacity";
+    let svg_path = dir.join("capacity.svg");
+    let png_path = dir.join("capacity.png");
+    let err = |path: &Path, message: String| PlotError { name, path: path.to_path_buf(), message };
+    let mut svg = String::new();
+    {
+        let area = SVGBackend::with_string(&mut svg, WIDE).into_drawing_area();
+        capacity_chart(&area, points, bounds_us, sustained, title).map_err(|m| err(&svg_path, m))?;
+        area.present().map_err(|x| err(&svg_path, x.to_string()))?;
+    }
+    std::fs::write(&svg_path, svg).map_err(|x| err(&svg_path, x.to_string()))?;
+    {
+        let area = BitMapBackend::new(&png_path, WIDE).into_drawing_area();
+        capacity_chart(&area, points, bounds_us, sustained, title).map_err(|m| err(&png_path, m))?;
+        area.present().map_err(|x| err(&png_path, x.to_string()))?;
+    }
+    Ok(PlotFile { name, title: "p99 latency by target rate", svg: svg_path, png: png_path })
+}
+
+fn capacity_chart<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    points: &[CapacityPoint],
+    bounds_us: (Option<u64>, Option<u64>),
+    sustained: Option<f64>,
+    title: &str,
+) -> Result<(), String> {
+    root.fill(&WHITE).map_err(e)?;
+    let root = root.titled(title, font(22)).map_err(e)?;
+    let (area, legend_area) = with_legend(&root);
+    let to_ms = |us: u64| us as f64 / 1000.0;
+    let values = points
+        .iter()
+        .flat_map(|p| [p.produce_p99_us, p.e2e_p99_us])
+        .chain([bounds_us.0, bounds_us.1])
+        .flatten()
+        .map(to_ms);
+    let (lo, hi) = log_bounds(values);
+    let x_hi = points.iter().map(|p| p.rate).fold(1.0, f64::max) * 1.08;
+    let mut chart = ChartBuilder::on(&area)
+        .margin(12)
+        .x_label_area_size(48)
+        .y_label_area_size(84)
+        .build_cartesian_2d(0.0..x_hi, (lo..hi).log_scale())
+        .map_err(e)?;
+    chart
+        .configure_mesh()
+        .x_desc("target rate (msg/s)")
+        .y_desc("p99 latency (log scale)")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| tick_ms(*y))
+        .label_style(font(14))
+        .axis_desc_style(font(15))
+        .light_line_style(RGBColor(238, 238, 238))
+        .bold_line_style(RGBColor(210, 210, 210))
+        .draw()
+        .map_err(e)?;
+    let mut legend = Vec::new();
+    if let Some(r) = sustained {
+        chart
+            .draw_series(DashedLineSeries::new(vec![(r, lo), (r, hi)], 6, 4, GREEN_.mix(0.8).stroke_width(2)))
+            .map_err(e)?;
+        legend.push((format!("sustained {r:.0} msg/s"), Mark::Dashed(GREEN_)));
+    }
+    let mut sorted: Vec<&CapacityPoint> = points.iter().collect();
+    sorted.sort_by(|a, b| a.rate.total_cmp(&b.rate));
+    type Pick = fn(&CapacityPoint) -> Option<u64>;
+    let series: [(&str, RGBColor, Pick, Option<u64>); 2] = [
+        ("produce p99", ORANGE, |p| p.produce_p99_us, bounds_us.0),
+        ("end-to-end p99", PURPLE, |p| p.e2e_p99_us, bounds_us.1),
+    ];
+    for (label, color, pick, bound) in series {
+        let line: Vec<(f64, Option<f64>)> =
+            sorted.iter().map(|p| (p.rate, pick(p).map(|v| to_ms(v).max(lo)))).collect();
+        if line.iter().all(|(_, y)| y.is_none()) {
+            continue;
+        }
+        draw_segments(&mut chart, &line, color, 1, false)?;
+        // Passing steps are filled dots, failing ones rings.
+        chart
+            .draw_series(sorted.iter().filter_map(|p| {
+                let y = to_ms(pick(p)?).max(lo);
+                Some(if p.passed {
+                    Circle::new((p.rate, y), 5, color.filled())
+                } else {
+                    Circle::new((p.rate, y), 5, color.stroke_width(2))
+                })
+            }))
+            .map_err(e)?;
+        legend.push((label.to_string(), Mark::Dot(color)));
+        if let Some(b) = bound {
+            let y = to_ms(b);
+            chart
+                .draw_series(DashedLineSeries::new(vec![(0.0, y), (x_hi, y)], 7, 5, color.stroke_width(1)))
+                .map_err(e)?;
+            legend.push((format!("{label} bound"), Mark::Dashed(color)));
+        }
+    }
+    legend.push(("failed step".to_string(), Mark::Ring(GREY)));
+    draw_legend(&legend_area, 44, &legend)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

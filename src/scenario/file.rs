@@ -40,6 +40,7 @@ pub(crate) struct RawTop {
     pub faults: Option<Vec<Value>>,
     pub safety: Option<RawSafety>,
     pub checks: Option<Vec<Value>>,
+    pub capacity: Option<super::capacity::RawCapacity>,
 }
 
 /// Everything read from a file. In each list, `None` marks an entry that could not be read
@@ -59,6 +60,7 @@ pub(crate) struct RawScenario {
     pub faults: Vec<Option<RawFault>>,
     pub safety: Option<RawSafety>,
     pub checks: Vec<Option<super::checks::RawCheck>>,
+    pub capacity: Option<super::capacity::RawCapacity>,
 }
 
 /// One entry of `faults`. The target stays a JSON value: it is a word or a small object, and
@@ -546,6 +548,7 @@ pub(crate) fn read_scenario(doc: &Value, problems: &mut Vec<Problem>) -> RawScen
         faults: list("faults", top.faults, problems),
         safety: top.safety,
         checks: list("checks", top.checks, problems),
+        capacity: top.capacity,
     }
 }
 

@@ -13,6 +13,7 @@
 //! The format is documented in `docs/scenarios.md`; `schemas/scenario.schema.json` describes it
 //! for editors.
 
+pub mod capacity;
 pub mod checks;
 mod file;
 mod model;

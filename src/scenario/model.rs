@@ -40,6 +40,8 @@ pub struct Scenario {
     pub safety: crate::chaos::spec::Safety,
     /// Pass/fail thresholds on the results, evaluated at the end (see [`crate::gate`]).
     pub checks: Vec<super::checks::Check>,
+    /// The capacity search `aftershock capacity` runs; `None` when the file has none.
+    pub capacity: Option<super::capacity::CapacitySpec>,
     /// The file this scenario was read from, if any.
     pub source: Option<PathBuf>,
     /// The file as parsed, for the report. Secrets in it are only references

@@ -347,6 +347,9 @@ fn schema_names_exactly_the_fields_the_reader_accepts() {
         (names::<RawConsumer>(), "/$defs/consumer/properties".to_string()),
         (names::<RawPhase>(), "/$defs/phase/properties".to_string()),
         (names::<super::checks::RawCheck>(), "/$defs/check/properties".to_string()),
+        (names::<super::capacity::RawCapacity>(), "/$defs/capacity/properties".to_string()),
+        (names::<super::capacity::RawStep>(), "/$defs/capacity/properties/step/properties".to_string()),
+        (names::<super::capacity::RawSustain>(), "/$defs/capacity/properties/sustain/properties".to_string()),
     ];
     for (fields, pointer) in checks {
         assert!(!fields.is_empty(), "{pointer}");
@@ -523,4 +526,103 @@ fn mangled_text_never_panics() {
 fn a_broken_topic_list_does_not_make_references_wrong() {
     let text = MINIMAL.replace(r#""topics": [{"name": "t", "partitions": 3}]"#, r#""topics": {"name": "t"}"#);
     assert_eq!(errors(&text), ["f.json:4:13: topics: invalid type: object, expected an array"]);
+}
+
+const CAPACITY: &str = r#"{
+  "name": "cap",
+  "cluster": {"local": {"nodes": 3}},
+  "topics": [{"name": "t", "partitions": 3}],
+  "producers": [{"name": "p", "topic": "t"}, {"name": "q", "topic": "t", "rate": 3}],
+  "consumers": [{"name": "c", "topic": "t"}],
+  "capacity": {"start": "1k", "sustain": {"produce_p99": "50ms"}}
+}"#;
+
+#[test]
+fn a_capacity_search_needs_no_phases_and_fills_in_defaults() {
+    use super::capacity::{NodeDown, StepRule, defaults};
+    let s = parse_str(CAPACITY, "cap.json").unwrap();
+    assert!(s.phases.is_empty());
+    // Rates left out are weights of 1; given ones are weights too.
+    assert_eq!(s.producers[0].rate, Rate::PerSec(1.0));
+    assert_eq!(s.producers[1].rate, Rate::PerSec(3.0));
+    let c = s.capacity.unwrap();
+    assert_eq!(c.start, 1000.0);
+    assert_eq!(c.step, StepRule::Multiply(defaults::MULTIPLY));
+    assert_eq!((c.warmup, c.duration, c.settle), (defaults::WARMUP, defaults::DURATION, defaults::SETTLE));
+    assert_eq!(c.initial_warmup, defaults::INITIAL_WARMUP);
+    assert_eq!((c.max_rate, c.max_steps, c.refine, c.require), (None, defaults::MAX_STEPS, defaults::REFINE, None));
+    assert_eq!(c.node_down, NodeDown::No);
+    assert_eq!(c.sustain.produce_p99, Some(Duration::from_millis(50)));
+    assert_eq!(c.sustain.e2e_p99, None);
+    assert_eq!(c.sustain.min_achieved, defaults::MIN_ACHIEVED);
+    assert_eq!(c.sustain.max_error_rate, defaults::MAX_ERROR_RATE);
+    // With a consumer of the produced topic, lag is judged by default.
+    assert_eq!(c.sustain.max_lag_growth, Some(defaults::MAX_LAG_GROWTH));
+
+    let full = CAPACITY.replace(
+        r#""capacity": {"start": "1k", "sustain": {"produce_p99": "50ms"}}"#,
+        r#""capacity": {"start": 500, "step": {"add": "2.5k"}, "warmup": "0s", "initial_warmup": "7s", "duration": "4s", "settle": "3s",
+            "max_rate": "20k", "max_steps": 9, "refine": 0, "node_down": 2, "require": "1k",
+            "sustain": {"e2e_p99": "1s", "min_achieved": 0.9, "max_error_rate": "1%", "max_lag_growth": false}}"#,
+    );
+    let c = parse_str(&full, "cap.json").unwrap().capacity.unwrap();
+    assert_eq!(c.step, StepRule::Add(2500.0));
+    assert_eq!(c.initial_warmup, Duration::from_secs(7));
+    assert_eq!(c.step.next(500.0), 3000.0);
+    assert_eq!((c.warmup, c.duration, c.settle), (Duration::ZERO, Duration::from_secs(4), Duration::from_secs(3)));
+    assert_eq!((c.max_rate, c.max_steps, c.refine, c.require), (Some(20_000.0), 9, 0, Some(1000.0)));
+    assert_eq!(c.node_down, NodeDown::Node(2));
+    assert_eq!((c.sustain.produce_p99, c.sustain.e2e_p99), (None, Some(Duration::from_secs(1))));
+    assert_eq!((c.sustain.min_achieved, c.sustain.max_error_rate, c.sustain.max_lag_growth), (0.9, 0.01, None));
+    let auto = CAPACITY.replace(r#""start": "1k","#, r#""start": "1k", "node_down": true,"#);
+    assert_eq!(parse_str(&auto, "cap.json").unwrap().capacity.unwrap().node_down, NodeDown::Auto);
+}
+
+#[test]
+fn capacity_problems_are_located() {
+    let bad = CAPACITY.replace(
+        r#""capacity": {"start": "1k", "sustain": {"produce_p99": "50ms"}}"#,
+        r#""capacity": {"start": "max", "step": {"multiply": 1}, "duration": "2.5s", "max_steps": 0,
+            "node_down": 4, "sustain": {"min_achieved": "0%", "max_lag_growth": "soon"}}"#,
+    );
+    let e = errors(&bad);
+    let has = |needle: &str| assert!(e.iter().any(|l| l.contains(needle)), "no {needle:?} in {e:#?}");
+    has("f.json:7:25: capacity.start: \"max\" is not a target rate here");
+    has("capacity.step.multiply: 1 is not a growth factor");
+    has("capacity.duration: `2.5s` is not a whole number of seconds");
+    has("capacity.max_steps: max_steps 0 is out of range");
+    has("capacity.node_down: the local cluster has nodes 1 to 3, not 4");
+    has("capacity.sustain: a latency bound is needed");
+    has("capacity.sustain.min_achieved: min_achieved must be above 0%");
+    has("capacity.sustain.max_lag_growth: `soon` is not a duration");
+    // Without phases, a producer may not be closed-loop, and faults and checks have no run.
+    let max = CAPACITY
+        .replace(r#""rate": 3"#, r#""rate": "max""#)
+        .replace(r#""consumers""#, r#""checks": [{"metric": "lost", "max": 0}], "consumers""#);
+    let e = errors(&max);
+    assert!(e.iter().any(|l| l.contains("producers[1].rate: a capacity search steps the rate itself")), "{e:#?}");
+    assert!(e.iter().any(|l| l.contains("checks: checks belong to `aftershock run`")), "{e:#?}");
+    // Without capacity, phases and rates are required as before.
+    let plain = CAPACITY.replace(r#","capacity": {"start": "1k", "sustain": {"produce_p99": "50ms"}}"#, "");
+    let plain = plain.replace(
+        r#",
+  "capacity": {"start": "1k", "sustain": {"produce_p99": "50ms"}}"#,
+        "",
+    );
+    let e = errors(&plain);
+    assert!(e.iter().any(|l| l.contains("producers[0].rate: required field missing")), "{e:#?}");
+    assert!(e.iter().any(|l| l.contains("phases: required field missing")), "{e:#?}");
+    // An existing cluster cannot have a node taken down, and e2e needs a consumer.
+    let existing = CAPACITY
+        .replace(r#"{"local": {"nodes": 3}}"#, r#"{"existing": {"bootstrap": "h:9092"}}"#)
+        .replace(r#""partitions": 3}"#, r#""partitions": 3, "replication_factor": 1}"#)
+        .replace(r#""start": "1k","#, r#""start": "1k", "node_down": true,"#)
+        .replace(r#"{"produce_p99": "50ms"}"#, r#"{"e2e_p99": "50ms"}"#)
+        .replace(r#""consumers": [{"name": "c", "topic": "t"}],"#, "");
+    let e = errors(&existing);
+    assert!(
+        e.iter().any(|l| l.contains("capacity.node_down: taking a node down needs a cluster aftershock started")),
+        "{e:#?}"
+    );
+    assert!(e.iter().any(|l| l.contains("capacity.sustain.e2e_p99: an end-to-end bound needs a consumer")), "{e:#?}");
 }

@@ -78,13 +78,17 @@ pub(crate) fn validate(
     let topics_at = root.key("topics");
     let topics: Vec<Option<TopicSpec>> = entries(&mut c, &raw.topics, &topics_at, |c, t, at| c.topic(t, at, &cx));
     let producers_at = root.key("producers");
+    // A capacity search without phases sets the rates itself: a producer's rate is then only
+    // its share of each step's target, and may be left out.
+    let capacity_only = raw.capacity.is_some() && raw.phases.is_none();
     let producers: Vec<Option<ProducerSpec>> =
-        entries(&mut c, &raw.producers, &producers_at, |c, p, at| c.producer(p, at));
+        entries(&mut c, &raw.producers, &producers_at, |c, p, at| c.producer(p, at, capacity_only));
     let consumers_at = root.key("consumers");
     let consumers: Vec<Option<ConsumerSpec>> =
         entries(&mut c, &raw.consumers, &consumers_at, |c, k, at| c.consumer(k, at, &cx));
     let phases_at = root.key("phases");
     let phases: Vec<Option<Phase>> = match &raw.phases {
+        None if capacity_only => Vec::new(),
         None => {
             c.missing(phases_at.clone(), "the phases of the run, like [{\"name\": \"warmup\", \"duration\": \"10s\"}, {\"name\": \"steady\", \"duration\": \"1m\"}]");
             Vec::new()
@@ -150,6 +154,39 @@ pub(crate) fn validate(
         let broken = c.broken;
         super::checks::validate(k, at, &check_cx, broken, &mut c.problems)
     });
+    if capacity_only {
+        for (list, len, what) in [
+            ("faults", raw.faults.len(), "use capacity.node_down for a search with one node down"),
+            ("checks", raw.checks.len(), "use capacity.require for a lowest acceptable capacity"),
+        ] {
+            if len > 0 {
+                c.err(
+                    root.key(list),
+                    format!("{list} belong to `aftershock run`, which needs phases; this file has none (it is a capacity search): {what}"),
+                );
+            }
+        }
+    }
+    let capacity = match &raw.capacity {
+        None => Some(None),
+        Some(k) => {
+            let cx = super::capacity::CapacityContext {
+                local_nodes: match &cluster {
+                    Some(ClusterTarget::Local { nodes, .. }) => Some(Some(*nodes)),
+                    Some(ClusterTarget::Running { .. }) => Some(None),
+                    _ => None,
+                },
+                has_producers: !raw.producers.is_empty(),
+                has_consumers: raw
+                    .consumers
+                    .iter()
+                    .flatten()
+                    .any(|k| raw.producers.iter().flatten().any(|p| p.topic.is_some() && p.topic == k.topic)),
+            };
+            let broken = c.broken;
+            super::capacity::validate(k, &root.key("capacity"), &cx, broken, &mut c.problems).map(Some)
+        }
+    };
     let safety = match &raw.safety {
         None => Some(Safety::default()),
         Some(s) => c.safety(s, &root.key("safety")),
@@ -189,6 +226,18 @@ pub(crate) fn validate(
             );
         }
     }
+    if raw.capacity.is_some() {
+        for (i, p) in producers.iter().enumerate() {
+            if let Some(p) = p
+                && p.rate == Rate::Max
+            {
+                c.err(
+                    producers_at.index(i).key("rate"),
+                    "a capacity search steps the rate itself: give a number (each producer's share of a step's target follows its rate) or leave it out",
+                );
+            }
+        }
+    }
     c.replication_for_acks_all(raw, cluster.as_ref(), &topics, &producers, &topics_at);
 
     // Reading problems mean some values were dropped: no scenario, even if nothing else is wrong.
@@ -209,6 +258,7 @@ pub(crate) fn validate(
             faults: faults.into_iter().collect::<Option<Vec<_>>>()?,
             safety: safety?,
             checks: checks.into_iter().collect::<Option<Vec<_>>>()?,
+            capacity: capacity?,
             source,
             raw: doc,
         })
@@ -738,11 +788,13 @@ impl Checker<'_> {
         })
     }
 
-    fn producer(&mut self, p: &RawProducer, at: &JsonPath) -> Option<ProducerSpec> {
+    fn producer(&mut self, p: &RawProducer, at: &JsonPath, rate_optional: bool) -> Option<ProducerSpec> {
         let name = self.name("producer", p.name.as_deref(), at.key("name"));
         let topic = self.topic_ref(p.topic.as_deref(), at.key("topic"), "producer");
         let instances = self.count(p.instances, at.key("instances"), "instances", defaults::MAX_INSTANCES, 1);
         let rate = match &p.rate {
+            // A weight of 1: the capacity search splits each target in proportion to rates.
+            None if rate_optional => Some(Rate::PerSec(1.0)),
             None => {
                 self.missing(
                     at.key("rate"),
