@@ -129,13 +129,15 @@ async fn capacity_search_on_a_real_cluster() {
     let o = common::aftershock(&["capacity", &file, "--out", dir_str(&out)]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(stderr.contains("No sustainable rate: the start rate 200 msg/s already failed (produce p99"), "{stderr}");
+    // Other reasons (a short achieved rate on a busy machine) may come first; the bound is among them.
+    assert!(stderr.contains("No sustainable rate: the start rate 200 msg/s already failed ("), "{stderr}");
+    assert!(stderr.contains("above the bound 1 µs"), "{stderr}");
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), dir_str(&out));
     let rep = check_report(&out);
     assert!(!rep.result.found);
     assert_eq!(rep.result.limit, aftershock::capacity::search::Limit::StartFailed);
     assert_eq!(rep.steps.len(), 1);
-    assert!(rep.steps[0].reasons[0].contains("above the bound 1 µs"), "{:#?}", rep.steps[0]);
+    assert!(rep.steps[0].reasons.iter().any(|r| r.contains("above the bound 1 µs")), "{:#?}", rep.steps[0]);
 
     // 3. One node down for the whole search: node 2 is killed, partitions fail over, the
     //    search runs, node 2 is back at the end. The required capacity is out of reach: exit 1.
