@@ -310,6 +310,10 @@ async fn run_load(
                 config.set(k, v);
             }
             config.set("statistics.interval.ms", "1000");
+            // Bounded prefetch: a consumer that falls behind waits, it does not balloon.
+            if !c.config.contains_key("queued.max.messages.kbytes") {
+                config.set("queued.max.messages.kbytes", "16384");
+            }
             let plan = ConsumerPlan {
                 name: c.name.clone(),
                 instance,
@@ -751,6 +755,9 @@ async fn aggregate(
             },
             _ = tick.tick() => {
                 let now = clock.offset(Instant::now());
+                if let Some(p) = crate::measure::ProcessSample::of_self(now.as_secs()) {
+                    agg.note_process(p);
+                }
                 view.show(now);
                 if let Some((gate, reason, cancel)) = &mut live_gate
                     && let Some(why) = gate.poll(now.as_secs_f64())

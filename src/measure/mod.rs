@@ -35,9 +35,11 @@
 
 pub mod histogram;
 pub mod ledger;
+pub mod process;
 pub mod recorder;
 
 pub use histogram::{HistogramError, LatencyHistogram, LatencySummary};
+pub use process::{MemoryLimits, MemoryVerdict, ProcessSample, memory_verdict};
 pub use ledger::{ConsumeLedger, Delivery, ProduceLedger, SeqBitmap, Verification, verify};
 pub use recorder::{
     Aggregator, Counters, IntervalSnapshot, LatencyKind, LatencySet, Measurements, PhaseMeasurements, PhaseSpec,
