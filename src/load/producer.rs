@@ -245,15 +245,21 @@ impl ProducerContext for Ctx {
     type DeliveryOpaque = ();
 
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        // The ack time is read first thing, on the thread librdkafka hands the report to.
-        let now = Instant::now();
         let (msg, err) = match result {
             Ok(m) => (m, None),
             Err((e, m)) => (m, Some(e)),
         };
-        let mut book = self.book.lock().unwrap_or_else(|p| p.into_inner());
-        book.delivered(msg.payload(), msg.partition(), err, now);
+        on_delivery(&self.book, msg.payload(), msg.partition(), err);
     }
+}
+
+/// What the delivery callback does with one report. Public so that the benchmarks drive the
+/// very code the producer runs (`benches/`).
+#[inline]
+pub fn on_delivery(book: &Mutex<AckBook>, payload: Option<&[u8]>, partition: i32, err: Option<&KafkaError>) {
+    // The ack time is read first thing, on the thread librdkafka hands the report to.
+    let now = Instant::now();
+    book.lock().unwrap_or_else(|p| p.into_inner()).delivered(payload, partition, err, now);
 }
 
 /// A short, stable name for an error, used as a counter label (e.g. `MessageTimedOut`).
@@ -358,7 +364,9 @@ fn send_until(
         // A full local queue means the cluster is not keeping up: wait for room. On a
         // schedule, the time spent here shows up as send gap and as produce latency, never as
         // a skipped message; at "max", latency counts from the send that succeeded.
-        let (intended, refused) = loop {
+        // Two clock reads per message: this one (the send time, in the header and the send
+        // gap) and the ack's. The send call itself is not timed: it only enqueues.
+        let (intended, sent_at, refused) = loop {
             let now = Instant::now();
             let intended = due.unwrap_or(now);
             let payload = source.stamp(&draft, seq, intended, now);
@@ -367,17 +375,17 @@ fn send_until(
                 record = record.key(&k[..]);
             }
             match producer.send(record) {
-                Ok(()) => break (intended, None),
+                Ok(()) => break (intended, now, None),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                     if cancel.is_cancelled() {
-                        break (intended, Some("Cancelled".to_string()));
+                        break (intended, now, Some("Cancelled".to_string()));
                     }
                     std::thread::sleep(QUEUE_FULL_BACKOFF);
                 }
-                Err((e, _)) => break (intended, Some(error_kind(&e))),
+                Err((e, _)) => break (intended, now, Some(error_kind(&e))),
             }
         };
-        sends.sent(seq, intended, Instant::now(), refused.as_deref());
+        sends.sent(seq, intended, sent_at, refused.as_deref());
         seq += 1;
     }
 }
