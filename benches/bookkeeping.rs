@@ -55,7 +55,7 @@ fn batch(n: u64) -> f64 {
         let due = source.due(seq).expect("scheduled");
         let draft = source.draft(seq);
         let now = Instant::now();
-        let payload = black_box(source.stamp(&draft, seq, due, now));
+        let payload = black_box(source.stamp(&draft, seq, now));
         sends.sent(seq, due, now, None);
         on_delivery(&acks, Some(payload), (seq % 6) as i32, None);
     }

@@ -11,8 +11,10 @@
 //!   librdkafka's own wake-up, which no client can avoid.
 //!
 //! aftershock's error is its excess over the reference at each quantile (same histogram type
-//! and resolution on both sides: 3 significant digits, 1 µs at 1 ms). Runs alternate, reference
-//! first; medians of the runs are quoted. Target: excess at p99 at most 10 µs.
+//! and resolution on both sides: 3 significant digits, 1 µs at 1 ms). Runs alternate in rounds
+//! of reference, aftershock, reference; medians of the runs are quoted, and the second
+//! reference gives the method's noise (the same client measured twice), which bounds what
+//! the comparison can resolve. Target: excess at p99 at most 10 µs.
 //!
 //! Run: `cargo bench --bench timestamp_error` (AFTERSHOCK_BENCH_SECS per run, default 10;
 //! AFTERSHOCK_BENCH_RUNS per contender, default 3).
@@ -53,19 +55,22 @@ fn main() {
         RTT.as_millis(),
         common::loadavg()
     );
-    let mut worst = 0.0f64;
+    let (mut worst, mut noise) = (0.0f64, 0.0f64);
     for rate in [200.0, 2000.0] {
-        let (mut refs, mut ours) = (Vec::new(), Vec::new());
+        // Rounds of reference, aftershock, reference: the second reference run measures the
+        // method's own noise (the same client twice), against which aftershock's excess is read.
+        let (mut refs, mut ours, mut again) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..runs {
             refs.push(reference(&config, rate, Duration::from_secs(secs)));
             ours.push(aftershock(&config, rate, Duration::from_secs(secs)));
+            again.push(reference(&config, rate, Duration::from_secs(secs)));
         }
         let q = |v: &[LatencySummary], f: fn(&LatencySummary) -> u64| {
             common::median(&v.iter().map(|s| f(s) as f64).collect::<Vec<_>>())
         };
         let rtt_us = RTT.as_micros() as f64;
-        println!("  {rate} msg/s (latency from the intended send time, minus the injected RTT):");
-        for (name, v) in [("reference ", &refs), ("aftershock", &ours)] {
+        println!("  {rate} msg/s (latency from the intended send time, minus the injected RTT; medians of runs):");
+        for (name, v) in [("reference  ", &refs), ("aftershock ", &ours), ("reference 2", &again)] {
             println!(
                 "    {name}  min {:>6.0} us  p50 {:>6.0} us  p99 {:>6.0} us  (n={})",
                 q(v, |s| s.min_us) - rtt_us,
@@ -75,17 +80,30 @@ fn main() {
             );
         }
         let floor_ok = ours.iter().all(|s| s.min_us as f64 >= rtt_us);
-        let (e50, e99) = (q(&ours, |s| s.p50_us) - q(&refs, |s| s.p50_us), q(&ours, |s| s.p99_us) - q(&refs, |s| s.p99_us));
+        let diff = |a: &[LatencySummary], f: fn(&LatencySummary) -> u64| q(a, f) - q(&refs, f);
+        let (e50, e99) = (diff(&ours, |s| s.p50_us), diff(&ours, |s| s.p99_us));
+        let (n50, n99) = (diff(&again, |s| s.p50_us), diff(&again, |s| s.p99_us));
         println!(
-            "    excess of aftershock: p50 {e50:+.0} us, p99 {e99:+.0} us; nothing below the RTT: {}",
+            "    aftershock minus reference: p50 {e50:+.0} us, p99 {e99:+.0} us; reference 2 minus reference \
+             (noise): p50 {n50:+.0} us, p99 {n99:+.0} us; nothing below the RTT: {}",
             if floor_ok { "yes" } else { "NO" }
         );
         worst = worst.max(e99);
+        noise = noise.max(n99.abs());
         if !floor_ok {
             worst = f64::INFINITY;
         }
     }
-    println!("  worst p99 excess {worst:.0} us (target <= {TARGET_US} us): {}", if worst <= TARGET_US { "PASS" } else { "FAIL" });
+    // An excess within the method's own noise is neither a pass nor a fail: the comparison
+    // could not tell aftershock from the reference at that quantile.
+    let verdict = if worst <= TARGET_US {
+        "PASS"
+    } else if worst <= noise + TARGET_US {
+        "UNRESOLVED (within the noise of the method; run on a quiet machine)"
+    } else {
+        "FAIL"
+    };
+    println!("  worst p99 excess {worst:.0} us, noise {noise:.0} us (target <= {TARGET_US} us): {verdict}");
 }
 
 struct Stamp {

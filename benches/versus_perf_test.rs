@@ -15,7 +15,8 @@
 //!
 //! Run: `cargo bench --bench versus_perf_test`. Environment: AFTERSHOCK_BENCH_NODES (default 1),
 //! AFTERSHOCK_BENCH_RATE (fixed rate, default 20000), AFTERSHOCK_BENCH_SECS (steady seconds per
-//! run, default 20), AFTERSHOCK_BENCH_RUNS (runs per contender, default 3).
+//! run, default 20), AFTERSHOCK_BENCH_RUNS (runs per contender, default 3), AFTERSHOCK_BENCH_PARTS
+//! (a comma list of producer-max, producer-cpu, consumer-max, consumer-cpu; default all).
 
 mod common;
 
@@ -37,7 +38,6 @@ struct Bench {
     java: PathBuf,
     classpath: String,
     bootstrap: String,
-    cluster_dir: PathBuf,
     work: PathBuf,
     rf: i32,
     secs: u64,
@@ -65,7 +65,6 @@ fn main() -> Result<()> {
         java: dist::java_command(),
         classpath: format!("{}/*", kafka.libs_dir.display()),
         bootstrap: cluster.bootstrap(),
-        cluster_dir: up.dir.clone(),
         work: work.clone(),
         rf: nodes.min(3) as i32,
         secs: env("AFTERSHOCK_BENCH_SECS", 20),
@@ -80,6 +79,12 @@ fn main() -> Result<()> {
 }
 
 impl Bench {
+    /// Whether part `name` of the benchmark is selected by AFTERSHOCK_BENCH_PARTS (a comma list
+    /// of producer-max, producer-cpu, consumer-max, consumer-cpu; all by default).
+    fn part(name: &str) -> bool {
+        std::env::var("AFTERSHOCK_BENCH_PARTS").map_or(true, |v| v.split(',').any(|p| p.trim() == name))
+    }
+
     fn all(&mut self) -> Result<()> {
         create_topics(&self.bootstrap, &[("versus", self.rf), ("tail", self.rf)])?;
         println!(
@@ -92,6 +97,23 @@ impl Bench {
             self.rate,
             common::loadavg()
         );
+        if Self::part("producer-max") {
+            self.producer_max()?;
+        }
+        if Self::part("producer-cpu") {
+            self.producer_cpu()?;
+        }
+        if Self::part("consumer-max") {
+            self.consumer_max()?;
+        }
+        if Self::part("consumer-cpu") {
+            self.consumer_cpu()?;
+        }
+        println!("  load average at the end {}", common::loadavg());
+        Ok(())
+    }
+
+    fn producer_max(&mut self) -> Result<()> {
         let (mut pp, mut ap) = (Vec::new(), Vec::new());
         for i in 0..self.runs {
             let p = self.perf_producer_max()?;
@@ -106,12 +128,18 @@ impl Bench {
             a / p,
             pass(a / p >= 1.0)
         );
+        Ok(())
+    }
 
+    fn producer_cpu(&mut self) -> Result<()> {
         let (mut pc, mut ac) = (Vec::new(), Vec::new());
         for i in 0..self.runs {
             let p = self.perf_producer_fixed()?;
             let a = self.aftershock_producer(Some(self.rate))?.1;
-            println!("  producer at {} msg/s run {i}: perf-test {:.2} us CPU/msg, aftershock {:.2} us CPU/msg", self.rate, p, a);
+            println!(
+                "  producer at {} msg/s run {i}: perf-test {:.2} us CPU/msg, aftershock {:.2} us CPU/msg",
+                self.rate, p, a
+            );
             pc.push(p);
             ac.push(a);
         }
@@ -121,7 +149,10 @@ impl Bench {
             a / p,
             pass(a / p <= 0.5)
         );
+        Ok(())
+    }
 
+    fn consumer_max(&mut self) -> Result<()> {
         let (mut pm, mut am) = (Vec::new(), Vec::new());
         for i in 0..self.runs {
             let p = self.perf_consumer_max()?;
@@ -136,12 +167,18 @@ impl Bench {
             a / p,
             pass(a / p >= 1.0)
         );
+        Ok(())
+    }
 
+    fn consumer_cpu(&mut self) -> Result<()> {
         let (mut pt, mut at) = (Vec::new(), Vec::new());
         for i in 0..self.runs {
             let p = self.consumer_fixed(true)?;
             let a = self.consumer_fixed(false)?;
-            println!("  consumer at {} msg/s run {i}: perf-test {p:.2} us CPU/msg, aftershock {a:.2} us CPU/msg", self.rate);
+            println!(
+                "  consumer at {} msg/s run {i}: perf-test {p:.2} us CPU/msg, aftershock {a:.2} us CPU/msg",
+                self.rate
+            );
             pt.push(p);
             at.push(a);
         }
@@ -151,7 +188,6 @@ impl Bench {
             a / p,
             pass(a / p <= 0.5)
         );
-        println!("  load average at the end {}", common::loadavg());
         Ok(())
     }
 
@@ -204,7 +240,9 @@ impl Bench {
         json!({
             "name": name,
             "seed": 1,
-            "cluster": {"running": {"dir": self.cluster_dir}},
+            // NB: `existing`, not `running`: a `running` cluster is opened with its lock, and the
+            // consumer benchmark runs two aftershock processes at once (feed and consumer).
+            "cluster": {"existing": {"bootstrap": self.bootstrap}},
             "topics": [
                 {"name": "versus", "partitions": PARTITIONS, "replication_factor": self.rf},
                 {"name": "tail", "partitions": PARTITIONS, "replication_factor": self.rf}

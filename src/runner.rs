@@ -456,6 +456,12 @@ async fn run_load(
     if !failures.is_empty() {
         cancel.cancel();
     }
+    // The run lasts its phases even without producers (a consumer-only scenario tails its
+    // topics for that long); with producers this returns at once.
+    tokio::select! {
+        _ = tokio::time::sleep_until(tokio::time::Instant::from_std(stop_at)) => {}
+        _ = cancel.cancelled() => {}
+    }
     // Faults: give windows and recovery observation until the drain ends, then undo the rest.
     let fault_outcomes = match chaos_task {
         Some(mut t) => {

@@ -42,12 +42,21 @@ pub fn cpu_of_pid(pid: u32) -> Option<f64> {
 
 /// The 1-minute load average, for the record.
 pub fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg").map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 /// A plan for aftershock's real producer: `size`-byte unkeyed messages at `rate` to `topic`,
 /// from `start` for `length`.
-pub fn plan(config: ClientConfig, topic: &str, rate: Rate, size: usize, start: Instant, length: Duration) -> ProducerPlan {
+pub fn plan(
+    config: ClientConfig,
+    topic: &str,
+    rate: Rate,
+    size: usize,
+    start: Instant,
+    length: Duration,
+) -> ProducerPlan {
     ProducerPlan {
         name: "bench".into(),
         instance: 0,

@@ -96,6 +96,9 @@ pub struct MessageSource {
     rng: rand::rngs::StdRng,
     payloads: PayloadBuilder,
     buf: Vec<u8>,
+    /// The run-clock offset of the schedule's start, and of the last due time handed out.
+    origin_ns: u64,
+    due_ns: u64,
 }
 
 impl MessageSource {
@@ -110,18 +113,22 @@ impl MessageSource {
             clock,
             producer_id: plan.producer_id,
             sizes: plan.sizes,
-            keys: plan.keys.clone(),
+            keys: plan.keys,
             rng: plan.rng.clone(),
             payloads,
             buf: Vec::with_capacity(plan.sizes.max().max(payload::HEADER_LEN)),
+            origin_ns: clock.offset_nanos(plan.start_at),
+            due_ns: 0,
         }
     }
 
     /// When message `seq` is due; `None` at rate "max", where a message is due as soon as
-    /// the local queue has room.
+    /// the local queue has room. [`stamp`](Self::stamp) writes this due time into the payload.
     #[inline]
-    pub fn due(&self, seq: u64) -> Option<Instant> {
-        self.schedule.map(|s| self.origin + s.due(seq))
+    pub fn due(&mut self, seq: u64) -> Option<Instant> {
+        let d = self.schedule?.due(seq);
+        self.due_ns = self.origin_ns + d.as_nanos() as u64;
+        Some(self.origin + d)
     }
 
     /// Draws message `seq`'s size and key.
@@ -132,16 +139,14 @@ impl MessageSource {
         Draft { size, key }
     }
 
-    /// Writes message `seq`'s payload, numbered and stamped with its intended and actual send
-    /// times, and returns it.
+    /// Writes message `seq`'s payload, numbered and stamped with its intended send time (the
+    /// last [`due`](Self::due) time, or `now` at rate "max") and its actual send time `now`,
+    /// and returns it.
     #[inline]
-    pub fn stamp(&mut self, draft: &Draft, seq: u64, intended: Instant, now: Instant) -> &[u8] {
-        let header = Header {
-            producer_id: self.producer_id,
-            seq,
-            intended_ns: self.clock.offset_nanos(intended),
-            sent_ns: self.clock.offset_nanos(now),
-        };
+    pub fn stamp(&mut self, draft: &Draft, seq: u64, now: Instant) -> &[u8] {
+        let sent_ns = self.clock.offset_nanos(now);
+        let intended_ns = if self.schedule.is_some() { self.due_ns } else { sent_ns };
+        let header = Header { producer_id: self.producer_id, seq, intended_ns, sent_ns };
         self.payloads.build(&mut self.buf, &header, draft.size);
         &self.buf
     }
@@ -369,7 +374,7 @@ fn send_until(
         let (intended, sent_at, refused) = loop {
             let now = Instant::now();
             let intended = due.unwrap_or(now);
-            let payload = source.stamp(&draft, seq, intended, now);
+            let payload = source.stamp(&draft, seq, now);
             let mut record = BaseRecord::to(&plan.topic).payload(payload);
             if let Some(k) = &draft.key {
                 record = record.key(&k[..]);

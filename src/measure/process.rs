@@ -146,7 +146,18 @@ mod tests {
     #[test]
     fn flat_memory_passes_despite_warm_up_growth_and_a_spike() {
         // Warm-up climbs from 20 to 60 MiB; afterwards flat, with one 140 MiB spike.
-        let s = series(|t| if t < 30 { (20 + t * 4 / 3) * MIB } else if t == 70 { 140 * MIB } else { 60 * MIB }, 120);
+        let s = series(
+            |t| {
+                if t < 30 {
+                    (20 + t * 4 / 3) * MIB
+                } else if t == 70 {
+                    140 * MIB
+                } else {
+                    60 * MIB
+                }
+            },
+            120,
+        );
         let v = memory_verdict(&s, 30, &limits()).unwrap();
         assert_eq!(v.start_rss_bytes, 60 * MIB);
         assert_eq!(v.end_rss_bytes, 60 * MIB);

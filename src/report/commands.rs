@@ -197,11 +197,7 @@ pub fn memory_command(run: &Path, limits: &crate::measure::MemoryLimits) -> Outc
         v.growth * 100.0
     );
     if v.failures.is_empty() {
-        println!(
-            "PASS: under {:.1} MiB and under {:.1}% growth",
-            mib(limits.max_rss_bytes),
-            limits.max_growth * 100.0
-        );
+        println!("PASS: under {:.1} MiB and under {:.1}% growth", mib(limits.max_rss_bytes), limits.max_growth * 100.0);
         Outcome::Ok
     } else {
         for f in &v.failures {
