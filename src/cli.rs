@@ -48,6 +48,34 @@ pub enum Command {
     /// Compare a run with a baseline run, phase by phase and fault by fault; print a
     /// Markdown table and exit 1 on a regression beyond tolerance.
     Compare(CompareArgs),
+    /// Benchmarks that read a run's report (see docs/performance.md); `cargo bench` has the
+    /// others.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Check a long run's memory from its report: peak RSS under the limit, and flat after
+    /// warm-up (the median RSS of its last window within --max-growth of its first window).
+    /// Exit 1 when it fails. Run scenarios/soak-memory.json first.
+    Memory(MemoryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MemoryArgs {
+    /// The run dir (or its report.json).
+    #[arg(value_name = "RUN_DIR")]
+    pub run: PathBuf,
+    /// Highest RSS allowed at any second.
+    #[arg(long, default_value = "150MiB", value_parser = parse_size_arg, value_name = "SIZE")]
+    pub max_rss: u64,
+    /// Largest growth allowed after warm-up, in percent.
+    #[arg(long, default_value_t = 5.0, value_name = "PCT")]
+    pub max_growth: f64,
+    /// Length of the first and last windows whose medians are compared.
+    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    pub window: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -286,6 +314,11 @@ pub struct SmokeArgs {
 }
 
 /// Parses durations like `30s`, `2m`, `1h`, `500ms`.
+/// A size such as `150MiB` (the scenario file's units).
+pub fn parse_size_arg(s: &str) -> Result<u64, String> {
+    crate::scenario::parse_size(s)
+}
+
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration like 30s, 2m or 1h: {e}"))
 }
@@ -317,6 +350,14 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
             let run = move || crate::report::commands::report_command(&a.run, a.out.as_deref(), a.junit.as_deref());
             tokio::task::spawn_blocking(run).await.context("report thread")
         }
+        Command::Bench(BenchCommand::Memory(a)) => Ok(crate::report::commands::memory_command(
+            &a.run,
+            &crate::measure::MemoryLimits {
+                max_rss_bytes: a.max_rss,
+                max_growth: a.max_growth / 100.0,
+                window_secs: a.window.as_secs().max(1),
+            },
+        )),
         Command::Compare(a) => {
             let opts = crate::report::compare::CompareOptions {
                 force: a.force,

@@ -467,6 +467,12 @@ async fn run_load(
     if !failures.is_empty() {
         cancel.cancel();
     }
+    // The run lasts its phases even without producers (a consumer-only scenario tails its
+    // topics for that long); with producers this returns at once.
+    tokio::select! {
+        _ = tokio::time::sleep_until(tokio::time::Instant::from_std(stop_at)) => {}
+        _ = cancel.cancelled() => {}
+    }
     // Faults: give windows and recovery observation until the drain ends, then undo the rest.
     let fault_outcomes = match chaos_task {
         Some(mut t) => {
@@ -643,6 +649,10 @@ pub(crate) fn start_consumers(
                 config.set(k, v);
             }
             config.set("statistics.interval.ms", "1000");
+            // Bounded prefetch: a consumer that falls behind waits, it does not balloon.
+            if !c.config.contains_key("queued.max.messages.kbytes") {
+                config.set("queued.max.messages.kbytes", "16384");
+            }
             let plan = ConsumerPlan {
                 name: c.name.clone(),
                 instance,
@@ -838,6 +848,9 @@ async fn aggregate(
             },
             _ = tick.tick() => {
                 let now = clock.offset(Instant::now());
+                if let Some(p) = crate::measure::ProcessSample::of_self(now.as_secs()) {
+                    agg.note_process(p);
+                }
                 view.show(now);
                 if let Some((gate, reason, cancel)) = &mut live_gate
                     && let Some(why) = gate.poll(now.as_secs_f64())

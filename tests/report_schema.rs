@@ -114,6 +114,14 @@ fn build_report(outcome: RunOutcome) -> Report {
     while let Ok(snapshot) = rx.try_recv() {
         agg.ingest(snapshot);
     }
+    // The process series, as the runner samples it once a second.
+    for sec in 0..9u64 {
+        agg.note_process(aftershock::measure::ProcessSample {
+            sec,
+            rss_bytes: (40 + sec) << 20,
+            cpu_secs: 0.25 * sec as f64,
+        });
+    }
     let m = agg.finish_at(Duration::from_millis(9_250));
     let ledgers: Vec<ProduceLedger> = producers.into_iter().map(|(_, l, _)| l).collect();
     let verification = verify(&ledgers, &consumed);
@@ -169,6 +177,8 @@ fn sample_has_the_expected_shape() {
     assert_eq!(r.phases.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["warmup", "steady", "broker-kill"]);
     assert_eq!(r.timeseries.len(), 10);
     assert_eq!(r.timeseries[9].phase, None);
+    assert_eq!(r.process.len(), 9, "the process series is carried into the report");
+    assert_eq!(r.process[8].rss_bytes, 48 << 20);
     assert_eq!(r.totals.sent, 7 * 60, "warm-up is excluded from the totals");
     let fault = r.phase("broker-kill").unwrap();
     assert_eq!(fault.errors.values().sum::<u64>(), fault.failed);

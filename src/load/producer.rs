@@ -1,8 +1,8 @@
 //! Open-loop producer instances: each on its own thread, sending numbered messages on the
-//! schedule, recording acks where the delivery report arrives.
+//! schedule, with a delivery thread that records acks where the delivery report arrives.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -64,22 +64,184 @@ pub struct ProducerOutcome {
     pub first_errors: HashMap<u32, u64>,
 }
 
-/// The state the delivery callback updates. NB: only the worker thread calls `poll`, so the
-/// callback always runs on that thread and the mutex is never contended; it exists because
-/// librdkafka's context must be `Sync`.
-struct Shared {
+/// How long the sending thread waits before retrying when librdkafka's local queue is full.
+/// Short, so that a queue that drains quickly is refilled quickly ("max" rate is bounded by this
+/// queue); the wait shows up as send gap, never as a skipped message.
+const QUEUE_FULL_BACKOFF: Duration = Duration::from_micros(200);
+
+/// How long the delivery thread blocks in librdkafka's poll at a time. NB: `BaseProducer::poll`
+/// serves events until its deadline, so this only bounds how late the thread notices that the
+/// run is over (and how often it ticks its recorder).
+const REPORT_POLL: Duration = Duration::from_millis(10);
+
+/// One message's draws from the scenario's distributions: made once per message, whatever the
+/// number of send attempts, so a seed always gives the same sizes and keys.
+#[derive(Debug, Clone, Copy)]
+pub struct Draft {
+    pub size: usize,
+    pub key: Option<[u8; 8]>,
+}
+
+/// The send side's per-message inputs: the schedule, sizes, keys and payloads of one instance.
+///
+/// Public so that the benchmarks drive the very code the producer runs (`benches/`).
+#[derive(Debug)]
+pub struct MessageSource {
+    schedule: Option<Schedule>,
+    origin: Instant,
+    clock: RunClock,
+    producer_id: u32,
+    sizes: SizeDist,
+    keys: KeySampler,
+    rng: rand::rngs::StdRng,
+    payloads: PayloadBuilder,
+    buf: Vec<u8>,
+    /// The run-clock offset of the schedule's start, and of the last due time handed out.
+    origin_ns: u64,
+    due_ns: u64,
+}
+
+impl MessageSource {
+    /// The source of `plan`'s messages, timed on `clock`.
+    pub fn new(plan: &ProducerPlan, clock: RunClock, payloads: PayloadBuilder) -> MessageSource {
+        MessageSource {
+            schedule: match plan.rate {
+                Rate::PerSec(r) => Some(Schedule { rate: r, ramp: plan.ramp }),
+                Rate::Max => None,
+            },
+            origin: plan.start_at,
+            clock,
+            producer_id: plan.producer_id,
+            sizes: plan.sizes,
+            keys: plan.keys,
+            rng: plan.rng.clone(),
+            payloads,
+            buf: Vec::with_capacity(plan.sizes.max().max(payload::HEADER_LEN)),
+            origin_ns: clock.offset_nanos(plan.start_at),
+            due_ns: 0,
+        }
+    }
+
+    /// When message `seq` is due; `None` at rate "max", where a message is due as soon as
+    /// the local queue has room. [`stamp`](Self::stamp) writes this due time into the payload.
+    #[inline]
+    pub fn due(&mut self, seq: u64) -> Option<Instant> {
+        let d = self.schedule?.due(seq);
+        self.due_ns = self.origin_ns + d.as_nanos() as u64;
+        Some(self.origin + d)
+    }
+
+    /// Draws message `seq`'s size and key.
+    #[inline]
+    pub fn draft(&mut self, seq: u64) -> Draft {
+        let size = self.sizes.sample(&mut self.rng);
+        let key = self.keys.key(seq, &mut self.rng).map(u64::to_be_bytes);
+        Draft { size, key }
+    }
+
+    /// Writes message `seq`'s payload, numbered and stamped with its intended send time (the
+    /// last [`due`](Self::due) time, or `now` at rate "max") and its actual send time `now`,
+    /// and returns it.
+    #[inline]
+    pub fn stamp(&mut self, draft: &Draft, seq: u64, now: Instant) -> &[u8] {
+        let sent_ns = self.clock.offset_nanos(now);
+        let intended_ns = if self.schedule.is_some() { self.due_ns } else { sent_ns };
+        let header = Header { producer_id: self.producer_id, seq, intended_ns, sent_ns };
+        self.payloads.build(&mut self.buf, &header, draft.size);
+        &self.buf
+    }
+}
+
+/// The sending thread's bookkeeping: counts, send gaps and the sent side of the ledger. Owned
+/// by that thread alone, so no lock.
+#[derive(Debug)]
+pub struct SendBook {
+    recorder: Recorder,
+    ledger: ProduceLedger,
+}
+
+impl SendBook {
+    /// The send side of producer `producer_id`, recording into `recorder`.
+    pub fn new(recorder: Recorder, producer_id: u32) -> SendBook {
+        SendBook { recorder, ledger: ProduceLedger::new(producer_id) }
+    }
+
+    /// Message `seq`, due at `intended`, was handed to librdkafka at `at` (or refused with
+    /// error kind `refused`).
+    #[inline]
+    pub fn sent(&mut self, seq: u64, intended: Instant, at: Instant, refused: Option<&str>) {
+        self.ledger.sent(seq);
+        self.recorder.sent(intended, at);
+        if let Some(kind) = refused {
+            self.ledger.failed(seq, kind);
+            self.recorder.failed(kind, at);
+        }
+    }
+}
+
+/// The delivery thread's bookkeeping: acks, failures, produce latency and fault marks.
+///
+/// Public so that the benchmarks drive the very code the producer runs (`benches/`).
+#[derive(Debug)]
+pub struct AckBook {
+    clock: RunClock,
+    marks: Arc<FaultMarks>,
     recorder: Recorder,
     ledger: ProduceLedger,
     first_acks: FirstAcks,
     first_errors: HashMap<u32, u64>,
 }
 
+impl AckBook {
+    /// The delivery side of producer `producer_id`, recording into `recorder`.
+    pub fn new(clock: RunClock, marks: Arc<FaultMarks>, recorder: Recorder, producer_id: u32) -> AckBook {
+        AckBook {
+            clock,
+            marks,
+            recorder,
+            ledger: ProduceLedger::new(producer_id),
+            first_acks: FirstAcks::new(),
+            first_errors: HashMap::new(),
+        }
+    }
+
+    /// A delivery report for `payload` on `partition` arrived at `now`: acknowledged when
+    /// `err` is `None`. Payloads aftershock did not write are ignored.
+    #[inline]
+    pub fn delivered(&mut self, payload: Option<&[u8]>, partition: i32, err: Option<&KafkaError>, now: Instant) {
+        let Some(h) = payload.and_then(payload::decode) else { return };
+        if let Some((fault, start_ns)) = self.marks.current() {
+            let now_ns = self.clock.offset_nanos(now);
+            match err {
+                None if h.intended_ns >= start_ns => {
+                    self.first_acks.entry((fault, partition)).or_insert(now_ns);
+                }
+                Some(_) if now_ns >= start_ns => {
+                    self.first_errors.entry(fault).or_insert(now_ns);
+                }
+                _ => {}
+            }
+        }
+        let intended = self.clock.start() + Duration::from_nanos(h.intended_ns);
+        match err {
+            None => {
+                self.ledger.acked(h.seq);
+                self.recorder.acked(intended, now);
+            }
+            Some(e) => {
+                let kind = error_kind(e);
+                self.ledger.failed(h.seq, &kind);
+                self.recorder.failed(&kind, now);
+            }
+        }
+    }
+}
+
+/// The delivery callback's state. NB: only the delivery thread calls `poll` (and the worker
+/// thread once, after that thread ended), so the mutex is never contended; it exists because
+/// librdkafka's context must be `Sync`.
 struct Ctx {
-    clock: RunClock,
-    marks: Arc<FaultMarks>,
-    shared: Mutex<Shared>,
-    /// Delivery reports handled so far; `drain` polls until this stops moving.
-    reports: AtomicU64,
+    book: Mutex<AckBook>,
 }
 
 impl ClientContext for Ctx {}
@@ -88,53 +250,21 @@ impl ProducerContext for Ctx {
     type DeliveryOpaque = ();
 
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        let now = Instant::now();
-        self.reports.fetch_add(1, Ordering::Relaxed);
         let (msg, err) = match result {
             Ok(m) => (m, None),
             Err((e, m)) => (m, Some(e)),
         };
-        let Some(h) = msg.payload().and_then(payload::decode) else { return };
-        let intended = self.clock.start() + Duration::from_nanos(h.intended_ns);
-        let mut s = self.shared.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((fault, start_ns)) = self.marks.current() {
-            let now_ns = self.clock.offset_nanos(now);
-            match err {
-                None if h.intended_ns >= start_ns => {
-                    s.first_acks.entry((fault, msg.partition())).or_insert(now_ns);
-                }
-                Some(_) if now_ns >= start_ns => {
-                    s.first_errors.entry(fault).or_insert(now_ns);
-                }
-                _ => {}
-            }
-        }
-        match err {
-            None => {
-                s.ledger.acked(h.seq);
-                s.recorder.acked(intended, now);
-            }
-            Some(e) => {
-                let kind = error_kind(e);
-                s.ledger.failed(h.seq, &kind);
-                s.recorder.failed(&kind, now);
-            }
-        }
+        on_delivery(&self.book, msg.payload(), msg.partition(), err);
     }
 }
 
-/// Handles every delivery report that is ready, without waiting. NB: `BaseProducer::poll`
-/// with a zero timeout handles at most one event (one produce response's worth of reports),
-/// so one call per send falls behind as soon as batches are small; a backlog of unhandled
-/// reports would show up as produce latency that the cluster never caused.
-fn drain(producer: &BaseProducer<Ctx>) {
-    loop {
-        let before = producer.context().reports.load(Ordering::Relaxed);
-        producer.poll(Duration::ZERO);
-        if producer.context().reports.load(Ordering::Relaxed) == before {
-            break;
-        }
-    }
+/// What the delivery callback does with one report. Public so that the benchmarks drive the
+/// very code the producer runs (`benches/`).
+#[inline]
+pub fn on_delivery(book: &Mutex<AckBook>, payload: Option<&[u8]>, partition: i32, err: Option<&KafkaError>) {
+    // The ack time is read first thing, on the thread librdkafka hands the report to.
+    let now = Instant::now();
+    book.lock().unwrap_or_else(|p| p.into_inner()).delivered(payload, partition, err, now);
 }
 
 /// A short, stable name for an error, used as a counter label (e.g. `MessageTimedOut`).
@@ -145,119 +275,62 @@ pub fn error_kind(e: &KafkaError) -> String {
     }
 }
 
+/// Serves delivery reports until `stop`: blocked in librdkafka's poll, so a report is timed
+/// the moment librdkafka queues it, whatever the sending thread is doing (sleeping until the
+/// next due time, or waiting for queue room).
+fn serve_reports(producer: &BaseProducer<Ctx>, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        producer.poll(REPORT_POLL);
+        // An idle second (an outage) must still reach the aggregator.
+        producer.context().book.lock().unwrap_or_else(|p| p.into_inner()).recorder.tick(Instant::now());
+    }
+}
+
 /// Runs one producer instance to the end of the run or until `cancel`; blocking.
+///
+/// Two threads: this one sends on the schedule; a delivery thread sits in librdkafka's poll and
+/// records each delivery report as it arrives. Each owns its half of the bookkeeping
+/// ([`SendBook`], [`AckBook`]), merged at the end, so neither takes a contended lock.
 pub fn run_producer(
-    mut plan: ProducerPlan,
+    plan: ProducerPlan,
     clock: RunClock,
     recorder: Recorder,
     payloads: PayloadBuilder,
     cancel: CancellationToken,
 ) -> Result<ProducerOutcome> {
-    let ctx = Ctx {
-        clock,
-        marks: plan.marks.clone(),
-        reports: AtomicU64::new(0),
-        shared: Mutex::new(Shared {
-            recorder,
-            ledger: ProduceLedger::new(plan.producer_id),
-            first_acks: FirstAcks::new(),
-            first_errors: HashMap::new(),
-        }),
-    };
+    let acks = AckBook::new(clock, plan.marks.clone(), recorder.sibling(), plan.producer_id);
     let producer: BaseProducer<Ctx> = plan
         .config
-        .create_with_context(ctx)
+        .create_with_context(Ctx { book: Mutex::new(acks) })
         .map_err(Error::kafka(format!("creating producer {}[{}]", plan.name, plan.instance)))?;
-    let schedule = match plan.rate {
-        Rate::PerSec(r) => Some(Schedule { rate: r, ramp: plan.ramp }),
-        Rate::Max => None,
-    };
-    let origin = plan.start_at;
-    let mut buf = Vec::with_capacity(plan.sizes.max().max(payload::HEADER_LEN));
-    let mut seq: u64 = 0;
-    loop {
-        if cancel.is_cancelled() {
-            break;
+    let mut source = MessageSource::new(&plan, clock, payloads);
+    let mut sends = SendBook::new(recorder, plan.producer_id);
+    let stop_reports = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let reporter = std::thread::Builder::new()
+            .name(format!("dr-{}-{}", plan.name, plan.instance))
+            .spawn_scoped(scope, || serve_reports(&producer, &stop_reports))
+            .map_err(Error::io(format!("starting the delivery thread of producer {}", plan.name)))?;
+        send_until(&producer, &plan, &mut source, &mut sends, &cancel);
+        // Drain: give outstanding messages until `drain` to be acknowledged.
+        let deadline = Instant::now() + plan.drain;
+        while producer.in_flight_count() > 0 && Instant::now() < deadline && !cancel.is_cancelled() {
+            std::thread::sleep(Duration::from_millis(10));
         }
-        let intended = match schedule {
-            Some(s) => origin + s.due(seq),
-            None => Instant::now(),
-        };
-        if intended >= plan.stop_at {
-            break;
-        }
-        // Wait for the due time while serving delivery reports; poll returns early on events.
-        // NB: librdkafka's poll timeout has millisecond resolution, so the last fraction of a
-        // millisecond is slept instead: polling with a zero timeout would spin a whole core.
-        loop {
-            let now = Instant::now();
-            if now >= intended {
-                break;
-            }
-            let wait = intended - now;
-            if wait >= Duration::from_millis(1) {
-                producer.poll(Duration::from_millis(wait.as_millis() as u64));
-            } else {
-                drain(&producer);
-                std::thread::sleep(intended.saturating_duration_since(Instant::now()));
-            }
-        }
-        let size = plan.sizes.sample(&mut plan.rng);
-        let key = plan.keys.key(seq, &mut plan.rng).map(u64::to_be_bytes);
-        let now = Instant::now();
-        let header = Header {
-            producer_id: plan.producer_id,
-            seq,
-            intended_ns: clock.offset_nanos(intended),
-            sent_ns: clock.offset_nanos(now),
-        };
-        payloads.build(&mut buf, &header, size);
-        let mut record = BaseRecord::to(&plan.topic).payload(&buf);
-        if let Some(k) = &key {
-            record = record.key(&k[..]);
-        }
-        // A full local queue means the cluster is not keeping up: wait for room. The time
-        // spent here shows up as send gap and as produce latency, never as a skipped message.
-        let refused = loop {
-            match producer.send(record) {
-                Ok(()) => break None,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                    if cancel.is_cancelled() {
-                        break Some("Cancelled".to_string());
-                    }
-                    record = r;
-                    producer.poll(Duration::from_millis(1));
-                }
-                Err((e, _)) => break Some(error_kind(&e)),
-            }
-        };
-        let sent_at = Instant::now();
-        {
-            let mut s = producer.context().shared.lock().unwrap_or_else(|p| p.into_inner());
-            s.ledger.sent(seq);
-            s.recorder.sent(intended, sent_at);
-            if let Some(kind) = &refused {
-                s.ledger.failed(seq, kind);
-                s.recorder.failed(kind, sent_at);
-            }
-        }
-        seq += 1;
-        drain(&producer);
-    }
-    // Drain: give outstanding messages until `drain` to be acknowledged.
-    let deadline = Instant::now() + plan.drain;
-    while producer.in_flight_count() > 0 && Instant::now() < deadline && !cancel.is_cancelled() {
-        producer.poll(Duration::from_millis(50));
-    }
+        stop_reports.store(true, Ordering::Relaxed);
+        let _ = reporter.join();
+        Ok::<(), Error>(())
+    })?;
     let _ = producer.flush(Duration::from_millis(100));
     let in_flight_at_end = producer.in_flight_count();
-    let ctx = producer.context();
-    let mut s = ctx.shared.lock().unwrap_or_else(|p| p.into_inner());
-    s.recorder.flush();
-    let ledger = std::mem::replace(&mut s.ledger, ProduceLedger::new(plan.producer_id));
-    let first_acks = std::mem::take(&mut s.first_acks);
-    let first_errors = std::mem::take(&mut s.first_errors);
-    drop(s);
+    let mut acks = producer.context().book.lock().unwrap_or_else(|p| p.into_inner());
+    acks.recorder.flush();
+    sends.recorder.flush();
+    let mut ledger = sends.ledger;
+    ledger.merge(&acks.ledger);
+    let first_acks = std::mem::take(&mut acks.first_acks);
+    let first_errors = std::mem::take(&mut acks.first_errors);
+    drop(acks);
     Ok(ProducerOutcome {
         name: plan.name,
         instance: plan.instance,
@@ -267,4 +340,57 @@ pub fn run_producer(
         first_acks,
         first_errors,
     })
+}
+
+/// The sending loop: every message at its due time (or as soon as there is room, at rate
+/// "max"), until the end of the schedule or `cancel`.
+fn send_until(
+    producer: &BaseProducer<Ctx>,
+    plan: &ProducerPlan,
+    source: &mut MessageSource,
+    sends: &mut SendBook,
+    cancel: &CancellationToken,
+) {
+    let mut seq: u64 = 0;
+    while !cancel.is_cancelled() {
+        let due = source.due(seq);
+        match due {
+            Some(at) if at >= plan.stop_at => break,
+            Some(at) => {
+                let wait = at.saturating_duration_since(Instant::now());
+                if !wait.is_zero() {
+                    std::thread::sleep(wait);
+                }
+            }
+            None if Instant::now() >= plan.stop_at => break,
+            None => {}
+        }
+        let draft = source.draft(seq);
+        // A full local queue means the cluster is not keeping up: wait for room. On a
+        // schedule, the time spent here shows up as send gap and as produce latency, never as
+        // a skipped message; at "max", latency counts from the send that succeeded.
+        // Two clock reads per message: this one (the send time, in the header and the send
+        // gap) and the ack's. The send call itself is not timed: it only enqueues.
+        let (intended, sent_at, refused) = loop {
+            let now = Instant::now();
+            let intended = due.unwrap_or(now);
+            let payload = source.stamp(&draft, seq, now);
+            let mut record = BaseRecord::to(&plan.topic).payload(payload);
+            if let Some(k) = &draft.key {
+                record = record.key(&k[..]);
+            }
+            match producer.send(record) {
+                Ok(()) => break (intended, now, None),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    if cancel.is_cancelled() {
+                        break (intended, now, Some("Cancelled".to_string()));
+                    }
+                    std::thread::sleep(QUEUE_FULL_BACKOFF);
+                }
+                Err((e, _)) => break (intended, now, Some(error_kind(&e))),
+            }
+        };
+        sends.sent(seq, intended, sent_at, refused.as_deref());
+        seq += 1;
+    }
 }

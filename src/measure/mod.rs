@@ -35,10 +35,12 @@
 
 pub mod histogram;
 pub mod ledger;
+pub mod process;
 pub mod recorder;
 
 pub use histogram::{HistogramError, LatencyHistogram, LatencySummary};
 pub use ledger::{ConsumeLedger, Delivery, ProduceLedger, SeqBitmap, Verification, verify};
+pub use process::{MemoryLimits, MemoryVerdict, ProcessSample, memory_verdict};
 pub use recorder::{
     Aggregator, Counters, IntervalSnapshot, LatencyKind, LatencySet, Measurements, PhaseMeasurements, PhaseSpec,
     Recorder, RunClock, SecondMeasurements, SnapshotReceiver, SnapshotSender, WorkerId, WorkerKind, channel,

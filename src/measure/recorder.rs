@@ -20,6 +20,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::histogram::{LatencyHistogram, LatencySummary};
+use super::process::ProcessSample;
+
+const SECOND: Duration = Duration::from_secs(1);
 
 /// How many seconds behind the newest one a second stays open for late snapshots.
 pub const GRACE_SECS: u64 = 10;
@@ -229,12 +232,20 @@ pub struct Recorder {
     clock: RunClock,
     tx: SnapshotSender,
     current: IntervalSnapshot,
+    /// When the current second ends: one comparison per event instead of a clock subtraction.
+    next_second_at: Instant,
 }
 
 impl Recorder {
     /// A recorder for `worker` that sends to `tx`.
     pub fn new(worker: WorkerId, clock: RunClock, tx: SnapshotSender) -> Recorder {
-        Recorder { clock, tx, current: IntervalSnapshot::new(worker, 0) }
+        Recorder { clock, tx, current: IntervalSnapshot::new(worker, 0), next_second_at: clock.start() + SECOND }
+    }
+
+    /// Another recorder for the same worker and channel, for a second thread of that worker
+    /// (a producer's delivery thread): the aggregator adds up their snapshots.
+    pub fn sibling(&self) -> Recorder {
+        Recorder::new(self.current.worker.clone(), self.clock, self.tx.clone())
     }
 
     /// The run's clock.
@@ -316,10 +327,13 @@ impl Recorder {
     /// The interval for `now`, rolling over to its second first if needed.
     #[inline]
     fn at(&mut self, now: Instant) -> &mut IntervalSnapshot {
-        let sec = self.clock.sec(now);
-        if sec > self.current.sec {
-            self.flush();
-            self.current.sec = sec;
+        if now >= self.next_second_at {
+            let sec = self.clock.sec(now);
+            if sec > self.current.sec {
+                self.flush();
+                self.current.sec = sec;
+            }
+            self.next_second_at = self.clock.start() + Duration::from_secs(self.current.sec + 1);
         }
         // NB: an event stamped before the current second (taken earlier, processed later)
         // joins the current interval: at most a second off, and never a reopened interval.
@@ -455,6 +469,8 @@ pub struct Measurements {
     pub workers: BTreeMap<WorkerId, Counters>,
     /// Snapshots that arrived after their second was reduced to a summary.
     pub late_snapshots: u64,
+    /// The aftershock process once a second (RSS, CPU), when the run sampled it.
+    pub process: Vec<ProcessSample>,
 }
 
 #[derive(Debug, Default)]
@@ -495,6 +511,7 @@ pub struct Aggregator {
     closed_below: u64,
     workers: BTreeMap<WorkerId, Counters>,
     late: u64,
+    process: Vec<ProcessSample>,
 }
 
 impl Aggregator {
@@ -511,6 +528,7 @@ impl Aggregator {
             closed_below: 0,
             workers: BTreeMap::new(),
             late: 0,
+            process: Vec::new(),
         }
     }
 
@@ -572,6 +590,11 @@ impl Aggregator {
             self.late += 1;
         }
         self.close_before(sec.saturating_sub(GRACE_SECS));
+    }
+
+    /// Records the process's footprint for the report (one sample per second is plenty).
+    pub fn note_process(&mut self, sample: ProcessSample) {
+        self.process.push(sample);
     }
 
     /// Ingests snapshots until every sender is dropped (the workers are done).
@@ -644,6 +667,7 @@ impl Aggregator {
             total_counters,
             workers: self.workers,
             late_snapshots: self.late,
+            process: self.process,
         }
     }
 

@@ -163,3 +163,46 @@ pub fn compare_command(
     }
     if cmp.regressions() > 0 || (opts.strict && cmp.inconclusive() > 0) { Outcome::ChecksFailed } else { Outcome::Ok }
 }
+
+/// `aftershock bench memory`: judges the report's process series (see
+/// [`crate::measure::memory_verdict`]); the warm-up ends where the first measured phase starts.
+pub fn memory_command(run: &Path, limits: &crate::measure::MemoryLimits) -> Outcome {
+    let report = match load(run) {
+        Ok(r) => r,
+        Err(o) => return o,
+    };
+    if report.process.is_empty() {
+        eprintln!("error: the report has no process samples (written by an aftershock without them?)");
+        return Outcome::BadConfig;
+    }
+    let warmup_end = report.phases.iter().find(|p| p.measured).map_or(0, |p| p.start_secs.ceil() as u64);
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    let Some(v) = crate::measure::memory_verdict(&report.process, warmup_end, limits) else {
+        eprintln!(
+            "error: fewer than two {} s windows of samples after warm-up (second {warmup_end}); run longer",
+            limits.window_secs
+        );
+        return Outcome::BadConfig;
+    };
+    println!(
+        "memory of {}: peak RSS {:.1} MiB; after warm-up (from second {warmup_end}, {} s): median of the first {} s \
+         {:.1} MiB, of the last {} s {:.1} MiB, growth {:+.2}%",
+        report.run_id,
+        mib(v.peak_rss_bytes),
+        v.span_secs,
+        limits.window_secs,
+        mib(v.start_rss_bytes),
+        limits.window_secs,
+        mib(v.end_rss_bytes),
+        v.growth * 100.0
+    );
+    if v.failures.is_empty() {
+        println!("PASS: under {:.1} MiB and under {:.1}% growth", mib(limits.max_rss_bytes), limits.max_growth * 100.0);
+        Outcome::Ok
+    } else {
+        for f in &v.failures {
+            println!("FAIL: {f}");
+        }
+        Outcome::ChecksFailed
+    }
+}

@@ -35,7 +35,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::measure::histogram::{self, HistogramError, LatencyHistogram, LatencySummary, round_to};
-use crate::measure::{Counters, LatencySet, Measurements, Verification};
+use crate::measure::{Counters, LatencySet, Measurements, ProcessSample, Verification};
 pub use faults::{FaultRecord, FaultTarget, Recovery, RecoveryFigure};
 
 /// Version of the report format written by this aftershock.
@@ -128,6 +128,10 @@ pub struct Report {
     /// (and in reports written before faults existed).
     #[serde(default)]
     pub faults: Vec<FaultRecord>,
+    /// The aftershock process once a second: resident memory and CPU time, to show that the
+    /// generator stayed flat over a long run. Left out when not sampled.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub process: Vec<ProcessSample>,
 }
 
 /// Where the run ran.
@@ -446,6 +450,7 @@ impl Report {
             histograms,
             verification,
             faults: Vec::new(),
+            process: m.process.clone(),
         })
     }
 

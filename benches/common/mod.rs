@@ -1,0 +1,81 @@
+//! Helpers shared by the benchmarks: medians, CPU time, and a producer plan for aftershock's
+//! real producer path.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aftershock::chaos::engine::FaultMarks;
+use aftershock::load::producer::ProducerPlan;
+use aftershock::scenario::{KeyDist, Rate, SizeDist, seeded_rng};
+use rdkafka::config::ClientConfig;
+
+/// The median of `xs` (the mean of the middle two for an even count).
+pub fn median(xs: &[f64]) -> f64 {
+    let mut v = xs.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// CPU seconds (user + system) of this whole process so far.
+pub fn process_cpu() -> f64 {
+    aftershock::measure::process::cpu_secs_of_self().expect("getrusage")
+}
+
+/// User + system CPU seconds of process `pid` so far, from /proc/<pid>/stat.
+pub fn cpu_of_pid(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok().flatten().unwrap_or(100) as f64;
+    Some(ticks / hz)
+}
+
+/// The 1-minute load average, for the record.
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+/// A plan for aftershock's real producer: `size`-byte unkeyed messages at `rate` to `topic`,
+/// from `start` for `length`.
+pub fn plan(
+    config: ClientConfig,
+    topic: &str,
+    rate: Rate,
+    size: usize,
+    start: Instant,
+    length: Duration,
+) -> ProducerPlan {
+    ProducerPlan {
+        name: "bench".into(),
+        instance: 0,
+        producer_id: 1,
+        topic: topic.into(),
+        rate,
+        ramp: Duration::ZERO,
+        sizes: SizeDist::Fixed(size),
+        keys: KeyDist::None.sampler(),
+        rng: seeded_rng(1, "bench", 0),
+        config,
+        start_at: start,
+        stop_at: start + length,
+        drain: Duration::from_secs(10),
+        marks: Arc::new(FaultMarks::default()),
+    }
+}
+
+/// `n` ns as a short string.
+pub fn ns(n: f64) -> String {
+    format!("{n:.1} ns")
+}
