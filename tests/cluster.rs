@@ -78,6 +78,9 @@ fn cli_up_status_down_two_clusters_at_once() {
     let tmp = tempfile::tempdir().unwrap();
     let a = tmp.path().join("a");
     let b = tmp.path().join("b");
+    // This test's own registry: `heal --all` below must see only its two clusters.
+    let state = tmp.path().join("state");
+    let aftershock = |args: &[&str]| common::aftershock_in(&state, args);
     let (ua, ub) = std::thread::scope(|s| {
         let ha = s
             .spawn(|| aftershock(&["cluster", "up", "--nodes", "1", "--heap", "256m", "--dir", dir_str(&a), "--json"]));

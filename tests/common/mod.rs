@@ -20,9 +20,15 @@ pub fn validate_against_schema(report_path: &Path) {
 
 /// Runs the binary with its registry of known dirs (for `heal --all`) kept apart from the user's.
 pub fn aftershock(args: &[&str]) -> Output {
+    aftershock_in(&std::env::temp_dir().join(format!("aftershock-test-state-{}", std::process::id())), args)
+}
+
+/// The same with the registry in `state`: a test that runs `heal --all` keeps it to itself, so
+/// that it never heals (or fails to heal) another test's deliberately broken cluster.
+pub fn aftershock_in(state: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_aftershock"))
         .args(args)
-        .env("AFTERSHOCK_STATE_DIR", std::env::temp_dir().join(format!("aftershock-test-state-{}", std::process::id())))
+        .env("AFTERSHOCK_STATE_DIR", state)
         .output()
         .expect("run aftershock")
 }
