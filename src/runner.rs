@@ -455,15 +455,7 @@ async fn run_load(
     let agg_task = tokio::spawn(aggregate(aggregator, rx, progress_view, clock, abort_rule, live_gate));
 
     // Producers end at the end of the last phase (or on cancel) and drain their deliveries.
-    let mut producer_outcomes: Vec<ProducerOutcome> = Vec::new();
-    let mut failures = Vec::new();
-    for t in producer_threads {
-        match t.await {
-            Ok(Ok(o)) => producer_outcomes.push(o),
-            Ok(Err(e)) => failures.push(e.to_string()),
-            Err(e) => failures.push(format!("producer thread: {e}")),
-        }
-    }
+    let (producer_outcomes, mut failures) = join_producers(producer_threads).await;
     if !failures.is_empty() {
         cancel.cancel();
     }
@@ -796,6 +788,22 @@ pub(crate) fn cluster_info(base: &ClientConfig, bootstrap: &str, topics: &[Strin
     let md = c.fetch_metadata(None, Duration::from_secs(10)).map_err(Error::kafka("reading cluster metadata"))?;
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
     Ok(ClusterInfo::from_metadata(bootstrap, &md, &names))
+}
+
+/// Waits for every producer thread: their outcomes, and what went wrong in the others.
+pub(crate) async fn join_producers(
+    threads: Vec<tokio::sync::oneshot::Receiver<Result<ProducerOutcome>>>,
+) -> (Vec<ProducerOutcome>, Vec<String>) {
+    let mut outcomes = Vec::new();
+    let mut failures = Vec::new();
+    for t in threads {
+        match t.await {
+            Ok(Ok(o)) => outcomes.push(o),
+            Ok(Err(e)) => failures.push(e.to_string()),
+            Err(e) => failures.push(format!("producer thread: {e}")),
+        }
+    }
+    (outcomes, failures)
 }
 
 /// Workers are long-lived and time-critical: each gets its own OS thread, not a pooled one.

@@ -32,7 +32,7 @@ use crate::chaos::observe::ClusterView;
 use crate::cluster::LocalCluster;
 use crate::error::{Error, Result};
 use crate::load::payload::PayloadBuilder;
-use crate::load::producer::{ProducerOutcome, ProducerPlan, run_producer};
+use crate::load::producer::{ProducerPlan, run_producer};
 use crate::measure::{Aggregator, LatencyKind, PhaseSpec, Recorder, RunClock, SnapshotReceiver, WorkerId, channel};
 use crate::report::{ClusterInfo, Environment, RunStatus, Units};
 use crate::runner::{self, Connection, Groups, Progress};
@@ -565,15 +565,7 @@ impl Run<'_> {
         aborted = aborted || sleep_until(win_end, &self.cancel).await;
         let lag_end = if aborted { None } else { self.lag(&cx).await };
 
-        let mut outcomes: Vec<ProducerOutcome> = Vec::new();
-        let mut failures = Vec::new();
-        for t in threads {
-            match t.await {
-                Ok(Ok(o)) => outcomes.push(o),
-                Ok(Err(e)) => failures.push(e.to_string()),
-                Err(e) => failures.push(format!("producer thread: {e}")),
-            }
-        }
+        let (outcomes, failures) = runner::join_producers(threads).await;
         if !failures.is_empty() {
             let _ = self.take(cx.ctl).await;
             return Err(Error::Usage(failures.join("; ")));
