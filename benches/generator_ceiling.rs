@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use aftershock::load::payload::PayloadBuilder;
 use aftershock::load::producer::run_producer;
-use aftershock::measure::{Aggregator, Recorder, RunClock, WorkerId, channel};
 use aftershock::scenario::Rate;
 use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
@@ -134,16 +133,7 @@ fn bare(config: &ClientConfig, length: Duration) -> Run {
 
 /// aftershock's producer at rate "max", with a live aggregator taking its snapshots.
 fn ours(config: &ClientConfig, length: Duration) -> Run {
-    let clock = RunClock::new(Instant::now());
-    let (tx, mut rx) = channel();
-    let agg = std::thread::spawn(move || {
-        let mut agg = Aggregator::new(clock);
-        while let Some(s) = rx.blocking_recv() {
-            agg.ingest(s);
-        }
-        agg.finish()
-    });
-    let recorder = Recorder::new(WorkerId::producer("bench", 0), clock, tx);
+    let (clock, recorder, agg) = common::live_aggregator();
     let cpu0 = common::process_cpu();
     let t0 = Instant::now();
     let plan = common::plan(config.clone(), TOPIC, Rate::Max, SIZE, t0, length);

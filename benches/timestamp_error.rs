@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use aftershock::load::payload::PayloadBuilder;
 use aftershock::load::producer::run_producer;
 use aftershock::load::schedule::Schedule;
-use aftershock::measure::{Aggregator, LatencyHistogram, LatencySummary, Recorder, RunClock, WorkerId, channel};
+use aftershock::measure::{LatencyHistogram, LatencySummary};
 use aftershock::scenario::Rate;
 use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
@@ -165,16 +165,7 @@ fn reference(config: &ClientConfig, rate: f64, length: Duration) -> LatencySumma
 
 /// aftershock's producer at the same rate; its produce-latency histogram as the report has it.
 fn aftershock(config: &ClientConfig, rate: f64, length: Duration) -> LatencySummary {
-    let clock = RunClock::new(Instant::now());
-    let (tx, mut rx) = channel();
-    let agg = std::thread::spawn(move || {
-        let mut agg = Aggregator::new(clock);
-        while let Some(s) = rx.blocking_recv() {
-            agg.ingest(s);
-        }
-        agg.finish()
-    });
-    let recorder = Recorder::new(WorkerId::producer("bench", 0), clock, tx);
+    let (clock, recorder, agg) = common::live_aggregator();
     let start = Instant::now() + Duration::from_millis(200);
     let plan = common::plan(config.clone(), TOPIC, Rate::PerSec(rate), 100, start, length);
     run_producer(plan, clock, recorder, PayloadBuilder::new(1), CancellationToken::new()).expect("producer");

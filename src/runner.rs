@@ -172,17 +172,7 @@ pub async fn run_scenario(
     }
     let started_wall = SystemTime::now();
     let id = run_id(&scenario.name, started_wall);
-    let run_dir = opts.out.clone().unwrap_or_else(|| opts.reports_root.join(&id));
-    std::fs::create_dir_all(&run_dir).map_err(|source| Error::DirNotWritable { dir: run_dir.clone(), source })?;
-
-    let cancel = CancellationToken::new();
-    {
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            shutdown.await;
-            cancel.cancel();
-        });
-    }
+    let (run_dir, cancel) = open_run(&id, opts.out.as_deref(), &opts.reports_root, shutdown)?;
 
     let Connection { local, bootstrap, base, kafka_version } = connect(&scenario, &run_dir).await?;
 
@@ -788,6 +778,25 @@ pub(crate) fn cluster_info(base: &ClientConfig, bootstrap: &str, topics: &[Strin
     let md = c.fetch_metadata(None, Duration::from_secs(10)).map_err(Error::kafka("reading cluster metadata"))?;
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
     Ok(ClusterInfo::from_metadata(bootstrap, &md, &names))
+}
+
+/// Creates the run dir (`out`, or `<reports_root>/<id>`) and the run's cancellation token,
+/// cancelled when `shutdown` completes (Ctrl-C, SIGTERM).
+pub(crate) fn open_run(
+    id: &str,
+    out: Option<&Path>,
+    reports_root: &Path,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(PathBuf, CancellationToken)> {
+    let run_dir = out.map_or_else(|| reports_root.join(id), Path::to_path_buf);
+    std::fs::create_dir_all(&run_dir).map_err(|source| Error::DirNotWritable { dir: run_dir.clone(), source })?;
+    let cancel = CancellationToken::new();
+    let token = cancel.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        token.cancel();
+    });
+    Ok((run_dir, cancel))
 }
 
 /// Waits for every producer thread: their outcomes, and what went wrong in the others.

@@ -76,6 +76,26 @@ pub fn plan(
 }
 
 /// `n` ns as a short string.
+/// A run clock, a producer recorder, and an aggregator thread ingesting its snapshots as a
+/// run does; join the thread for the measurements once the recorder is dropped.
+pub fn live_aggregator() -> (
+    aftershock::measure::RunClock,
+    aftershock::measure::Recorder,
+    std::thread::JoinHandle<aftershock::measure::Measurements>,
+) {
+    use aftershock::measure::{Aggregator, Recorder, RunClock, WorkerId, channel};
+    let clock = RunClock::new(Instant::now());
+    let (tx, mut rx) = channel();
+    let agg = std::thread::spawn(move || {
+        let mut agg = Aggregator::new(clock);
+        while let Some(s) = rx.blocking_recv() {
+            agg.ingest(s);
+        }
+        agg.finish()
+    });
+    (clock, Recorder::new(WorkerId::producer("bench", 0), clock, tx), agg)
+}
+
 pub fn ns(n: f64) -> String {
     format!("{n:.1} ns")
 }

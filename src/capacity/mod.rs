@@ -113,17 +113,7 @@ pub async fn run_capacity(
     }
     let started_wall = SystemTime::now();
     let id = runner::run_id(&format!("{}-capacity", scenario.name), started_wall);
-    let run_dir = opts.out.clone().unwrap_or_else(|| opts.reports_root.join(&id));
-    std::fs::create_dir_all(&run_dir).map_err(|source| Error::DirNotWritable { dir: run_dir.clone(), source })?;
-
-    let cancel = CancellationToken::new();
-    {
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            shutdown.await;
-            cancel.cancel();
-        });
-    }
+    let (run_dir, cancel) = runner::open_run(&id, opts.out.as_deref(), &opts.reports_root, shutdown)?;
     let conn = runner::connect(&scenario, &run_dir).await?;
     let run = Run { scenario: &scenario, spec: &spec, conn: &conn, id: &id, run_dir: &run_dir, cancel, opts: &opts };
     let result = run.search(node_down, started_wall).await;
