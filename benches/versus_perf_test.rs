@@ -104,6 +104,11 @@ impl Bench {
             self.producer_cpu()?;
         }
         if Self::part("consumer-max") {
+            if !Self::part("producer-max") {
+                // The max-throughput consumers read the backlog that producer-max leaves.
+                println!("  filling the backlog of topic versus (aftershock at rate max)");
+                self.aftershock_producer(None)?;
+            }
             self.consumer_max()?;
         }
         if Self::part("consumer-cpu") {

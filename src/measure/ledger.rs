@@ -390,10 +390,13 @@ pub enum Delivery {
 ///
 /// Only producer ids given to [`new`](Self::new) are tracked; anything else is `unexpected`
 /// (a foreign writer, or an earlier run on a reused topic: give each run's producers fresh
-/// ids to make that visible).
+/// ids to make that visible). A ledger made with [`adopting`](Self::adopting) is for a topic
+/// that no producer of the run writes: it tracks every aftershock id it meets instead.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConsumeLedger {
     seen: BTreeMap<u32, SeqBitmap>,
+    /// Track unknown producer ids instead of counting them as unexpected.
+    adopt: bool,
     /// Last first-delivered seq per (partition, producer id).
     last: HashMap<(i32, u32), u64>,
     deliveries: u64,
@@ -411,6 +414,14 @@ impl ConsumeLedger {
         }
     }
 
+    /// A ledger for a topic that this run only reads (another run, or another host, writes
+    /// it): every aftershock producer id it meets is tracked, so duplicates and reordering are
+    /// still counted; only payloads without an aftershock header are unexpected. Loss needs
+    /// the producer's ledger and cannot be told here.
+    pub fn adopting() -> ConsumeLedger {
+        ConsumeLedger { adopt: true, ..ConsumeLedger::default() }
+    }
+
     /// Records the delivery of message `(producer_id, seq)` from `partition`.
     ///
     /// Duplicates are detected across the whole topic; reordering per partition and producer
@@ -418,9 +429,13 @@ impl ConsumeLedger {
     /// duplicate is not also a reorder).
     #[inline]
     pub fn consumed(&mut self, partition: i32, producer_id: u32, seq: u64) -> Delivery {
-        let Some(seen) = self.seen.get_mut(&producer_id) else {
-            self.unexpected += 1;
-            return Delivery::Unexpected;
+        let seen = match self.seen.get_mut(&producer_id) {
+            Some(seen) => seen,
+            None if self.adopt => self.seen.entry(producer_id).or_default(),
+            None => {
+                self.unexpected += 1;
+                return Delivery::Unexpected;
+            }
         };
         self.deliveries += 1;
         if !seen.insert(seq) {
@@ -483,6 +498,7 @@ impl ConsumeLedger {
             let overlap = self.seen.entry(*id).or_default().union_with(theirs);
             self.duplicates += overlap;
         }
+        self.adopt |= other.adopt;
         self.deliveries += other.deliveries;
         self.duplicates += other.duplicates;
         self.reordered += other.reordered;
@@ -555,7 +571,14 @@ pub fn verify(produce: &[ProduceLedger], consume: &ConsumeLedger) -> Verificatio
         v.unexpected += c.len() - consumed;
     }
     for (id, c) in &consume.seen {
-        if !by_id.contains_key(id) {
+        if by_id.contains_key(id) {
+            continue;
+        }
+        // NB: adopted ids belong to another run's producers: read, but neither sent nor
+        // acknowledged here, so they count as consumed and can be neither lost nor unacked.
+        if consume.adopt {
+            v.consumed += c.len();
+        } else {
             v.unexpected += c.len();
         }
     }
@@ -848,6 +871,28 @@ mod tests {
         }
         let v = verify(&[a, b], &c);
         assert_eq!((v.sent, v.acked, v.failed, v.consumed, v.unacked_consumed, v.unexpected), (8, 5, 3, 8, 3, 0));
+    }
+
+    #[test]
+    fn an_adopting_ledger_verifies_ids_it_was_not_given() {
+        // Two consumers of a group on a topic written by another run (ids 7 and 9).
+        let (mut a, mut b) = (ConsumeLedger::adopting(), ConsumeLedger::adopting());
+        for s in 0..10 {
+            a.consumed(0, 7, s);
+        }
+        assert_eq!(a.consumed(0, 7, 3), Delivery::Duplicate);
+        assert_eq!(a.consumed(1, 9, 5), Delivery::First { reordered: false });
+        assert_eq!(a.consumed(1, 9, 4), Delivery::First { reordered: true });
+        a.foreign();
+        b.consumed(2, 9, 6);
+        b.consumed(2, 7, 9); // also read by a: a duplicate once merged
+        a.merge(&b);
+        let v = verify(&[], &a);
+        assert_eq!((v.consumed, v.duplicates, v.reordered, v.unexpected, v.lost), (13, 2, 1, 1, 0));
+        // The same reads by a ledger that expects only id 7 see id 9 as unexpected.
+        let mut strict = ConsumeLedger::new([7]);
+        assert_eq!(strict.consumed(1, 9, 5), Delivery::Unexpected);
+        assert_eq!(verify(&[], &strict).unexpected, 1);
     }
 
     #[test]
