@@ -47,12 +47,7 @@ impl Run {
 fn main() {
     let secs: u64 = env("AFTERSHOCK_BENCH_SECS", 10);
     let runs: usize = env("AFTERSHOCK_BENCH_RUNS", 3);
-    let pinned = std::env::var("AFTERSHOCK_BENCH_CORES").map_or(true, |v| v != "all");
-    if pinned {
-        let mut set = nix::sched::CpuSet::new();
-        set.set(0).expect("cpu 0");
-        nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).expect("pinning to CPU 0");
-    }
+    let pinned = common::pin_unless_all_cores();
     let mock = MockCluster::new(3).expect("mock cluster");
     mock.create_topic(TOPIC, PARTITIONS, 3).expect("topic");
     let mut config = ClientConfig::new();

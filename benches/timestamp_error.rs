@@ -16,8 +16,12 @@
 //! reference gives the method's noise (the same client measured twice), which bounds what
 //! the comparison can resolve. Target: excess at p99 at most 10 µs.
 //!
+//! The whole process (mock brokers included) is pinned to CPU 0, as in the generator ceiling:
+//! on one CPU thread wake-ups cost a few µs instead of tens of µs across vCPUs, which is most
+//! of the run-to-run noise of a p99 here.
+//!
 //! Run: `cargo bench --bench timestamp_error` (AFTERSHOCK_BENCH_SECS per run, default 10;
-//! AFTERSHOCK_BENCH_RUNS per contender, default 3).
+//! AFTERSHOCK_BENCH_RUNS per contender, default 3; AFTERSHOCK_BENCH_CORES=all to unpin).
 
 mod common;
 
@@ -44,6 +48,7 @@ const TARGET_US: f64 = 10.0;
 fn main() {
     let secs: u64 = std::env::var("AFTERSHOCK_BENCH_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
     let runs: usize = std::env::var("AFTERSHOCK_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    let pinned = common::pin_unless_all_cores();
     let mock = MockCluster::new(3).expect("mock cluster");
     mock.create_topic(TOPIC, 1, 3).expect("topic");
     mock.broker_round_trip_time(-1, RTT).expect("rtt");
@@ -51,8 +56,9 @@ fn main() {
     config.set("bootstrap.servers", mock.bootstrap_servers()).set("acks", "all").set("linger.ms", "0");
     println!(
         "timestamp error: mock cluster (3 brokers, RF3), injected RTT {} ms, acks=all, linger.ms=0, 100 B; \
-         {runs} alternating runs of {secs} s per rate; load average {}",
+         {runs} alternating runs of {secs} s per rate; {}; load average {}",
         RTT.as_millis(),
+        if pinned { "pinned to CPU 0" } else { "unpinned" },
         common::loadavg()
     );
     let (mut worst, mut noise) = (0.0f64, 0.0f64);
@@ -134,8 +140,10 @@ fn reference(config: &ClientConfig, rate: f64, length: Duration) -> LatencySumma
     let poller = {
         let (p, s) = (producer.clone(), stop.clone());
         std::thread::spawn(move || {
+            // The same poll length as aftershock's delivery thread: rdkafka spins through the
+            // last millisecond of each poll, and a spinning thread sees a report sooner.
             while !s.load(Ordering::Relaxed) {
-                p.poll(Duration::from_millis(10));
+                p.poll(Duration::from_millis(100));
             }
         })
     };

@@ -99,3 +99,16 @@ pub fn live_aggregator() -> (
 pub fn ns(n: f64) -> String {
     format!("{n:.1} ns")
 }
+
+/// Pins the whole process (threads started later included) to CPU 0, unless
+/// AFTERSHOCK_BENCH_CORES=all; returns whether it did. On one CPU every thread wake-up stays on
+/// that CPU (a few µs) instead of crossing vCPUs (tens of µs, and noisy on a shared VM).
+pub fn pin_unless_all_cores() -> bool {
+    let pinned = std::env::var("AFTERSHOCK_BENCH_CORES").map_or(true, |v| v != "all");
+    if pinned {
+        let mut set = nix::sched::CpuSet::new();
+        set.set(0).expect("cpu 0");
+        nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).expect("pinning to CPU 0");
+    }
+    pinned
+}

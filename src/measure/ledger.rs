@@ -397,8 +397,9 @@ pub struct ConsumeLedger {
     seen: BTreeMap<u32, SeqBitmap>,
     /// Track unknown producer ids instead of counting them as unexpected.
     adopt: bool,
-    /// Last first-delivered seq per (partition, producer id).
-    last: HashMap<(i32, u32), u64>,
+    /// Last first-delivered seq per (partition, producer id). NB: a fast fixed hasher, not
+    /// SipHash: this lookup is on every consumed message, and the keys are not attacker-chosen.
+    last: HashMap<(i32, u32), u64, foldhash::fast::FixedState>,
     deliveries: u64,
     duplicates: u64,
     reordered: u64,
