@@ -118,6 +118,33 @@ async fn runs_on_a_real_cluster_count_rate_and_anomalies() {
     assert_eq!(v.duplicates, 200, "every replayed message is a duplicate: {v:?}");
     assert_eq!(v.lost, 0, "{v:?}");
 
+    // 3. A consumer-only run over that topic (written by the run above, the replayer and now a
+    //    foreign writer): it verifies the ids it finds, so the replays are still duplicates,
+    //    only the foreign payloads are unexpected, and every distinct numbered message counts.
+    let foreign = tokio::task::spawn_blocking({
+        let b = bootstrap.clone();
+        move || {
+            let p: BaseProducer = ClientConfig::new().set("bootstrap.servers", &b).create().unwrap();
+            for i in 0..3 {
+                p.send(BaseRecord::<(), _>::to("anomaly").payload(&format!("not aftershock {i}"))).unwrap();
+            }
+            p.flush(Duration::from_secs(20)).unwrap();
+            messages_in_topic(&b, "anomaly")
+        }
+    })
+    .await
+    .unwrap();
+    let mut reader = existing_scenario("reader", &bootstrap, "anomaly", 500, "5s");
+    reader["producers"] = json!([]);
+    reader["consumers"] = json!([{ "name": "reader", "topic": "anomaly", "start": "earliest" }]);
+    reader["phases"] = json!([{ "name": "read", "duration": "5s" }]);
+    let result =
+        run_scenario(load(&reader), opts(&tmp.path().join("reader")), std::future::pending()).await.expect("run");
+    let r = &result.report.verification;
+    assert_eq!((r.duplicates, r.unexpected, r.lost, r.sent), (200, 3, 0, 0), "{r:?}");
+    assert_eq!(r.consumed as i64, foreign - 200 - 3, "distinct numbered messages in the topic: {r:?}");
+    assert_eq!(r.consumed, v.consumed, "the same messages the writing run's own consumers read: {r:?} {v:?}");
+
     drop(cluster);
 }
 
