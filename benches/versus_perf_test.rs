@@ -119,79 +119,54 @@ impl Bench {
     }
 
     fn producer_max(&mut self) -> Result<()> {
-        let (mut pp, mut ap) = (Vec::new(), Vec::new());
-        for i in 0..self.runs {
-            let p = self.perf_producer_max()?;
-            let a = self.aftershock_producer(None)?.0;
-            println!("  producer max run {i}: perf-test {p:.0} msg/s, aftershock {a:.0} msg/s");
-            pp.push(p);
-            ap.push(a);
-        }
-        let (p, a) = (common::median(&pp), common::median(&ap));
-        println!(
-            "  producer max median: perf-test {p:.0} msg/s, aftershock {a:.0} msg/s, ratio {:.2} (target >= 1.0): {}",
-            a / p,
-            pass(a / p >= 1.0)
-        );
-        Ok(())
+        let c =
+            Comparison { run: "producer max".into(), median: "producer max", units: ("msg/s", "msg/s"), decimals: 0 };
+        self.compare(c, Target::AtLeast(1.0), Self::perf_producer_max, |b| Ok(b.aftershock_producer(None)?.0))
     }
 
     fn producer_cpu(&mut self) -> Result<()> {
-        let (mut pc, mut ac) = (Vec::new(), Vec::new());
-        for i in 0..self.runs {
-            let p = self.perf_producer_fixed()?;
-            let a = self.aftershock_producer(Some(self.rate))?.1;
-            println!(
-                "  producer at {} msg/s run {i}: perf-test {:.2} us CPU/msg, aftershock {:.2} us CPU/msg",
-                self.rate, p, a
-            );
-            pc.push(p);
-            ac.push(a);
-        }
-        let (p, a) = (common::median(&pc), common::median(&ac));
-        println!(
-            "  producer CPU median: perf-test {p:.2} us/msg, aftershock {a:.2} us/msg, ratio {:.2} (target <= 0.5): {}",
-            a / p,
-            pass(a / p <= 0.5)
-        );
-        Ok(())
+        let run = format!("producer at {} msg/s", self.rate);
+        let c = Comparison { run, median: "producer CPU", units: ("us CPU/msg", "us/msg"), decimals: 2 };
+        self.compare(c, Target::AtMost(0.5), Self::perf_producer_fixed, |b| Ok(b.aftershock_producer(Some(b.rate))?.1))
     }
 
     fn consumer_max(&mut self) -> Result<()> {
-        let (mut pm, mut am) = (Vec::new(), Vec::new());
-        for i in 0..self.runs {
-            let p = self.perf_consumer_max()?;
-            let a = self.aftershock_consumer_max()?;
-            println!("  consumer max run {i}: perf-test {p:.0} msg/s, aftershock {a:.0} msg/s");
-            pm.push(p);
-            am.push(a);
-        }
-        let (p, a) = (common::median(&pm), common::median(&am));
-        println!(
-            "  consumer max median: perf-test {p:.0} msg/s, aftershock {a:.0} msg/s, ratio {:.2} (target >= 1.0): {}",
-            a / p,
-            pass(a / p >= 1.0)
-        );
-        Ok(())
+        let c =
+            Comparison { run: "consumer max".into(), median: "consumer max", units: ("msg/s", "msg/s"), decimals: 0 };
+        self.compare(c, Target::AtLeast(1.0), Self::perf_consumer_max, Self::aftershock_consumer_max)
     }
 
     fn consumer_cpu(&mut self) -> Result<()> {
-        let (mut pt, mut at) = (Vec::new(), Vec::new());
+        let run = format!("consumer at {} msg/s", self.rate);
+        let c = Comparison { run, median: "consumer CPU", units: ("us CPU/msg", "us/msg"), decimals: 2 };
+        self.compare(c, Target::AtMost(0.5), |b| b.consumer_fixed(true), |b| b.consumer_fixed(false))
+    }
+
+    /// `runs` alternating pairs (perf-test first), each printed, then both medians and the
+    /// ratio aftershock / perf-test against `target`.
+    fn compare(
+        &mut self,
+        c: Comparison,
+        target: Target,
+        perf_test: fn(&mut Bench) -> Result<f64>,
+        aftershock: fn(&mut Bench) -> Result<f64>,
+    ) -> Result<()> {
+        let (d, (run_unit, unit)) = (c.decimals, c.units);
+        let (mut ps, mut as_) = (Vec::new(), Vec::new());
         for i in 0..self.runs {
-            let p = self.consumer_fixed(true)?;
-            let a = self.consumer_fixed(false)?;
-            println!(
-                "  consumer at {} msg/s run {i}: perf-test {p:.2} us CPU/msg, aftershock {a:.2} us CPU/msg",
-                self.rate
-            );
-            pt.push(p);
-            at.push(a);
+            let p = perf_test(self)?;
+            let a = aftershock(self)?;
+            println!("  {} run {i}: perf-test {p:.d$} {run_unit}, aftershock {a:.d$} {run_unit}", c.run);
+            ps.push(p);
+            as_.push(a);
         }
-        let (p, a) = (common::median(&pt), common::median(&at));
+        let (p, a) = (common::median(&ps), common::median(&as_));
+        let ratio = a / p;
         println!(
-            "  consumer CPU median: perf-test {p:.2} us/msg, aftershock {a:.2} us/msg, ratio {:.2} (target <= 0.5): {}",
-            a / p,
-            pass(a / p <= 0.5)
+            "  {} median: perf-test {p:.d$} {unit}, aftershock {a:.d$} {unit}, ratio {ratio:.2} (target {}): {}",
+            c.median,
+            target.describe(),
+            pass(target.met(ratio))
         );
         Ok(())
     }
@@ -384,6 +359,37 @@ impl Bench {
         }
         let _ = child.wait_with_output();
         Ok((c1 - c0, (t1 - t0).as_secs_f64()))
+    }
+}
+
+/// How one comparison is printed: the label of each run and of the medians, their units, and
+/// the decimals of the figures.
+struct Comparison {
+    run: String,
+    median: &'static str,
+    units: (&'static str, &'static str),
+    decimals: usize,
+}
+
+/// What the ratio aftershock / perf-test must reach.
+enum Target {
+    AtLeast(f64),
+    AtMost(f64),
+}
+
+impl Target {
+    fn met(&self, ratio: f64) -> bool {
+        match self {
+            Target::AtLeast(t) => ratio >= *t,
+            Target::AtMost(t) => ratio <= *t,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Target::AtLeast(t) => format!(">= {t:.1}"),
+            Target::AtMost(t) => format!("<= {t:.1}"),
+        }
     }
 }
 

@@ -603,6 +603,31 @@ pub(crate) fn producer_config(base: &ClientConfig, p: &crate::scenario::Producer
     config
 }
 
+/// Consumer settings aftershock sets unless the scenario's `config` sets them.
+const CONSUMER_DEFAULTS: [(&str, &str); 2] = [
+    // Bounded prefetch: a consumer that falls behind waits, it does not balloon.
+    ("queued.max.messages.kbytes", "16384"),
+    // A full prefetch queue pauses a partition's fetching for this long; librdkafka's 1 s
+    // default makes a consumer reading a backlog stall once a second (190k msg/s instead of
+    // 1.2M on the local benchmark cluster).
+    ("fetch.queue.backoff.ms", "10"),
+];
+
+/// A consumer's complete librdkafka settings: the cluster's, then the consumer's own.
+fn consumer_config(base: &ClientConfig, c: &crate::scenario::ConsumerSpec) -> ClientConfig {
+    let mut config = base.clone();
+    for (k, v) in c.librdkafka_config() {
+        config.set(k, v);
+    }
+    config.set("statistics.interval.ms", "1000");
+    for (k, v) in CONSUMER_DEFAULTS {
+        if !c.config.contains_key(k) {
+            config.set(k, v);
+        }
+    }
+    config
+}
+
 /// Each consumer group: its name, topic and shared progress.
 pub(crate) type Groups = Vec<(String, String, Arc<GroupProgress>)>;
 /// The threads of the consumer instances.
@@ -625,28 +650,14 @@ pub(crate) fn start_consumers(
     for c in &scenario.consumers {
         let progress = Arc::new(GroupProgress::new(partitions.get(&c.topic).copied().unwrap_or(0)));
         groups.push((c.name.clone(), c.topic.clone(), progress.clone()));
+        let config = consumer_config(base, c);
         for instance in 0..c.instances {
-            let mut config = base.clone();
-            for (k, v) in c.librdkafka_config() {
-                config.set(k, v);
-            }
-            config.set("statistics.interval.ms", "1000");
-            // Bounded prefetch: a consumer that falls behind waits, it does not balloon.
-            if !c.config.contains_key("queued.max.messages.kbytes") {
-                config.set("queued.max.messages.kbytes", "16384");
-            }
-            // A full prefetch queue pauses a partition's fetching for this long; librdkafka's
-            // 1 s default makes a consumer reading a backlog stall once a second (190k msg/s
-            // instead of 1.2M on the local benchmark cluster).
-            if !c.config.contains_key("fetch.queue.backoff.ms") {
-                config.set("fetch.queue.backoff.ms", "10");
-            }
             let plan = ConsumerPlan {
                 name: c.name.clone(),
                 instance,
                 topic: c.topic.clone(),
                 producer_ids: producer_ids.get(&c.topic).cloned().unwrap_or_default(),
-                config,
+                config: config.clone(),
             };
             let rec = Recorder::new(WorkerId::consumer(&c.name, instance), clock, tx.clone());
             let (pl, pr, st) = (payloads.clone(), progress.clone(), stop.clone());
