@@ -228,7 +228,12 @@ async fn kubernetes_backend_against_a_real_api_server() {
     assert_eq!(f["target"]["pods"], json!([agent::pod_name(node)]), "{f:#}");
     assert!(f["target"]["reason"].as_str().unwrap().contains("led kube-kill/0"), "{f:#}");
     let ready = f["recovery"]["pod_ready_secs"].as_f64().unwrap_or_else(|| panic!("no pod_ready: {f:#}"));
-    assert!(ready > 1.0, "a recreated broker pod cannot be Ready in {ready} s: {f:#}");
+    assert!(
+        ready > 1.0,
+        "a recreated broker pod cannot be Ready in {ready} s: {f:#}\nagent: {:#?}\n{}",
+        agent.events(),
+        text(&out)
+    );
     assert!(f["recovery"]["unavailable_max_secs"].as_f64().is_some(), "{f:#}");
     assert!(f["recovery"]["isr_recovered_secs"].as_f64().is_some(), "{f:#}");
     assert_eq!(r["verification"]["lost"], 0, "{:#}", r["verification"]);

@@ -326,6 +326,12 @@ impl KubeBackend {
                         && p.metadata.deletion_timestamp.is_none()
                         && old_uid.is_none_or(|u| p.metadata.uid.as_deref() != Some(u)) =>
                 {
+                    tracing::debug!(
+                        "pod {ns}/{name} Ready: uid {:?} (was {old_uid:?}), created {:?}, resourceVersion {:?}",
+                        p.metadata.uid,
+                        p.metadata.creation_timestamp,
+                        p.metadata.resource_version
+                    );
                     return Ok(Instant::now());
                 }
                 Ok(_) => {}

@@ -92,13 +92,17 @@ fn detach(cmd: &mut Command) {
     }
 }
 
-/// True when `pid` is a live (not zombie) process whose command line names `config`,
-/// i.e. it is still this node's JVM and not an unrelated process that reused the pid.
+/// True when `pid` is this node's JVM and has not finished exiting: its command line names
+/// `config` (so the pid was not reused by an unrelated process), or it is empty because the
+/// process is exiting. A killed JVM drops its memory, and with it its command line, before
+/// it closes its sockets; until then a connection to its port still succeeds, so a dying
+/// node counts as alive and "dead" means its ports are free.
 pub fn is_node_alive(pid: u32, config: &Path) -> bool {
     if !is_running(pid) {
         return false;
     }
     match std::fs::read(format!("/proc/{pid}/cmdline")) {
+        Ok(raw) if raw.is_empty() => stat_of(pid).is_some_and(|s| s.exiting()),
         Ok(raw) => {
             let needle = config.as_os_str().as_encoded_bytes();
             raw.split(|b| *b == 0).any(|arg| arg == needle)
@@ -107,25 +111,47 @@ pub fn is_node_alive(pid: u32, config: &Path) -> bool {
     }
 }
 
-/// True when `pid` exists and is not a zombie.
+/// True when `pid` exists and has a thread that has not exited. A zombie thread-group
+/// leader whose other threads still run (a multi-threaded JVM being killed) is running: the
+/// process's files, its sockets among them, close only when its last thread exits.
 pub fn is_running(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state is the first field after the parenthesised command name, which may itself
-        // contain spaces and parentheses.
-        Ok(stat) => match stat.rfind(')') {
-            Some(i) => !matches!(stat[i + 1..].trim_start().chars().next(), Some('Z') | Some('X') | None),
-            None => false,
-        },
-        Err(_) => false,
+    match stat_of(pid) {
+        Some(s) if s.zombie() => std::fs::read_dir(format!("/proc/{pid}/task")).is_ok_and(|d| d.count() > 1),
+        Some(_) => true,
+        None => false,
     }
+}
+
+/// The state letter and the kernel flags of a process, from /proc/<pid>/stat.
+struct ProcStat {
+    state: char,
+    flags: u64,
+}
+
+impl ProcStat {
+    fn zombie(&self) -> bool {
+        matches!(self.state, 'Z' | 'X')
+    }
+
+    /// PF_EXITING: the process is being torn down.
+    fn exiting(&self) -> bool {
+        self.flags & 0x4 != 0 || self.zombie()
+    }
+}
+
+fn stat_of(pid: u32) -> Option<ProcStat> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the parenthesised command name, which may itself contain spaces and
+    // parentheses: state, ppid, pgrp, session, tty_nr, tpgid, flags, ...
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let flags = fields.nth(5)?.parse().ok()?;
+    Some(ProcStat { state, flags })
 }
 
 /// True when `pid` is stopped by a signal (SIGSTOP): a paused broker.
 pub fn is_stopped(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat.rfind(')').is_some_and(|i| stat[i + 1..].trim_start().starts_with('T')),
-        Err(_) => false,
-    }
+    stat_of(pid).is_some_and(|s| s.state == 'T')
 }
 
 /// Sends `signal` to `pid`; a process that is already gone is not an error.
@@ -167,6 +193,8 @@ mod tests {
         let spid = sleeper.id();
         std::thread::sleep(std::time::Duration::from_millis(100));
         assert!(is_node_alive(spid, &cfg));
+        let st = stat_of(spid).unwrap();
+        assert!(!st.zombie() && !st.exiting(), "state {} flags {:#x}", st.state, st.flags);
         assert!(!is_node_alive(spid, &marker.path().join("other.properties")));
         assert!(processes_mentioning(marker.path()).contains(&spid));
         signal(spid, Signal::SIGKILL).unwrap();
@@ -175,6 +203,7 @@ mod tests {
         assert!(!is_running(spid));
         assert!(!is_node_alive(spid, &cfg));
         sleeper.wait().unwrap();
+        assert!(stat_of(spid).is_none());
         // signalling a gone pid is fine
         signal(spid, Signal::SIGTERM).unwrap();
     }

@@ -72,6 +72,14 @@ async fn set_ready(pods: &Api<Pod>, id: i32, ready: bool) {
     let _ = pods.patch_status(&pod_name(id), &PatchParams::default(), &Patch::Merge(&patch)).await;
 }
 
+/// Records an event, and prints it with the wall-clock time so that a failing test's output
+/// can be lined up with aftershock's own log.
+fn note_at(log: &Mutex<Log>, s: String) {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    eprintln!("agent {}.{:03}: {s}", now.as_secs(), now.subsec_millis());
+    log.lock().unwrap().events.push(s);
+}
+
 fn listening(cluster: &Mutex<LocalCluster>, id: i32) -> bool {
     let addr = cluster.lock().unwrap().state().node(id).map(|n| n.bootstrap());
     addr.and_then(|a| TcpStream::connect(a).ok()).is_some()
@@ -143,7 +151,7 @@ async fn run(
     let busy: Arc<Mutex<BTreeSet<i32>>> = Arc::default();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(i32, String)>();
     let mut frozen: BTreeMap<String, Vec<i32>> = BTreeMap::new();
-    let note = |s: String| log.lock().unwrap().events.push(s);
+    let note = |s: String| note_at(&log, s);
     while !stop.is_cancelled() {
         while let Ok((id, uid)) = rx.try_recv() {
             uids.insert(id, uid);
@@ -160,7 +168,11 @@ async fn run(
             let pod = list.items.iter().find(|p| p.metadata.name.as_deref() == Some(name.as_str()));
             let graceful = match pod {
                 None => false,
-                Some(p) if p.metadata.deletion_timestamp.is_some() => true,
+                // A delete with grace period 0 first stamps the pod with a deletion time and a
+                // grace of 0, then removes it; a kubelet kills at once either way.
+                Some(p) if p.metadata.deletion_timestamp.is_some() => {
+                    p.metadata.deletion_grace_period_seconds.is_none_or(|g| g > 0)
+                }
                 Some(p) if p.metadata.uid.as_deref() != uids.get(id).map(String::as_str) => {
                     // Someone else recreated it; adopt it.
                     uids.insert(*id, p.metadata.uid.clone().unwrap_or_default());
@@ -173,7 +185,7 @@ async fn run(
             let (pods, cluster, busy, tx, log, id) =
                 (pods.clone(), cluster.clone(), busy.clone(), tx.clone(), log.clone(), *id);
             tokio::spawn(async move {
-                let note = |s: String| log.lock().unwrap().events.push(s);
+                let note = |s: String| note_at(&log, s);
                 // The "kubelet": stop the container the way the deletion asked.
                 let c = cluster.clone();
                 tokio::task::spawn_blocking(move || {
