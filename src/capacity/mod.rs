@@ -602,6 +602,7 @@ impl Run<'_> {
             lag_start,
             lag_end,
             has_consumers: !cx.groups.is_empty(),
+            send_gap_p99_us: measure.map_or(0, |p| p.latency.get(LatencyKind::SendGap).value_at_quantile(0.99)),
         };
         let (verdict, reasons) = if aborted {
             (Verdict::Aborted, vec!["interrupted before the step ended".to_string()])
@@ -622,7 +623,7 @@ impl Run<'_> {
                 .then(|| round3(measure.map_or(0, |p| p.counters.consumed) as f64 / window)),
             produce: figures.produce,
             e2e: figures.e2e,
-            send_gap_p99_us: measure.map_or(0, |p| p.latency.get(LatencyKind::SendGap).value_at_quantile(0.99)),
+            send_gap_p99_us: figures.send_gap_p99_us,
             acked: figures.acked,
             failed,
             abandoned,

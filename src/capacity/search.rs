@@ -179,6 +179,8 @@ pub struct StepFigures {
     pub lag_start: Option<u64>,
     pub lag_end: Option<u64>,
     pub has_consumers: bool,
+    /// p99 of how far behind its schedule the generator sent, in µs.
+    pub send_gap_p99_us: u64,
 }
 
 impl StepFigures {
@@ -208,6 +210,8 @@ impl StepFigures {
     }
 }
 
+use crate::report::generator::{MAX_SEND_GAP_P99_US, MIN_ACK_FRACTION};
+
 fn ms(us: u64) -> String {
     crate::report::format::latency_us(us as f64)
 }
@@ -220,6 +224,17 @@ fn pct(x: f64) -> String {
 pub fn judge(f: &StepFigures, s: &Sustain) -> Vec<String> {
     let mut why = Vec::new();
     let rate = crate::report::format::rate;
+    // First, so that the summary quotes it: a step where the generator fell behind while the
+    // cluster acknowledged what it got measured the generator (the same rule as a run's
+    // generator check), and its latency is not the cluster's.
+    let cluster_kept_up = f.failed == 0 && f.acked as f64 >= MIN_ACK_FRACTION * f.sent as f64;
+    if f.send_gap_p99_us > MAX_SEND_GAP_P99_US && cluster_kept_up {
+        why.push(format!(
+            "the load generator fell behind its schedule (send gap p99 {}, limit {}) while the cluster acknowledged what it sent: this step measured the generator, not the cluster",
+            ms(f.send_gap_p99_us),
+            ms(MAX_SEND_GAP_P99_US)
+        ));
+    }
     if f.acked == 0 {
         why.push("nothing was acknowledged in the measured window".to_string());
     } else if f.achieved() < s.min_achieved * f.target {
@@ -403,6 +418,7 @@ mod tests {
             lag_start: Some(100),
             lag_end: Some(900),
             has_consumers: true,
+            send_gap_p99_us: 2_000,
         }
     }
 
@@ -444,5 +460,13 @@ mod tests {
         assert!(why[0].contains("nothing was acknowledged"), "{why:?}");
         let why = judge(&StepFigures { sent: 5000, acked: 5000, ..good() }, &sustain());
         assert!(why.iter().any(|w| w.contains("load generator sent only 500 msg/s")), "{why:?}");
+        // Behind its schedule while the cluster kept up: said first, whatever else failed.
+        let behind = StepFigures { send_gap_p99_us: 80_000, produce: lat(120), ..good() };
+        let why = judge(&behind, &sustain());
+        assert!(why[0].contains("send gap p99 80.0 ms, limit 10.0 ms") && why[0].contains("not the cluster"), "{why:?}");
+        assert!(why[1].contains("produce p99 120 ms"), "{why:?}");
+        // A cluster failing deliveries pushes back on the generator: that gap is the cluster's.
+        let pushed = StepFigures { failed: 50, ..behind };
+        assert!(judge(&pushed, &sustain()).iter().all(|w| !w.contains("fell behind")));
     }
 }
