@@ -37,8 +37,9 @@ pub mod defaults {
     /// controller has slowed from doubling).
     pub const MULTIPLY: f64 = 1.5;
     pub const WARMUP: Duration = Duration::from_secs(5);
-    /// Extra warm-up of the first step: a fresh cluster's JVMs are still compiling.
-    pub const INITIAL_WARMUP: Duration = Duration::from_secs(20);
+    /// Extra warm-up of the first step: a fresh cluster's JVMs are still compiling. A minute,
+    /// as OMB warms up; a freshly started local cluster on 2 cores needed about three.
+    pub const INITIAL_WARMUP: Duration = Duration::from_secs(60);
     pub const DURATION: Duration = Duration::from_secs(15);
     /// Longest wait after a step for its deliveries and for consumers to catch up.
     pub const SETTLE: Duration = Duration::from_secs(15);
