@@ -466,7 +466,10 @@ mod tests {
         // Behind its schedule while the cluster kept up: said first, whatever else failed.
         let behind = StepFigures { send_gap_p99_us: 80_000, produce: lat(120), ..good() };
         let why = judge(&behind, &sustain());
-        assert!(why[0].contains("send gap p99 80.0 ms, limit 10.0 ms") && why[0].contains("not the cluster"), "{why:?}");
+        assert!(
+            why[0].contains("send gap p99 80.0 ms, limit 10.0 ms") && why[0].contains("not the cluster"),
+            "{why:?}"
+        );
         assert!(why[1].contains("produce p99 120 ms"), "{why:?}");
         // A cluster failing deliveries pushes back on the generator: that gap is the cluster's.
         let pushed = StepFigures { failed: 50, ..behind.clone() };
