@@ -22,7 +22,7 @@ use rdkafka::config::ClientConfig;
 const TARGET_NS: f64 = 150.0;
 
 fn main() {
-    let n: u64 = std::env::var("AFTERSHOCK_BENCH_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000_000);
+    let n: u64 = common::env("AFTERSHOCK_BENCH_MESSAGES", 2_000_000);
     let batches = 7;
     println!("bookkeeping: {batches} batches of {n} messages of 100 B, load average {}", common::loadavg());
     let per_msg: Vec<f64> = (0..batches).map(|_| batch(n)).collect();

@@ -45,8 +45,8 @@ impl Run {
 }
 
 fn main() {
-    let secs: u64 = env("AFTERSHOCK_BENCH_SECS", 10);
-    let runs: usize = env("AFTERSHOCK_BENCH_RUNS", 3);
+    let secs: u64 = common::env("AFTERSHOCK_BENCH_SECS", 10);
+    let runs: usize = common::env("AFTERSHOCK_BENCH_RUNS", 3);
     let pinned = common::pin_unless_all_cores();
     let mock = MockCluster::new(3).expect("mock cluster");
     mock.create_topic(TOPIC, PARTITIONS, 3).expect("topic");
@@ -80,10 +80,6 @@ fn main() {
     println!("  median aftershock: {ar:>10.0} msg/s, {:.2} CPU-s per million", med(&a, Run::cpu_per_million));
     let ratio = ar / br;
     println!("  ratio {ratio:.3} (target >= 0.80): {}", if ratio >= 0.8 { "PASS" } else { "FAIL" });
-}
-
-fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 struct Count(AtomicU64);

@@ -39,8 +39,8 @@ fn main() {
         let rtt_ms: u64 = args.get(i + 1).and_then(|v| v.parse().ok()).expect("--mock-server RTT_MS");
         return mock_server(rtt_ms);
     }
-    let secs: u64 = env("AFTERSHOCK_BENCH_SECS", 10);
-    let runs: usize = env("AFTERSHOCK_BENCH_RUNS", 3);
+    let secs: u64 = common::env("AFTERSHOCK_BENCH_SECS", 10);
+    let runs: usize = common::env("AFTERSHOCK_BENCH_RUNS", 3);
     println!(
         "slow cluster: mock cluster (3 brokers, {PARTITIONS} partitions, RF3) in a child process; aftershock's \
          producer at {RATE} msg/s, {SIZE} B, acks=all, idempotence on, linger.ms=5; {runs} alternating runs of \
@@ -59,10 +59,6 @@ fn main() {
     println!("  median: RTT 1 ms {f:.1} us/msg, RTT 200 ms {s:.1} us/msg");
     let ratio = s / f;
     println!("  ratio {ratio:.2} (target <= {TARGET}): {}", if ratio <= TARGET { "PASS" } else { "FAIL" });
-}
-
-fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 /// The child: a mock cluster with the topic and the RTT, its address on stdout, until stdin closes.

@@ -47,8 +47,8 @@ const RTT: Duration = Duration::from_millis(1);
 const TARGET_US: f64 = 10.0;
 
 fn main() {
-    let secs: u64 = std::env::var("AFTERSHOCK_BENCH_SECS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
-    let runs: usize = std::env::var("AFTERSHOCK_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    let secs: u64 = common::env("AFTERSHOCK_BENCH_SECS", 10);
+    let runs: usize = common::env("AFTERSHOCK_BENCH_RUNS", 3);
     let pinned = common::pin_unless_all_cores();
     let mock = MockCluster::new(3).expect("mock cluster");
     mock.create_topic(TOPIC, 1, 3).expect("topic");

@@ -46,12 +46,8 @@ struct Bench {
     n: usize,
 }
 
-fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
 fn main() -> Result<()> {
-    let nodes: usize = env("AFTERSHOCK_BENCH_NODES", 1);
+    let nodes: usize = common::env("AFTERSHOCK_BENCH_NODES", 1);
     let work = std::env::temp_dir().join(format!("aftershock-versus-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
     let kafka = dist::locate_kafka(dist::DEFAULT_KAFKA_VERSION)?;
@@ -67,9 +63,9 @@ fn main() -> Result<()> {
         bootstrap: cluster.bootstrap(),
         work: work.clone(),
         rf: nodes.min(3) as i32,
-        secs: env("AFTERSHOCK_BENCH_SECS", 20),
-        rate: env("AFTERSHOCK_BENCH_RATE", 20_000),
-        runs: env("AFTERSHOCK_BENCH_RUNS", 3),
+        secs: common::env("AFTERSHOCK_BENCH_SECS", 20),
+        rate: common::env("AFTERSHOCK_BENCH_RATE", 20_000),
+        runs: common::env("AFTERSHOCK_BENCH_RUNS", 3),
         n: 0,
     };
     let result = b.all();

@@ -40,6 +40,11 @@ pub fn cpu_of_pid(pid: u32) -> Option<f64> {
     Some(ticks / hz)
 }
 
+/// The benchmark setting `name` from the environment, or `default` when unset or unparsable.
+pub fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 /// The 1-minute load average, for the record.
 pub fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")

@@ -18,6 +18,8 @@
 
 use std::time::Duration;
 
+use crate::report::generator::{MAX_SEND_GAP_P99_US, cluster_kept_up};
+
 use serde::{Deserialize, Serialize};
 
 use crate::measure::LatencySummary;
@@ -210,8 +212,6 @@ impl StepFigures {
     }
 }
 
-use crate::report::generator::{MAX_SEND_GAP_P99_US, MIN_ACK_FRACTION};
-
 fn ms(us: u64) -> String {
     crate::report::format::latency_us(us as f64)
 }
@@ -280,8 +280,7 @@ pub fn judge(f: &StepFigures, s: &Sustain) -> Vec<String> {
     // A failing step where the generator fell behind while the cluster acknowledged what it
     // got measured the generator (the same rule as a run's generator check): said first, so
     // that the summary quotes it. A step that met every bound anyway still passes.
-    let cluster_kept_up = f.failed == 0 && f.acked as f64 >= MIN_ACK_FRACTION * f.sent as f64;
-    if !why.is_empty() && f.send_gap_p99_us > MAX_SEND_GAP_P99_US && cluster_kept_up {
+    if !why.is_empty() && f.send_gap_p99_us > MAX_SEND_GAP_P99_US && cluster_kept_up(f.sent, f.acked, f.failed) {
         why.insert(
             0,
             format!(

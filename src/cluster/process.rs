@@ -98,11 +98,11 @@ fn detach(cmd: &mut Command) {
 /// it closes its sockets; until then a connection to its port still succeeds, so a dying
 /// node counts as alive and "dead" means its ports are free.
 pub fn is_node_alive(pid: u32, config: &Path) -> bool {
-    if !is_running(pid) {
+    let Some(stat) = stat_of(pid).filter(|s| s.running(pid)) else {
         return false;
-    }
+    };
     match std::fs::read(format!("/proc/{pid}/cmdline")) {
-        Ok(raw) if raw.is_empty() => stat_of(pid).is_some_and(|s| s.exiting()),
+        Ok(raw) if raw.is_empty() => stat.exiting(),
         Ok(raw) => {
             let needle = config.as_os_str().as_encoded_bytes();
             raw.split(|b| *b == 0).any(|arg| arg == needle)
@@ -115,11 +115,7 @@ pub fn is_node_alive(pid: u32, config: &Path) -> bool {
 /// leader whose other threads still run (a multi-threaded JVM being killed) is running: the
 /// process's files, its sockets among them, close only when its last thread exits.
 pub fn is_running(pid: u32) -> bool {
-    match stat_of(pid) {
-        Some(s) if s.zombie() => std::fs::read_dir(format!("/proc/{pid}/task")).is_ok_and(|d| d.count() > 1),
-        Some(_) => true,
-        None => false,
-    }
+    stat_of(pid).is_some_and(|s| s.running(pid))
 }
 
 /// The state letter and the kernel flags of a process, from /proc/<pid>/stat.
@@ -129,6 +125,11 @@ struct ProcStat {
 }
 
 impl ProcStat {
+    /// See [`is_running`]: not a zombie, or a zombie leader with threads left.
+    fn running(&self, pid: u32) -> bool {
+        !self.zombie() || std::fs::read_dir(format!("/proc/{pid}/task")).is_ok_and(|d| d.count() > 1)
+    }
+
     fn zombie(&self) -> bool {
         matches!(self.state, 'Z' | 'X')
     }

@@ -24,14 +24,19 @@ pub const MIN_ACK_FRACTION: f64 = 0.98;
 /// Phases shorter than this (an aborted run's last phase) are too short to judge.
 pub const MIN_PHASE_SECS: f64 = 1.0;
 
+/// *The cluster was fine*: no failed deliveries, and at least [`MIN_ACK_FRACTION`] of the sent
+/// messages acknowledged. Shared with the capacity search's judgement of a step.
+pub fn cluster_kept_up(sent: u64, acked: u64, failed: u64) -> bool {
+    failed == 0 && acked as f64 >= MIN_ACK_FRACTION * sent as f64
+}
+
 /// Applies the rule of this module to the phases of a run.
 pub fn assess(phases: &[PhaseStats]) -> GeneratorCheck {
     let measured = || phases.iter().filter(|p| p.measured);
     let max_send_gap_us = measured().map(|p| p.latency.send_gap.max_us).max().unwrap_or(0);
     let mut reasons = Vec::new();
     for p in measured().filter(|p| p.duration_secs >= MIN_PHASE_SECS) {
-        let cluster_fine = p.failed == 0 && p.acked as f64 >= MIN_ACK_FRACTION * p.sent as f64;
-        if !cluster_fine {
+        if !cluster_kept_up(p.sent, p.acked, p.failed) {
             continue;
         }
         let gap = p.latency.send_gap.p99_us;
