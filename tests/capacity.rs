@@ -64,6 +64,11 @@ fn check_report(run_dir: &Path) -> CapacityReport {
     for (i, s) in rep.steps.iter().enumerate() {
         assert_eq!(s.index as usize, i + 1);
         assert_eq!(s.verdict == verdict, s.reasons.is_empty(), "{s:#?}");
+        // The per-second series covers the step in order, and its window adds up to the step.
+        assert!(s.seconds.windows(2).all(|w| w[1].at_secs == w[0].at_secs + 1), "{:#?}", s.seconds);
+        let window: Vec<_> = s.seconds.iter().filter(|x| x.phase == "measure").collect();
+        assert!(!window.is_empty(), "{s:#?}");
+        assert_eq!(window.iter().map(|x| x.acked).sum::<u64>(), s.acked, "{s:#?}");
     }
     // The answer is the highest passing step, and the lowest failing one above it.
     let passed: Vec<f64> = rep.steps.iter().filter(|s| s.verdict == verdict).map(|s| s.target_rate).collect();

@@ -33,14 +33,16 @@ use crate::cluster::LocalCluster;
 use crate::error::{Error, Result};
 use crate::load::payload::PayloadBuilder;
 use crate::load::producer::{ProducerPlan, run_producer};
-use crate::measure::{Aggregator, LatencyKind, PhaseSpec, Recorder, RunClock, SnapshotReceiver, WorkerId, channel};
+use crate::measure::{
+    Aggregator, LatencyKind, Measurements, PhaseSpec, Recorder, RunClock, SnapshotReceiver, WorkerId, channel,
+};
 use crate::report::{ClusterInfo, Environment, RunStatus, Units};
 use crate::runner::{self, Connection, Groups, Progress};
 use crate::scenario::capacity::{CapacitySpec, NodeDown, StepRule};
 use crate::scenario::{ClusterTarget, Rate, Scenario};
 use report::{
     CAPACITY_SCHEMA_VERSION, CapacityReport, Criteria, NodeDownRecord, SearchResult, SearchSettings, StepRecord,
-    Verdict,
+    StepSecond, Verdict,
 };
 use search::{Limit, Plan, Search, Stage, StepFigures, judge};
 
@@ -50,6 +52,11 @@ const FAILOVER_TIMEOUT: Duration = Duration::from_secs(90);
 const RESTART_TIMEOUT: Duration = Duration::from_secs(120);
 /// After a step's window, consumers' last per-second snapshots need this long to arrive.
 const SNAPSHOT_GRACE: Duration = Duration::from_millis(1500);
+/// How often a long warm-up probes the backlog, as the window will.
+const WARMUP_PROBE_EVERY: Duration = Duration::from_secs(15);
+/// The last warm-up probe comes at least this long before the window: a broker recompiling
+/// after its first probe was slow for about 4 s.
+const WARMUP_PROBE_LEAD: Duration = Duration::from_secs(20);
 
 /// How `capacity` was asked to run.
 #[derive(Debug, Clone)]
@@ -550,7 +557,18 @@ impl Run<'_> {
             }
         }
 
-        let mut aborted = sleep_until(warm_end, &self.cancel).await;
+        // The warm-up does what the window will do, the backlog probe included: a fresh
+        // broker's JIT compiles its request dispatch for the requests it has seen, and the first
+        // ListOffsets after that throws the compiled code away (a stall of up to 0.7 s on this
+        // 2-core test bed). Probing during the warm-up moves that stall out of the window.
+        let mut aborted = false;
+        while !aborted && warm_end.saturating_duration_since(Instant::now()) > WARMUP_PROBE_LEAD + WARMUP_PROBE_EVERY {
+            aborted = sleep_until(Instant::now() + WARMUP_PROBE_EVERY, &self.cancel).await;
+            if !aborted {
+                let _ = self.lag(&cx).await;
+            }
+        }
+        aborted = aborted || sleep_until(warm_end, &self.cancel).await;
         let lag_start = if aborted { None } else { self.lag(&cx).await };
         aborted = aborted || sleep_until(win_end, &self.cancel).await;
         let lag_end = if aborted { None } else { self.lag(&cx).await };
@@ -611,6 +629,7 @@ impl Run<'_> {
             (if why.is_empty() { Verdict::Pass } else { Verdict::Fail }, why)
         };
         let window = spec.duration.as_secs_f64();
+        let seconds = m.as_ref().map(|m| step_seconds(m, start_off)).unwrap_or_default();
         Ok(StepRecord {
             index: cx.index,
             stage: cx.stage,
@@ -636,6 +655,7 @@ impl Run<'_> {
             settled,
             verdict,
             reasons,
+            seconds,
         })
     }
 
@@ -760,6 +780,26 @@ struct StepCx<'a> {
     base_offsets: &'a BTreeMap<String, Vec<i64>>,
     nonce: u32,
     next_id: &'a mut u32,
+}
+
+/// The step's own seconds (from its warm-up on), each with the phase it belongs to.
+fn step_seconds(m: &Measurements, start_off: Duration) -> Vec<StepSecond> {
+    m.seconds
+        .iter()
+        .filter(|s| s.sec >= start_off.as_secs())
+        .filter_map(|s| {
+            let phase = m.phases.get(s.phase?)?.spec.name.clone();
+            Some(StepSecond {
+                at_secs: s.sec,
+                phase,
+                sent: s.counters.sent,
+                acked: s.counters.acked,
+                failed: s.counters.failed_total(),
+                produce_p99_us: s.produce.p99_us,
+                produce_max_us: s.produce.max_us,
+            })
+        })
+        .collect()
 }
 
 fn round3(x: f64) -> f64 {

@@ -165,6 +165,26 @@ pub struct StepRecord {
     pub verdict: Verdict,
     /// Why it failed; empty when it passed.
     pub reasons: Vec<String>,
+    /// The step second by second (warm-up, window, settle), as OMB prints its periodic stats:
+    /// where in the window a tail came from. Absent from files written before it was added.
+    #[serde(default)]
+    pub seconds: Vec<StepSecond>,
+}
+
+/// One second of a step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepSecond {
+    /// Seconds since the search started.
+    pub at_secs: u64,
+    /// `warmup`, `measure` or `settle`.
+    pub phase: String,
+    pub sent: u64,
+    pub acked: u64,
+    pub failed: u64,
+    /// Produce latency of the messages acknowledged in this second.
+    pub produce_p99_us: u64,
+    pub produce_max_us: u64,
 }
 
 /// Why the report could not be written.
@@ -439,6 +459,15 @@ mod tests {
             settled: true,
             verdict,
             reasons: reasons.iter().map(|r| r.to_string()).collect(),
+            seconds: vec![StepSecond {
+                at_secs: 2 + 20 * u64::from(index - 1),
+                phase: "measure".into(),
+                sent: target as u64,
+                acked: target as u64,
+                failed: 0,
+                produce_p99_us: 9_000,
+                produce_max_us: 12_000,
+            }],
         }
     }
 

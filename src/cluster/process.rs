@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 
 /// JVM flags as Kafka's own start scripts set them (kafka-run-class.sh), with a bounded heap.
 fn jvm_args(state: &ClusterState, paths: &NodePaths, log4j: &Path) -> Vec<String> {
-    vec![
+    let mut args = vec![
         format!("-Xmx{}", state.heap),
         format!("-Xms{}", state.heap),
         "-server".into(),
@@ -23,12 +23,21 @@ fn jvm_args(state: &ClusterState, paths: &NodePaths, log4j: &Path) -> Vec<String
         "-XX:InitiatingHeapOccupancyPercent=35".into(),
         "-XX:+ExplicitGCInvokesConcurrent".into(),
         "-XX:MaxInlineLevel=15".into(),
+        // GC and safepoint pauses, as kafka-server-start.sh logs them (there: gc* only), so a
+        // latency spike can be matched against the JVM's own stop-the-world time. Quoted: run
+        // dirs carry a UTC time with colons, which -Xlog would read as separators.
+        format!(
+            "-Xlog:gc*,safepoint:file=\"{}\":time,tags:filecount=4,filesize=20M",
+            paths.dir.join("logs").join("kafkaServer-gc.log").display()
+        ),
         "-Djava.awt.headless=true".into(),
         format!("-Dkafka.logs.dir={}", paths.dir.join("logs").display()),
         format!("-Dlog4j2.configurationFile={}", log4j.display()),
-        "-cp".into(),
-        format!("{}/*", state.libs_dir.display()),
-    ]
+    ];
+    // Extra JVM options, from the variable kafka-run-class.sh reads them from.
+    args.extend(std::env::var("KAFKA_OPTS").unwrap_or_default().split_whitespace().map(String::from));
+    args.extend(["-cp".into(), format!("{}/*", state.libs_dir.display())]);
+    args
 }
 
 /// Runs `kafka.tools.StorageTool format` for one node and waits for it.
@@ -37,6 +46,8 @@ pub fn format_storage(state: &ClusterState, node: i32, paths: &NodePaths, log4j:
     // The storage tool needs little memory; a full broker heap would only slow it down.
     args[0] = "-Xmx256m".into();
     args[1] = "-Xms64m".into();
+    // Its GC log would rotate the node's own away.
+    args.retain(|a| !a.starts_with("-Xlog"));
     let out = Command::new(&state.java)
         .args(&args)
         .args(["kafka.tools.StorageTool", "format", "-t", &state.cluster_id, "-c"])
@@ -59,6 +70,9 @@ pub fn format_storage(state: &ClusterState, node: i32, paths: &NodePaths, log4j:
 /// [`is_node_alive`] sees java's own command line.
 pub fn spawn_node(state: &ClusterState, node: &NodeState, cluster_dir: &Path, log4j: &Path) -> Result<Child> {
     let paths = NodePaths::new(cluster_dir, node.id);
+    // The JVM opens its GC log before log4j would create the logs directory.
+    let logs = paths.dir.join("logs");
+    std::fs::create_dir_all(&logs).map_err(Error::io(format!("creating {}", logs.display())))?;
     let log = OpenOptions::new()
         .create(true)
         .append(true)
