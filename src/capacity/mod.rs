@@ -290,6 +290,13 @@ fn backlog(groups: &Groups, base: &BTreeMap<String, Vec<i64>>, ends: &BTreeMap<S
         .unwrap_or(0)
 }
 
+/// When a warm-up of this length probes the backlog, from its start: every
+/// [`WARMUP_PROBE_EVERY`], the last at least [`WARMUP_PROBE_LEAD`] before the window.
+fn warmup_probes(warmup: Duration) -> impl Iterator<Item = Duration> {
+    let last = warmup.saturating_sub(WARMUP_PROBE_LEAD);
+    (1u32..).map(|k| WARMUP_PROBE_EVERY * k).take_while(move |at| *at <= last)
+}
+
 /// Sleeps until `at` or until `cancel`; true when cancelled.
 async fn sleep_until(at: Instant, cancel: &CancellationToken) -> bool {
     tokio::select! {
@@ -562,11 +569,12 @@ impl Run<'_> {
         // ListOffsets after that throws the compiled code away (a stall of up to 0.7 s on this
         // 2-core test bed). Probing during the warm-up moves that stall out of the window.
         let mut aborted = false;
-        while !aborted && warm_end.saturating_duration_since(Instant::now()) > WARMUP_PROBE_LEAD + WARMUP_PROBE_EVERY {
-            aborted = sleep_until(Instant::now() + WARMUP_PROBE_EVERY, &self.cancel).await;
-            if !aborted {
-                let _ = self.lag(&cx).await;
+        for at in warmup_probes(warmup) {
+            aborted = sleep_until(start_at + at, &self.cancel).await;
+            if aborted {
+                break;
             }
+            let _ = self.lag(&cx).await;
         }
         aborted = aborted || sleep_until(warm_end, &self.cancel).await;
         let lag_start = if aborted { None } else { self.lag(&cx).await };
@@ -828,4 +836,21 @@ pub fn step_line(s: &StepRecord) -> String {
         s.failed,
         if s.abandoned > 0 { format!(" (+{} abandoned)", s.abandoned) } else { String::new() }
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_warm_up_probes_like_the_window_and_a_short_one_does_not() {
+        let secs = |w: u64| warmup_probes(Duration::from_secs(w)).map(|d| d.as_secs()).collect::<Vec<_>>();
+        // The shipped first step: 3 min + 5 s; the last probe 20 s or more before the window.
+        assert_eq!(secs(185), [15, 30, 45, 60, 75, 90, 105, 120, 135, 150, 165]);
+        assert_eq!(secs(35), [15]);
+        assert!(secs(34).is_empty());
+        // A later step's 5 s warm-up, and none at all.
+        assert!(secs(5).is_empty());
+        assert!(secs(0).is_empty());
+    }
 }
