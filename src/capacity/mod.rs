@@ -564,10 +564,10 @@ impl Run<'_> {
             }
         }
 
-        // The warm-up does what the window will do, the backlog probe included: a fresh
-        // broker's JIT compiles its request dispatch for the requests it has seen, and the first
-        // ListOffsets after that throws the compiled code away (a stall of up to 0.7 s on this
-        // 2-core test bed). Probing during the warm-up moves that stall out of the window.
+        // The warm-up does what the window will do, the backlog probe included: on a fresh
+        // cluster the first probe after warm-up stalled every broker for up to 0.7 s (most
+        // likely the JIT discarding request-dispatch code compiled before any ListOffsets;
+        // docs/performance.md). Probing during the warm-up moves that stall out of the window.
         let mut aborted = false;
         for at in warmup_probes(warmup) {
             aborted = sleep_until(start_at + at, &self.cancel).await;
