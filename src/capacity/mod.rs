@@ -637,7 +637,7 @@ impl Run<'_> {
             (if why.is_empty() { Verdict::Pass } else { Verdict::Fail }, why)
         };
         let window = spec.duration.as_secs_f64();
-        let seconds = m.as_ref().map(|m| step_seconds(m, start_off)).unwrap_or_default();
+        let seconds = m.as_ref().map(step_seconds).unwrap_or_default();
         Ok(StepRecord {
             index: cx.index,
             stage: cx.stage,
@@ -790,11 +790,10 @@ struct StepCx<'a> {
     next_id: &'a mut u32,
 }
 
-/// The step's own seconds (from its warm-up on), each with the phase it belongs to.
-fn step_seconds(m: &Measurements, start_off: Duration) -> Vec<StepSecond> {
+/// The step's own seconds (those in one of its phases: warm-up, window, settle).
+fn step_seconds(m: &Measurements) -> Vec<StepSecond> {
     m.seconds
         .iter()
-        .filter(|s| s.sec >= start_off.as_secs())
         .filter_map(|s| {
             let phase = m.phases.get(s.phase?)?.spec.name.clone();
             Some(StepSecond {

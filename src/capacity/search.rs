@@ -18,11 +18,10 @@
 
 use std::time::Duration;
 
-use crate::report::generator::{MAX_SEND_GAP_P99_US, cluster_kept_up};
-
 use serde::{Deserialize, Serialize};
 
 use crate::measure::LatencySummary;
+use crate::report::generator::{MAX_SEND_GAP_P99_US, cluster_kept_up};
 use crate::scenario::capacity::{StepRule, Sustain};
 
 /// Targets are whole messages per second.

@@ -28,10 +28,10 @@ fn jvm_args(state: &ClusterState, paths: &NodePaths, log4j: &Path) -> Vec<String
         // dirs carry a UTC time with colons, which -Xlog would read as separators.
         format!(
             "-Xlog:gc*,safepoint:file=\"{}\":time,tags:filecount=4,filesize=20M",
-            paths.dir.join("logs").join("kafkaServer-gc.log").display()
+            paths.logs.join("kafkaServer-gc.log").display()
         ),
         "-Djava.awt.headless=true".into(),
-        format!("-Dkafka.logs.dir={}", paths.dir.join("logs").display()),
+        format!("-Dkafka.logs.dir={}", paths.logs.display()),
         format!("-Dlog4j2.configurationFile={}", log4j.display()),
     ];
     // Extra JVM options, from the variable kafka-run-class.sh reads them from.
@@ -71,8 +71,7 @@ pub fn format_storage(state: &ClusterState, node: i32, paths: &NodePaths, log4j:
 pub fn spawn_node(state: &ClusterState, node: &NodeState, cluster_dir: &Path, log4j: &Path) -> Result<Child> {
     let paths = NodePaths::new(cluster_dir, node.id);
     // The JVM opens its GC log before log4j would create the logs directory.
-    let logs = paths.dir.join("logs");
-    std::fs::create_dir_all(&logs).map_err(Error::io(format!("creating {}", logs.display())))?;
+    std::fs::create_dir_all(&paths.logs).map_err(Error::io(format!("creating {}", paths.logs.display())))?;
     let log = OpenOptions::new()
         .create(true)
         .append(true)

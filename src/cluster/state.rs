@@ -127,12 +127,20 @@ pub struct NodePaths {
     pub config: PathBuf,
     pub data: PathBuf,
     pub log: PathBuf,
+    /// `kafka.logs.dir`: log4j's files and the GC log.
+    pub logs: PathBuf,
 }
 
 impl NodePaths {
     pub fn new(cluster_dir: &Path, id: i32) -> NodePaths {
         let dir = cluster_dir.join(format!("node-{id}"));
-        NodePaths { config: dir.join("server.properties"), data: dir.join("data"), log: dir.join("server.log"), dir }
+        NodePaths {
+            config: dir.join("server.properties"),
+            data: dir.join("data"),
+            log: dir.join("server.log"),
+            logs: dir.join("logs"),
+            dir,
+        }
     }
 }
 
