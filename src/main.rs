@@ -4,6 +4,14 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// librdkafka allocates each fetched message on its broker thread and the consumer frees it on
+// its own. glibc serialises such cross-thread frees on the allocating thread's arena lock: 10% of
+// a reading consumer's CPU went to malloc, free and futex wake-ups. mimalloc frees across threads
+// without a lock, and its `override` feature serves librdkafka's malloc and free too (see
+// docs/performance.md).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = aftershock::cli::Cli::parse();
     aftershock::cli::init_tracing(cli.verbose);
