@@ -16,6 +16,16 @@
 //! The binary is a thin shell around [`run`]: it parses the command line, calls [`run`], and
 //! turns the [`Outcome`] into the process exit code.
 
+// librdkafka allocates each fetched message on its broker thread and the consumer frees it on
+// its own. glibc serialises such cross-thread frees on the allocating thread's arena lock: while
+// a consumer read a backlog, a fifth of the process's CPU went to malloc, free and futex
+// wake-ups. jemalloc returns them in batches, and with `unprefixed_malloc_on_supported_platforms`
+// it serves librdkafka's malloc and free too. mimalloc was as fast but held on to memory (see
+// docs/performance.md). Declared in the library, not in main.rs, so that the benchmarks and
+// tests that run this code in their own process use the allocator users run.
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 pub mod capacity;
 pub mod chaos;
 pub mod cli;

@@ -10,11 +10,6 @@ use aftershock::load::producer::ProducerPlan;
 use aftershock::scenario::{KeyDist, Rate, SizeDist, seeded_rng};
 use rdkafka::config::ClientConfig;
 
-// The allocator the `aftershock` binary ships with (src/main.rs), so that the benchmarks that
-// run aftershock's code in their own process measure what users run.
-#[global_allocator]
-static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 /// The median of `xs` (the mean of the middle two for an even count).
 pub fn median(xs: &[f64]) -> f64 {
     let mut v = xs.to_vec();
