@@ -261,13 +261,15 @@ impl ProducerContext for Ctx {
     }
 }
 
-/// What the delivery callback does with one report. Public so that the benchmarks drive the
-/// very code the producer runs (`benches/`).
+/// What the delivery callback does with one report; returns the ack time it recorded. Public
+/// so that the benchmarks drive the very code the producer runs (`benches/`), and pair that
+/// time with librdkafka's own.
 #[inline]
-pub fn on_delivery(book: &Mutex<AckBook>, payload: Option<&[u8]>, partition: i32, err: Option<&KafkaError>) {
+pub fn on_delivery(book: &Mutex<AckBook>, payload: Option<&[u8]>, partition: i32, err: Option<&KafkaError>) -> Instant {
     // The ack time is read first thing, on the thread librdkafka hands the report to.
     let now = Instant::now();
     book.lock().unwrap_or_else(|p| p.into_inner()).delivered(payload, partition, err, now);
+    now
 }
 
 /// A short, stable name for an error, used as a counter label (e.g. `MessageTimedOut`).
