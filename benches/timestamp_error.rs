@@ -31,7 +31,7 @@
 //!
 //! Needs a C compiler (`cc`) for the plugin. Run: `cargo bench --bench timestamp_error`
 //! (AFTERSHOCK_BENCH_SECS per run, default 5; AFTERSHOCK_BENCH_RUNS per client and rate,
-//! default 6; AFTERSHOCK_BENCH_CORES=all to unpin).
+//! default 10; AFTERSHOCK_BENCH_RATES, default 200,2000; AFTERSHOCK_BENCH_CORES=all to unpin).
 
 mod common;
 
@@ -62,7 +62,7 @@ const POLL: Duration = Duration::from_millis(100);
 
 fn main() {
     let secs: u64 = common::env("AFTERSHOCK_BENCH_SECS", 5);
-    let runs: usize = common::env("AFTERSHOCK_BENCH_RUNS", 6);
+    let runs: usize = common::env("AFTERSHOCK_BENCH_RUNS", 10);
     let plugin = Plugin::build();
     let pinned = common::pin_unless_all_cores();
     let mock = MockCluster::new(3).expect("mock cluster");
@@ -84,7 +84,11 @@ fn main() {
     println!("  error = recorded ack time minus the ack's stamp on librdkafka's broker thread, per message");
     let (mut worst, mut worst_noise) = (f64::MIN, 0.0f64);
     let mut valid = true;
-    for rate in [200.0, 2000.0] {
+    let rates: Vec<f64> = common::env::<String>("AFTERSHOCK_BENCH_RATES", "200,2000".into())
+        .split(',')
+        .map(|r| r.trim().parse().expect("AFTERSHOCK_BENCH_RATES: messages per second, comma-separated"))
+        .collect();
+    for rate in rates {
         let length = Duration::from_secs(secs);
         let (mut refs, mut ours) = (Vec::new(), Vec::new());
         for _ in 0..runs {
