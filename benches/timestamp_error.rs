@@ -384,7 +384,7 @@ fn reference(config: &ClientConfig, plugin: &Plugin, rate: f64, length: Duration
     let start = Instant::now() + Duration::from_millis(200);
     let context = Stamp { acks: Mutex::new(Vec::with_capacity((rate * length.as_secs_f64()) as usize + 1)) };
     let producer: BaseProducer<Stamp> = config.create_with_context(context).expect("producer");
-    let schedule = Schedule { rate, ramp: Duration::ZERO };
+    let schedule = Schedule::new(rate, Duration::ZERO);
     let context = drive(producer, |producer| {
         let builder = PayloadBuilder::new(1);
         let mut payload = Vec::with_capacity(100);
@@ -427,7 +427,8 @@ fn aftershock(config: &ClientConfig, plugin: &Plugin, rate: f64, length: Duratio
             let now = Instant::now();
             let payload = source.stamp(&draft, seq, now);
             producer.send(BaseRecord::<(), _>::to(TOPIC).payload(payload)).map_err(|(e, _)| e).expect("send");
-            sends.sent(seq, due, now, None);
+            let (intended_ns, sent_ns) = source.stamped();
+            sends.sent(seq, intended_ns, sent_ns, None);
         }
     });
     drop(sends);

@@ -102,6 +102,8 @@ pub struct MessageSource {
     /// The run-clock offset of the schedule's start, and of the last due time handed out.
     origin_ns: u64,
     due_ns: u64,
+    /// The intended and actual send times (run-clock ns) of the last payload stamped.
+    stamped: (u64, u64),
 }
 
 impl MessageSource {
@@ -109,7 +111,7 @@ impl MessageSource {
     pub fn new(plan: &ProducerPlan, clock: RunClock, payloads: PayloadBuilder) -> MessageSource {
         MessageSource {
             schedule: match plan.rate {
-                Rate::PerSec(r) => Some(Schedule { rate: r, ramp: plan.ramp }),
+                Rate::PerSec(r) => Some(Schedule::new(r, plan.ramp)),
                 Rate::Max => None,
             },
             origin: plan.start_at,
@@ -122,6 +124,7 @@ impl MessageSource {
             buf: Vec::with_capacity(plan.sizes.max().max(payload::HEADER_LEN)),
             origin_ns: clock.offset_nanos(plan.start_at),
             due_ns: 0,
+            stamped: (0, 0),
         }
     }
 
@@ -129,9 +132,9 @@ impl MessageSource {
     /// the local queue has room. [`stamp`](Self::stamp) writes this due time into the payload.
     #[inline]
     pub fn due(&mut self, seq: u64) -> Option<Instant> {
-        let d = self.schedule?.due(seq);
-        self.due_ns = self.origin_ns + d.as_nanos() as u64;
-        Some(self.origin + d)
+        let d = self.schedule?.due_ns(seq);
+        self.due_ns = self.origin_ns + d;
+        Some(self.origin + Duration::from_nanos(d))
     }
 
     /// Draws message `seq`'s size and key.
@@ -151,7 +154,15 @@ impl MessageSource {
         let intended_ns = if self.schedule.is_some() { self.due_ns } else { sent_ns };
         let header = Header { producer_id: self.producer_id, seq, intended_ns, sent_ns };
         self.payloads.build(&mut self.buf, &header, draft.size);
+        self.stamped = (intended_ns, sent_ns);
         &self.buf
+    }
+
+    /// The intended and actual send times, in run-clock ns, that the last
+    /// [`stamp`](Self::stamp) wrote into its payload.
+    #[inline]
+    pub fn stamped(&self) -> (u64, u64) {
+        self.stamped
     }
 }
 
@@ -169,15 +180,16 @@ impl SendBook {
         SendBook { recorder, ledger: ProduceLedger::new(producer_id) }
     }
 
-    /// Message `seq`, due at `intended`, was handed to librdkafka at `at` (or refused with
-    /// error kind `refused`).
+    /// Message `seq`, due at `intended_ns`, was handed to librdkafka at `at_ns` (both in
+    /// run-clock ns, as [`MessageSource::stamped`] has them), or refused with error kind
+    /// `refused`.
     #[inline]
-    pub fn sent(&mut self, seq: u64, intended: Instant, at: Instant, refused: Option<&str>) {
+    pub fn sent(&mut self, seq: u64, intended_ns: u64, at_ns: u64, refused: Option<&str>) {
         self.ledger.sent(seq);
-        self.recorder.sent(intended, at);
+        self.recorder.sent_ns(intended_ns, at_ns);
         if let Some(kind) = refused {
             self.ledger.failed(seq, kind);
-            self.recorder.failed(kind, at);
+            self.recorder.failed_ns(kind, at_ns);
         }
     }
 }
@@ -213,8 +225,8 @@ impl AckBook {
     #[inline]
     pub fn delivered(&mut self, payload: Option<&[u8]>, partition: i32, err: Option<&KafkaError>, now: Instant) {
         let Some(h) = payload.and_then(payload::decode) else { return };
+        let now_ns = self.clock.offset_nanos(now);
         if let Some((fault, start_ns)) = self.marks.current() {
-            let now_ns = self.clock.offset_nanos(now);
             match err {
                 None if h.intended_ns >= start_ns => {
                     self.first_acks.entry((fault, partition)).or_insert(now_ns);
@@ -225,16 +237,15 @@ impl AckBook {
                 _ => {}
             }
         }
-        let intended = self.clock.start() + Duration::from_nanos(h.intended_ns);
         match err {
             None => {
                 self.ledger.acked(h.seq);
-                self.recorder.acked(intended, now);
+                self.recorder.acked_ns(h.intended_ns, now_ns);
             }
             Some(e) => {
                 let kind = error_kind(e);
                 self.ledger.failed(h.seq, &kind);
-                self.recorder.failed(&kind, now);
+                self.recorder.failed_ns(&kind, now_ns);
             }
         }
     }
@@ -376,26 +387,28 @@ fn send_until(
         // a skipped message; at "max", latency counts from the send that succeeded.
         // Two clock reads per message: this one (the send time, in the header and the send
         // gap) and the ack's. The send call itself is not timed: it only enqueues.
-        let (intended, sent_at, refused) = loop {
+        let refused = loop {
             let now = Instant::now();
-            let intended = due.unwrap_or(now);
             let payload = source.stamp(&draft, seq, now);
             let mut record = BaseRecord::to(&plan.topic).payload(payload);
             if let Some(k) = &draft.key {
                 record = record.key(&k[..]);
             }
             match producer.send(record) {
-                Ok(()) => break (intended, now, None),
+                Ok(()) => break None,
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                     if cancel.is_cancelled() {
-                        break (intended, now, Some("Cancelled".to_string()));
+                        break Some("Cancelled".to_string());
                     }
                     std::thread::sleep(QUEUE_FULL_BACKOFF);
                 }
-                Err((e, _)) => break (intended, now, Some(error_kind(&e))),
+                Err((e, _)) => break Some(error_kind(&e)),
             }
         };
-        sends.sent(seq, intended, sent_at, refused.as_deref());
+        // The times the payload carries: the due time (or the send time at "max") and the
+        // last attempt's send time.
+        let (intended_ns, sent_ns) = source.stamped();
+        sends.sent(seq, intended_ns, sent_ns, refused.as_deref());
         seq += 1;
     }
 }
