@@ -326,6 +326,8 @@ impl ProducerContext for Stamp {
 /// aftershock's delivery callback (as in `run_producer`: `on_delivery` on its `AckBook`), and
 /// the pairing record of the ack time it returns.
 struct Books {
+    /// The run clock's start: `on_delivery` returns run-clock ns.
+    origin: Instant,
     book: Mutex<AckBook>,
     acks: Mutex<Vec<(u64, Instant)>>,
 }
@@ -339,7 +341,7 @@ impl ProducerContext for Books {
             Ok(m) => (m, None),
             Err((e, m)) => (m, Some(e)),
         };
-        let now = on_delivery(&self.book, m.payload(), m.partition(), err);
+        let now = self.origin + Duration::from_nanos(on_delivery(&self.book, m.payload(), m.partition(), err));
         if let (None, Some(h)) = (err, m.payload().and_then(payload::decode)) {
             self.acks.lock().expect("acks").push((h.seq, now));
         }
@@ -411,7 +413,8 @@ fn aftershock(config: &ClientConfig, plugin: &Plugin, rate: f64, length: Duratio
     let plan = common::plan(config.clone(), TOPIC, Rate::PerSec(rate), 100, start, length);
     let book = AckBook::new(clock, Arc::new(FaultMarks::default()), recorder.sibling(), plan.producer_id);
     let capacity = (rate * length.as_secs_f64()) as usize + 1;
-    let context = Books { book: Mutex::new(book), acks: Mutex::new(Vec::with_capacity(capacity)) };
+    let context =
+        Books { origin: clock.start(), book: Mutex::new(book), acks: Mutex::new(Vec::with_capacity(capacity)) };
     let producer: BaseProducer<Books> = plan.config.create_with_context(context).expect("producer");
     let mut source = MessageSource::new(&plan, clock, PayloadBuilder::new(1));
     let mut sends = SendBook::new(recorder, plan.producer_id);
@@ -422,10 +425,12 @@ fn aftershock(config: &ClientConfig, plugin: &Plugin, rate: f64, length: Duratio
             if due >= plan.stop_at {
                 break;
             }
-            sleep_until(due);
+            let wait = source.until_due();
+            if !wait.is_zero() {
+                std::thread::sleep(wait);
+            }
             let draft = source.draft(seq);
-            let now = Instant::now();
-            let payload = source.stamp(&draft, seq, now);
+            let payload = source.stamp(&draft, seq);
             producer.send(BaseRecord::<(), _>::to(TOPIC).payload(payload)).map_err(|(e, _)| e).expect("send");
             let (intended_ns, sent_ns) = source.stamped();
             sends.sent(seq, intended_ns, sent_ns, None);

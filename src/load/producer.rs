@@ -18,7 +18,7 @@ use super::payload::{self, Header, PayloadBuilder};
 use super::schedule::Schedule;
 use crate::chaos::engine::{FaultMarks, FirstAcks};
 use crate::error::{Error, Result};
-use crate::measure::{ProduceLedger, Recorder, RunClock};
+use crate::measure::{HotClock, ProduceLedger, Recorder, RunClock};
 use crate::scenario::{KeySampler, Rate, SizeDist};
 
 /// What one producer instance needs to run.
@@ -92,7 +92,8 @@ pub struct Draft {
 pub struct MessageSource {
     schedule: Option<Schedule>,
     origin: Instant,
-    clock: RunClock,
+    /// The send time's clock: this thread's own cheap reader of the run clock.
+    hot: HotClock,
     producer_id: u32,
     sizes: SizeDist,
     keys: KeySampler,
@@ -115,7 +116,7 @@ impl MessageSource {
                 Rate::Max => None,
             },
             origin: plan.start_at,
-            clock,
+            hot: HotClock::new(clock),
             producer_id: plan.producer_id,
             sizes: plan.sizes,
             keys: plan.keys,
@@ -137,6 +138,23 @@ impl MessageSource {
         Some(self.origin + Duration::from_nanos(d))
     }
 
+    /// How long until the last [`due`](Self::due) time (zero when it has passed).
+    #[inline]
+    pub fn until_due(&mut self) -> Duration {
+        Duration::from_nanos(self.due_ns.saturating_sub(self.hot.now_ns()))
+    }
+
+    /// Now, in run-clock ns, on the send thread's clock.
+    #[inline]
+    pub fn now_ns(&mut self) -> u64 {
+        self.hot.now_ns()
+    }
+
+    /// The run clock.
+    pub fn clock(&self) -> RunClock {
+        self.hot.clock()
+    }
+
     /// Draws message `seq`'s size and key.
     #[inline]
     pub fn draft(&mut self, seq: u64) -> Draft {
@@ -146,11 +164,11 @@ impl MessageSource {
     }
 
     /// Writes message `seq`'s payload, numbered and stamped with its intended send time (the
-    /// last [`due`](Self::due) time, or `now` at rate "max") and its actual send time `now`,
-    /// and returns it.
+    /// last [`due`](Self::due) time, or now at rate "max") and its actual send time (now, read
+    /// here), and returns it.
     #[inline]
-    pub fn stamp(&mut self, draft: &Draft, seq: u64, now: Instant) -> &[u8] {
-        let sent_ns = self.clock.offset_nanos(now);
+    pub fn stamp(&mut self, draft: &Draft, seq: u64) -> &[u8] {
+        let sent_ns = self.hot.now_ns();
         let intended_ns = if self.schedule.is_some() { self.due_ns } else { sent_ns };
         let header = Header { producer_id: self.producer_id, seq, intended_ns, sent_ns };
         self.payloads.build(&mut self.buf, &header, draft.size);
@@ -199,7 +217,8 @@ impl SendBook {
 /// Public so that the benchmarks drive the very code the producer runs (`benches/`).
 #[derive(Debug)]
 pub struct AckBook {
-    clock: RunClock,
+    /// The ack time's clock: the delivery thread's own cheap reader of the run clock.
+    hot: HotClock,
     marks: Arc<FaultMarks>,
     recorder: Recorder,
     ledger: ProduceLedger,
@@ -211,7 +230,7 @@ impl AckBook {
     /// The delivery side of producer `producer_id`, recording into `recorder`.
     pub fn new(clock: RunClock, marks: Arc<FaultMarks>, recorder: Recorder, producer_id: u32) -> AckBook {
         AckBook {
-            clock,
+            hot: HotClock::new(clock),
             marks,
             recorder,
             ledger: ProduceLedger::new(producer_id),
@@ -220,12 +239,14 @@ impl AckBook {
         }
     }
 
-    /// A delivery report for `payload` on `partition` arrived at `now`: acknowledged when
-    /// `err` is `None`. Payloads aftershock did not write are ignored.
+    /// A delivery report for `payload` on `partition` arrived now: acknowledged when `err` is
+    /// `None`. Returns the time it read (run-clock ns). Payloads aftershock did not write are
+    /// ignored.
     #[inline]
-    pub fn delivered(&mut self, payload: Option<&[u8]>, partition: i32, err: Option<&KafkaError>, now: Instant) {
-        let Some(h) = payload.and_then(payload::decode) else { return };
-        let now_ns = self.clock.offset_nanos(now);
+    pub fn delivered(&mut self, payload: Option<&[u8]>, partition: i32, err: Option<&KafkaError>) -> u64 {
+        // The ack time is read first thing.
+        let now_ns = self.hot.now_ns();
+        let Some(h) = payload.and_then(payload::decode) else { return now_ns };
         if let Some((fault, start_ns)) = self.marks.current() {
             match err {
                 None if h.intended_ns >= start_ns => {
@@ -248,6 +269,7 @@ impl AckBook {
                 self.recorder.failed_ns(&kind, now_ns);
             }
         }
+        now_ns
     }
 }
 
@@ -272,15 +294,15 @@ impl ProducerContext for Ctx {
     }
 }
 
-/// What the delivery callback does with one report; returns the ack time it recorded. Public
-/// so that the benchmarks drive the very code the producer runs (`benches/`), and pair that
-/// time with librdkafka's own.
+/// What the delivery callback does with one report; returns the ack time it recorded
+/// (run-clock ns). Public so that the benchmarks drive the very code the producer runs
+/// (`benches/`), and pair that time with librdkafka's own.
+///
+/// The ack time is read on the thread librdkafka hands the report to, right after taking the
+/// (uncontended) lock: the book holds that thread's clock.
 #[inline]
-pub fn on_delivery(book: &Mutex<AckBook>, payload: Option<&[u8]>, partition: i32, err: Option<&KafkaError>) -> Instant {
-    // The ack time is read first thing, on the thread librdkafka hands the report to.
-    let now = Instant::now();
-    book.lock().unwrap_or_else(|p| p.into_inner()).delivered(payload, partition, err, now);
-    now
+pub fn on_delivery(book: &Mutex<AckBook>, payload: Option<&[u8]>, partition: i32, err: Option<&KafkaError>) -> u64 {
+    book.lock().unwrap_or_else(|p| p.into_inner()).delivered(payload, partition, err)
 }
 
 /// A short, stable name for an error, used as a counter label (e.g. `MessageTimedOut`).
@@ -368,28 +390,28 @@ fn send_until(
     cancel: &CancellationToken,
 ) {
     let mut seq: u64 = 0;
+    let stop_ns = source.clock().offset_nanos(plan.stop_at);
     while !cancel.is_cancelled() {
         let due = source.due(seq);
         match due {
             Some(at) if at >= plan.stop_at => break,
-            Some(at) => {
-                let wait = at.saturating_duration_since(Instant::now());
+            Some(_) => {
+                let wait = source.until_due();
                 if !wait.is_zero() {
                     std::thread::sleep(wait);
                 }
             }
-            None if Instant::now() >= plan.stop_at => break,
+            None if source.now_ns() >= stop_ns => break,
             None => {}
         }
         let draft = source.draft(seq);
         // A full local queue means the cluster is not keeping up: wait for room. On a
         // schedule, the time spent here shows up as send gap and as produce latency, never as
         // a skipped message; at "max", latency counts from the send that succeeded.
-        // Two clock reads per message: this one (the send time, in the header and the send
-        // gap) and the ack's. The send call itself is not timed: it only enqueues.
+        // The send time is read in `stamp` (it goes into the header and the send gap); the send
+        // call itself is not timed: it only enqueues.
         let refused = loop {
-            let now = Instant::now();
-            let payload = source.stamp(&draft, seq, now);
+            let payload = source.stamp(&draft, seq);
             let mut record = BaseRecord::to(&plan.topic).payload(payload);
             if let Some(k) = &draft.key {
                 record = record.key(&k[..]);

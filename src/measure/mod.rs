@@ -34,11 +34,13 @@
 //! ```
 
 pub mod histogram;
+pub mod hot_clock;
 pub mod ledger;
 pub mod process;
 pub mod recorder;
 
 pub use histogram::{HistogramError, LatencyHistogram, LatencySummary};
+pub use hot_clock::HotClock;
 pub use ledger::{ConsumeLedger, Delivery, ProduceLedger, SeqBitmap, Verification, verify};
 pub use process::{MemoryLimits, MemoryVerdict, ProcessSample, memory_verdict};
 pub use recorder::{
