@@ -30,6 +30,11 @@ use super::recorder::RunClock;
 /// How often a hot clock takes a new anchor and rate.
 pub const REANCHOR: Duration = Duration::from_millis(10);
 
+/// The widest bracket an anchor may come from: a thread preempted between its reads would
+/// otherwise anchor the clock milliseconds off. At most half of it is error, and this VM's
+/// brackets are about 70 ns.
+const MAX_BRACKET_NS: u64 = 1_000;
+
 /// Plausible TSC periods, in ns per tick (50 MHz to 20 GHz); a rate outside this range means
 /// the counter cannot be trusted, and the clock falls back to `Instant`.
 const PLAUSIBLE_NS_PER_TICK: std::ops::RangeInclusive<f64> = 0.05..=20.0;
@@ -42,9 +47,9 @@ pub struct HotClock {
 }
 
 /// The TSC's mapping onto the run clock.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct Tsc {
-    /// The anchor: a TSC value and the run-clock ns read with it.
+    /// The anchor: a TSC value and the run-clock ns read with it (0 and 0: none yet).
     tsc0: u64,
     ns0: u64,
     /// ns per tick, 32.32 fixed point; 0 while the first rate is being measured.
@@ -56,11 +61,7 @@ struct Tsc {
 impl HotClock {
     /// A hot clock on `clock`: the TSC where it is usable, `Instant` otherwise.
     pub fn new(clock: RunClock) -> HotClock {
-        let tsc = tsc_usable().then(|| {
-            let (tsc0, ns0) = anchor(clock);
-            Tsc { tsc0, ns0, mult: 0, span: 0 }
-        });
-        HotClock { clock, tsc }
+        HotClock { clock, tsc: tsc_usable().then(Tsc::default) }
     }
 
     /// A hot clock that always reads `Instant` (for comparisons, and where the TSC is not
@@ -98,13 +99,21 @@ impl HotClock {
         let clock = self.clock;
         let Some(t) = &mut self.tsc else { return clock.offset_nanos(Instant::now()) };
         if t.mult == 0 {
-            // Measuring the first rate: `Instant` until the window is long enough.
+            // No rate yet: `Instant` until a first anchor exists and a window has passed since.
             let ns = clock.offset_nanos(Instant::now());
+            if t.tsc0 == 0 {
+                if let Some((tsc0, ns0)) = anchor(clock) {
+                    (t.tsc0, t.ns0) = (tsc0, ns0);
+                }
+                return ns;
+            }
             if ns.saturating_sub(t.ns0) < REANCHOR.as_nanos() as u64 {
                 return ns;
             }
         }
-        let (tsc1, ns1) = anchor(clock);
+        // NB: no clean anchor now (this thread was preempted between its reads): keep the
+        // old one for this read, and try again at the next.
+        let Some((tsc1, ns1)) = anchor(clock) else { return clock.offset_nanos(Instant::now()) };
         let (dx, dns) = (tsc1.wrapping_sub(t.tsc0), ns1.saturating_sub(t.ns0));
         let ns_per_tick = dns as f64 / dx as f64;
         if tsc1 <= t.tsc0 || !PLAUSIBLE_NS_PER_TICK.contains(&ns_per_tick) {
@@ -121,8 +130,9 @@ impl HotClock {
 }
 
 /// A TSC value and the run-clock ns at the same moment: the TSC read between two `Instant`
-/// reads, the tightest of three tries (off by half that bracket, a few tens of ns).
-fn anchor(clock: RunClock) -> (u64, u64) {
+/// reads, the tightest of three tries (off by half that bracket, a few tens of ns); `None`
+/// when even the tightest is wider than [`MAX_BRACKET_NS`].
+fn anchor(clock: RunClock) -> Option<(u64, u64)> {
     (0..3)
         .map(|_| {
             let a = clock.offset_nanos(Instant::now());
@@ -131,8 +141,8 @@ fn anchor(clock: RunClock) -> (u64, u64) {
             (b.saturating_sub(a), x, a + b.saturating_sub(a) / 2)
         })
         .min_by_key(|&(bracket, _, _)| bracket)
+        .filter(|&(bracket, x, _)| bracket <= MAX_BRACKET_NS && x != 0)
         .map(|(_, x, ns)| (x, ns))
-        .unwrap_or_default()
 }
 
 /// Whether the kernel keeps time with the TSC: it checks that the counter is invariant and
@@ -206,8 +216,9 @@ mod tests {
         if !hot.uses_tsc() {
             return;
         }
+        hot.now_ns(); // the first anchor
         std::thread::sleep(2 * REANCHOR);
-        hot.now_ns();
+        hot.now_ns(); // the second, and the rate
         let t = hot.tsc.expect("still on the TSC");
         assert!(t.mult > 0 && t.span > 0, "{t:?}");
         // The rate is the TSC's: between 50 MHz and 20 GHz.
