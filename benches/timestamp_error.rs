@@ -164,7 +164,7 @@ fn main() {
 /// histograms.
 #[derive(Default)]
 struct Errors {
-    /// Recorded ack time minus the true one, ns, per message.
+    /// Recorded ack time minus the true one, ns, per message, sorted.
     ns: Vec<i64>,
     /// Acks recorded without a true stamp, or stamped but not recorded, or dropped by the plugin.
     unpaired: usize,
@@ -188,10 +188,9 @@ impl Errors {
 
     /// The error at quantile `q` (0 is the minimum, 1 the maximum), µs.
     fn quantile_us(&self, q: f64) -> f64 {
-        let mut v = self.ns.clone();
-        v.sort_unstable();
-        let Some(last) = v.len().checked_sub(1) else { return f64::NAN };
-        v[((q * last as f64).round() as usize).min(last)] as f64 / 1000.0
+        // NB: `ns` is kept sorted (by `pair` and `pool`).
+        let Some(last) = self.ns.len().checked_sub(1) else { return f64::NAN };
+        self.ns[((q * last as f64).round() as usize).min(last)] as f64 / 1000.0
     }
 }
 
@@ -276,6 +275,7 @@ impl Plugin {
             }
         }
         e.unpaired += at.iter().flatten().count();
+        e.ns.sort_unstable();
         e
     }
 }
@@ -418,11 +418,12 @@ fn aftershock(config: &ClientConfig, plugin: &Plugin, rate: f64, length: Duratio
     let producer: BaseProducer<Books> = plan.config.create_with_context(context).expect("producer");
     let mut source = MessageSource::new(&plan, clock, PayloadBuilder::new(1));
     let mut sends = SendBook::new(recorder, plan.producer_id);
+    let stop_ns = clock.offset_nanos(plan.stop_at);
     let context = drive(producer, |producer| {
         // As run_producer's send loop, on a schedule and with room in the queue.
         for seq in 0.. {
             let due = source.due(seq).expect("a scheduled rate");
-            if due >= plan.stop_at {
+            if due >= stop_ns {
                 break;
             }
             let wait = source.until_due();

@@ -91,7 +91,6 @@ pub struct Draft {
 #[derive(Debug)]
 pub struct MessageSource {
     schedule: Option<Schedule>,
-    origin: Instant,
     /// The send time's clock: this thread's own cheap reader of the run clock.
     hot: HotClock,
     producer_id: u32,
@@ -115,7 +114,6 @@ impl MessageSource {
                 Rate::PerSec(r) => Some(Schedule::new(r, plan.ramp)),
                 Rate::Max => None,
             },
-            origin: plan.start_at,
             hot: HotClock::new(clock),
             producer_id: plan.producer_id,
             sizes: plan.sizes,
@@ -129,13 +127,13 @@ impl MessageSource {
         }
     }
 
-    /// When message `seq` is due; `None` at rate "max", where a message is due as soon as
-    /// the local queue has room. [`stamp`](Self::stamp) writes this due time into the payload.
+    /// When message `seq` is due, in run-clock ns; `None` at rate "max", where a message is
+    /// due as soon as the local queue has room. [`stamp`](Self::stamp) writes this due time
+    /// into the payload.
     #[inline]
-    pub fn due(&mut self, seq: u64) -> Option<Instant> {
-        let d = self.schedule?.due_ns(seq);
-        self.due_ns = self.origin_ns + d;
-        Some(self.origin + Duration::from_nanos(d))
+    pub fn due(&mut self, seq: u64) -> Option<u64> {
+        self.due_ns = self.origin_ns + self.schedule?.due_ns(seq);
+        Some(self.due_ns)
     }
 
     /// How long until the last [`due`](Self::due) time (zero when it has passed).
@@ -392,9 +390,8 @@ fn send_until(
     let mut seq: u64 = 0;
     let stop_ns = source.clock().offset_nanos(plan.stop_at);
     while !cancel.is_cancelled() {
-        let due = source.due(seq);
-        match due {
-            Some(at) if at >= plan.stop_at => break,
+        match source.due(seq) {
+            Some(at) if at >= stop_ns => break,
             Some(_) => {
                 let wait = source.until_due();
                 if !wait.is_zero() {

@@ -61,7 +61,7 @@ struct Tsc {
 impl HotClock {
     /// A hot clock on `clock`: the TSC where it is usable, `Instant` otherwise.
     pub fn new(clock: RunClock) -> HotClock {
-        HotClock { clock, tsc: tsc_usable().then(Tsc::default) }
+        HotClock { clock, tsc: clock.tsc_usable().then(Tsc::default) }
     }
 
     /// A hot clock that always reads `Instant` (for comparisons, and where the TSC is not
@@ -146,8 +146,9 @@ fn anchor(clock: RunClock) -> Option<(u64, u64)> {
 }
 
 /// Whether the kernel keeps time with the TSC: it checks that the counter is invariant and
-/// synchronised across CPUs, and switches to another clocksource when it is not.
-fn tsc_usable() -> bool {
+/// synchronised across CPUs, and switches to another clocksource when it is not. Read once
+/// per run, by [`RunClock::new`].
+pub(crate) fn tsc_usable() -> bool {
     cfg!(target_arch = "x86_64")
         && std::fs::read_to_string("/sys/devices/system/clocksource/clocksource0/current_clocksource")
             .is_ok_and(|s| s.trim() == "tsc")
@@ -196,10 +197,11 @@ mod tests {
 
     #[test]
     fn tsc_clock_agrees_with_instant() {
-        let hot = HotClock::new(RunClock::new(Instant::now()));
+        let clock = RunClock::new(Instant::now());
+        let hot = HotClock::new(clock);
         // NB: on this project's CI and dev VMs the kernel's clocksource is the TSC, so this
         // exercises the TSC path there; elsewhere it checks the fallback.
-        assert_eq!(hot.uses_tsc(), tsc_usable());
+        assert_eq!(hot.uses_tsc(), clock.tsc_usable());
         agrees_with_instant(hot);
     }
 

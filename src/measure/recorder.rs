@@ -42,12 +42,20 @@ pub fn channel() -> (SnapshotSender, SnapshotReceiver) {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RunClock {
     start: Instant,
+    /// Whether the hot paths may read the TSC ([`HotClock`](super::HotClock)): decided once
+    /// per run, so that every hot clock of the run reads the same source.
+    tsc: bool,
 }
 
 impl RunClock {
     /// A clock for a run that started at `start`.
     pub fn new(start: Instant) -> RunClock {
-        RunClock { start }
+        RunClock { start, tsc: super::hot_clock::tsc_usable() }
+    }
+
+    /// Whether the kernel keeps time with the TSC, so that hot clocks may read it.
+    pub fn tsc_usable(&self) -> bool {
+        self.tsc
     }
 
     /// When the run started.
