@@ -1,7 +1,8 @@
 //! Microbenchmark of aftershock's per-message bookkeeping: everything the producer does for one
 //! message except librdkafka's own work. The send side (schedule, size and key draws, the send
-//! time's clock read, the numbered payload, the sent ledger and send-gap histogram) and the delivery side
-//! (clock read, mutex, header decode, fault marks, ack ledger, produce-latency histogram) run
+//! time's clock read, the numbered payload, the sent ledger and send-gap histogram) and the
+//! delivery side (the ack-stamp interceptor's clock read, which runs on librdkafka's broker
+//! thread; then mutex, header decode, fault marks, ack ledger, produce-latency histogram) run
 //! through the very functions `run_producer` calls. Target: at most 150 ns per message.
 //!
 //! Run: `cargo bench --bench bookkeeping` (AFTERSHOCK_BENCH_MESSAGES sets the batch size).
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 use aftershock::chaos::engine::FaultMarks;
 use aftershock::load::payload::PayloadBuilder;
 use aftershock::load::producer::{AckBook, MessageSource, SendBook, on_delivery};
+use aftershock::measure::hot_clock::{monotonic_ns, read_tsc};
 use aftershock::measure::{Recorder, RunClock, WorkerId, channel};
 use aftershock::scenario::Rate;
 use rdkafka::config::ClientConfig;
@@ -56,7 +58,10 @@ fn batch(n: u64) -> f64 {
         let draft = source.draft(seq);
         let payload = black_box(source.stamp(&draft, seq));
         // The ack is booked before the send here only because the payload borrows the source.
-        on_delivery(&acks, Some(payload), (seq % 6) as i32, None);
+        // The interceptor's stamp (`load::ack_stamp`, on librdkafka's broker thread in the
+        // producer), then the delivery callback's work.
+        let acked = if clock.tsc_usable() { read_tsc() } else { monotonic_ns() };
+        on_delivery(&acks, acked, Some(payload), (seq % 6) as i32, None);
         let (intended_ns, sent_ns) = source.stamped();
         sends.sent(seq, intended_ns, sent_ns, None);
     }

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "rdkafka.h"
@@ -27,9 +28,12 @@
 #endif
 
 #define PREFIX 32
-/* Enough for the longest bench run; allocated and touched up front so that the broker thread
- * never takes a page fault or a realloc while stamping. */
+/* Enough for the longest bench run; mapped with MAP_POPULATE, so that the broker thread never
+ * takes a page fault while stamping. (A memset after calloc does not do it: the compiler drops
+ * it as redundant, and each new page then faulted between this stamp and the client's, about
+ * 30 µs on this VM, once every 85 acks.) */
 #define CAPACITY (1u << 20)
+#define BYTES (CAPACITY * sizeof(struct stamp))
 
 struct stamp {
         uint64_t ns;
@@ -84,7 +88,7 @@ static rd_kafka_resp_err_t on_destroy(rd_kafka_t *rk, void *opaque) {
                 fwrite(s->v, sizeof *s->v, s->n, f);
                 fclose(f);
         }
-        free(s->v);
+        munmap(s->v, BYTES);
         s->v = NULL;
         pthread_mutex_unlock(&s->lock);
         return RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -98,11 +102,13 @@ static rd_kafka_resp_err_t on_new(rd_kafka_t *rk,
         struct stamps *s = calloc(1, sizeof *s);
         (void)conf;
         (void)ic_opaque;
-        if (!s || !(s->v = calloc(CAPACITY, sizeof *s->v))) {
+        if (s)
+                s->v = mmap(NULL, BYTES, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+        if (!s || s->v == MAP_FAILED) {
                 snprintf(errstr, errstr_size, "ack_stamps: out of memory");
                 return RD_KAFKA_RESP_ERR__FAIL;
         }
-        memset(s->v, 0, CAPACITY * sizeof *s->v);
         pthread_mutex_init(&s->lock, NULL);
         rd_kafka_interceptor_add_on_acknowledgement(rk, "ack_stamps", on_ack, s);
         rd_kafka_interceptor_add_on_destroy(rk, "ack_stamps", on_destroy, s);

@@ -142,7 +142,7 @@ struct Run<'a> {
 /// Control messages of the snapshot router.
 enum Ctl {
     /// Route snapshots into this step's aggregator from now on.
-    Begin(Aggregator),
+    Begin(Box<Aggregator>),
     /// Hand the current aggregator back (and route nothing until the next `Begin`).
     Take(oneshot::Sender<Option<Aggregator>>),
 }
@@ -164,7 +164,7 @@ async fn route(mut rx: SnapshotReceiver, mut ctl: mpsc::UnboundedReceiver<Ctl>) 
                 None => break,
             },
             c = ctl.recv() => match c {
-                Some(Ctl::Begin(a)) => current = Some(a),
+                Some(Ctl::Begin(a)) => current = Some(*a),
                 Some(Ctl::Take(tx)) => {
                     let _ = tx.send(current.take());
                 }
@@ -525,7 +525,7 @@ impl Run<'_> {
         ));
         let mut agg = Aggregator::new(clock);
         agg.set_phases(&phases);
-        let _ = cx.ctl.send(Ctl::Begin(agg));
+        let _ = cx.ctl.send(Ctl::Begin(Box::new(agg)));
 
         // Each producer's share of the target follows its rate in the file (its weight).
         let weight = |r: Rate| match r {

@@ -14,6 +14,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
 use tokio_util::sync::CancellationToken;
 
+use super::ack_stamp::{Stamp, producer_with_ack_stamps};
 use super::payload::{self, Header, PayloadBuilder};
 use super::schedule::Schedule;
 use crate::chaos::engine::{FaultMarks, FirstAcks};
@@ -227,8 +228,12 @@ pub struct AckBook {
 impl AckBook {
     /// The delivery side of producer `producer_id`, recording into `recorder`.
     pub fn new(clock: RunClock, marks: Arc<FaultMarks>, recorder: Recorder, producer_id: u32) -> AckBook {
+        // The first anchor now, so that the TSC rate is known by the time the first acks
+        // arrive (their stamps cannot be mapped before it is).
+        let mut hot = HotClock::new(clock);
+        hot.now_ns();
         AckBook {
-            hot: HotClock::new(clock),
+            hot,
             marks,
             recorder,
             ledger: ProduceLedger::new(producer_id),
@@ -237,13 +242,13 @@ impl AckBook {
         }
     }
 
-    /// A delivery report for `payload` on `partition` arrived now: acknowledged when `err` is
-    /// `None`. Returns the time it read (run-clock ns). Payloads aftershock did not write are
-    /// ignored.
+    /// A delivery report for `payload` on `partition`: acknowledged when `err` is `None`, at
+    /// `stamp` (as [`ack_stamp`](super::ack_stamp) stamps it on librdkafka's broker thread, on
+    /// the clock [`stamp_clock`] picks for this run) or, when that is 0, now. Returns the ack
+    /// time it recorded (run-clock ns). Payloads aftershock did not write are ignored.
     #[inline]
-    pub fn delivered(&mut self, payload: Option<&[u8]>, partition: i32, err: Option<&KafkaError>) -> u64 {
-        // The ack time is read first thing.
-        let now_ns = self.hot.now_ns();
+    pub fn delivered(&mut self, stamp: u64, payload: Option<&[u8]>, partition: i32, err: Option<&KafkaError>) -> u64 {
+        let now_ns = self.ack_ns(stamp);
         let Some(h) = payload.and_then(payload::decode) else { return now_ns };
         if let Some((fault, start_ns)) = self.marks.current() {
             match err {
@@ -269,6 +274,28 @@ impl AckBook {
         }
         now_ns
     }
+
+    /// The run-clock ns of ack stamp `stamp`; unstamped (0), or stamped before the TSC mapping
+    /// is calibrated, the time now (read first thing).
+    #[inline]
+    fn ack_ns(&mut self, stamp: u64) -> u64 {
+        if stamp == 0 {
+            return self.hot.now_ns();
+        }
+        let clock = self.hot.clock();
+        match stamp_clock(clock) {
+            Stamp::Monotonic => clock.from_monotonic_ns(stamp),
+            Stamp::Tsc => match self.hot.at_tsc(stamp) {
+                Some(ns) => ns,
+                None => self.hot.now_ns(),
+            },
+        }
+    }
+}
+
+/// The clock a run's ack stamps are read from: the TSC where the run clock reads it.
+pub fn stamp_clock(clock: RunClock) -> Stamp {
+    if clock.tsc_usable() { Stamp::Tsc } else { Stamp::Monotonic }
 }
 
 /// The delivery callback's state. NB: only the delivery thread calls `poll` (and the worker
@@ -281,26 +308,33 @@ struct Ctx {
 impl ClientContext for Ctx {}
 
 impl ProducerContext for Ctx {
-    type DeliveryOpaque = ();
+    /// The ack stamp [`ack_stamp`](super::ack_stamp) wrote (0: none).
+    type DeliveryOpaque = usize;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+    fn delivery(&self, result: &DeliveryResult<'_>, stamp: usize) {
         let (msg, err) = match result {
             Ok(m) => (m, None),
             Err((e, m)) => (m, Some(e)),
         };
-        on_delivery(&self.book, msg.payload(), msg.partition(), err);
+        on_delivery(&self.book, stamp as u64, msg.payload(), msg.partition(), err);
     }
 }
 
-/// What the delivery callback does with one report; returns the ack time it recorded
-/// (run-clock ns). Public so that the benchmarks drive the very code the producer runs
-/// (`benches/`), and pair that time with librdkafka's own.
+/// What the delivery callback does with one report stamped at `stamp` (0: unstamped); returns
+/// the ack time it recorded (run-clock ns). Public so that the benchmarks drive the
+/// very code the producer runs (`benches/`), and pair that time with librdkafka's own.
 ///
-/// The ack time is read on the thread librdkafka hands the report to, right after taking the
-/// (uncontended) lock: the book holds that thread's clock.
+/// An unstamped report's time is read on the thread librdkafka hands it to, right after taking
+/// the (uncontended) lock: the book holds that thread's clock.
 #[inline]
-pub fn on_delivery(book: &Mutex<AckBook>, payload: Option<&[u8]>, partition: i32, err: Option<&KafkaError>) -> u64 {
-    book.lock().unwrap_or_else(|p| p.into_inner()).delivered(payload, partition, err)
+pub fn on_delivery(
+    book: &Mutex<AckBook>,
+    stamp: u64,
+    payload: Option<&[u8]>,
+    partition: i32,
+    err: Option<&KafkaError>,
+) -> u64 {
+    book.lock().unwrap_or_else(|p| p.into_inner()).delivered(stamp, payload, partition, err)
 }
 
 /// A short, stable name for an error, used as a counter label (e.g. `MessageTimedOut`).
@@ -335,10 +369,10 @@ pub fn run_producer(
     cancel: CancellationToken,
 ) -> Result<ProducerOutcome> {
     let acks = AckBook::new(clock, plan.marks.clone(), recorder.sibling(), plan.producer_id);
-    let producer: BaseProducer<Ctx> = plan
-        .config
-        .create_with_context(Ctx { book: Mutex::new(acks) })
-        .map_err(Error::kafka(format!("creating producer {}[{}]", plan.name, plan.instance)))?;
+    // Acks are stamped on librdkafka's broker thread, not after the hand-off to ours.
+    let producer: BaseProducer<Ctx> =
+        producer_with_ack_stamps(&plan.config, stamp_clock(clock), Ctx { book: Mutex::new(acks) })
+            .map_err(Error::kafka(format!("creating producer {}[{}]", plan.name, plan.instance)))?;
     let mut source = MessageSource::new(&plan, clock, payloads);
     let mut sends = SendBook::new(recorder, plan.producer_id);
     let stop_reports = AtomicBool::new(false);
@@ -409,7 +443,8 @@ fn send_until(
         // call itself is not timed: it only enqueues.
         let refused = loop {
             let payload = source.stamp(&draft, seq);
-            let mut record = BaseRecord::to(&plan.topic).payload(payload);
+            // Opaque 0: the ack-stamp interceptor writes the ack time there.
+            let mut record = BaseRecord::with_opaque_to(&plan.topic, 0).payload(payload);
             if let Some(k) = &draft.key {
                 record = record.key(&k[..]);
             }

@@ -93,6 +93,30 @@ impl HotClock {
         self.slow_now_ns()
     }
 
+    /// The run-clock ns of `tsc`, a [`read_tsc`] value taken a little earlier, on any CPU (the
+    /// kernel only keeps the TSC as its clocksource when it is synchronised across CPUs).
+    /// `None` when this clock does not read the TSC, or is not calibrated yet.
+    #[inline]
+    pub fn at_tsc(&mut self, tsc: u64) -> Option<u64> {
+        let t = self.tsc?;
+        // NB: signed: a stamp may predate the anchor (taken on another thread just before this
+        // thread re-anchored). Backwards, the current rate is used: over the microseconds to
+        // milliseconds a stamp waits for its callback, its error stays in the nanoseconds.
+        // Re-anchoring for such a stamp would measure the rate over a window of microseconds.
+        if t.mult == 0 || tsc.wrapping_sub(t.tsc0) as i64 >= t.span as i64 {
+            // Uncalibrated, or the stamp lies past the anchor's window (so the anchor is at
+            // least that old): a fresh anchor first.
+            self.slow_now_ns();
+        }
+        let t = self.tsc?;
+        if t.mult == 0 {
+            return None;
+        }
+        let dx = tsc.wrapping_sub(t.tsc0) as i64;
+        let dns = (i128::from(dx) * i128::from(t.mult)) >> 32;
+        Some(t.ns0.saturating_add_signed(dns as i64))
+    }
+
     /// Uncalibrated, past the anchor's window, or not on the TSC at all.
     #[cold]
     fn slow_now_ns(&mut self) -> u64 {
@@ -154,10 +178,12 @@ pub(crate) fn tsc_usable() -> bool {
             .is_ok_and(|s| s.trim() == "tsc")
 }
 
+/// The CPU's time-stamp counter (0 off x86_64). Only meaningful when the run clock says the
+/// TSC is usable ([`RunClock::tsc_usable`]); [`HotClock::at_tsc`] maps it to run-clock ns.
 #[cfg(target_arch = "x86_64")]
 #[inline]
 #[allow(unsafe_code)]
-fn read_tsc() -> u64 {
+pub fn read_tsc() -> u64 {
     // SAFETY: RDTSC only reads the time-stamp counter into registers; it touches no memory.
     // Whether its value can be trusted is decided above (`tsc_usable`, the rate check).
     unsafe { core::arch::x86_64::_rdtsc() }
@@ -165,9 +191,37 @@ fn read_tsc() -> u64 {
 
 #[cfg(not(target_arch = "x86_64"))]
 #[inline]
-fn read_tsc() -> u64 {
+pub fn read_tsc() -> u64 {
     // Never used: `tsc_usable` is false off x86_64.
     0
+}
+
+/// `CLOCK_MONOTONIC` in ns, as a plain number: the clock behind `Instant`, readable where no
+/// `Instant` can be built (a C callback handing the time to another thread). 0 if the read
+/// fails, which on Linux it does not.
+#[inline]
+pub fn monotonic_ns() -> u64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .map_or(0, |t| (t.tv_sec() as u64).saturating_mul(1_000_000_000).saturating_add(t.tv_nsec() as u64))
+}
+
+/// The raw `CLOCK_MONOTONIC` reading at instant `t`: an `Instant::now()` read between two raw
+/// reads, the tightest of a few tries, so off by at most half that bracket (tens of ns).
+pub fn monotonic_ns_of(t: Instant) -> u64 {
+    let (_, mid, at) = (0..5)
+        .map(|_| {
+            let a = monotonic_ns();
+            let i = Instant::now();
+            let b = monotonic_ns();
+            (b.saturating_sub(a), a + b.saturating_sub(a) / 2, i)
+        })
+        .min_by_key(|x| x.0)
+        .unwrap_or((0, monotonic_ns(), Instant::now()));
+    if t >= at {
+        mid.saturating_add((t - at).as_nanos() as u64)
+    } else {
+        mid.saturating_sub((at - t).as_nanos() as u64)
+    }
 }
 
 #[cfg(test)]
@@ -210,6 +264,34 @@ mod tests {
         let hot = HotClock::monotonic(RunClock::new(Instant::now()));
         assert!(!hot.uses_tsc());
         agrees_with_instant(hot);
+    }
+
+    #[test]
+    fn earlier_tsc_values_map_onto_the_run_clock() {
+        const SLACK_NS: u64 = 2_000;
+        let clock = RunClock::new(Instant::now());
+        let mut hot = HotClock::new(clock);
+        if !hot.uses_tsc() {
+            assert_eq!(hot.at_tsc(read_tsc()), None, "no TSC, no mapping");
+            return;
+        }
+        assert_eq!(hot.at_tsc(read_tsc()), None, "not calibrated yet");
+        std::thread::sleep(2 * REANCHOR);
+        hot.now_ns();
+        // TSC values taken between two Instant reads, as another thread would take them, over
+        // three anchor windows; mapped afterwards, most of them from before the latest anchor.
+        let mut taken = Vec::new();
+        while taken.len() < 60 {
+            let before = clock.offset_nanos(Instant::now());
+            let tsc = read_tsc();
+            let after = clock.offset_nanos(Instant::now());
+            taken.push((before, tsc, after));
+            std::thread::sleep(REANCHOR / 20);
+        }
+        for (before, tsc, after) in taken {
+            let ns = hot.at_tsc(tsc).expect("calibrated");
+            assert!(ns + SLACK_NS >= before && ns <= after + SLACK_NS, "{before} <= {ns} <= {after}");
+        }
     }
 
     #[test]

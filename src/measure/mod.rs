@@ -45,5 +45,5 @@ pub use ledger::{ConsumeLedger, Delivery, ProduceLedger, SeqBitmap, Verification
 pub use process::{MemoryLimits, MemoryVerdict, ProcessSample, memory_verdict};
 pub use recorder::{
     Aggregator, Counters, IntervalSnapshot, LatencyKind, LatencySet, Measurements, PhaseMeasurements, PhaseSpec,
-    Recorder, RunClock, SecondMeasurements, SnapshotReceiver, SnapshotSender, WorkerId, WorkerKind, channel,
+    Recorder, RunClock, SecondMeasurements, SnapshotReceiver, SnapshotSender, Spares, WorkerId, WorkerKind, channel,
 };
