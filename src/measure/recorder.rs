@@ -222,7 +222,7 @@ pub struct Spares(Option<Arc<Mutex<Vec<LatencyHistogram>>>>);
 const MAX_SPARES: usize = 4;
 
 impl Spares {
-    /// A recorder's own pool.
+    /// A pool of its own (a recorder's, or the aggregator's).
     fn pool() -> Spares {
         Spares(Some(Arc::default()))
     }
@@ -606,8 +606,8 @@ struct OpenSecond {
 
 /// Merges `h` into `slot`, which starts from one of `free` (or a new histogram) when empty:
 /// `h` goes back to its recorder rather than staying here.
-fn merge_into(slot: &mut Option<LatencyHistogram>, h: &LatencyHistogram, free: &mut Vec<LatencyHistogram>) {
-    slot.get_or_insert_with(|| free.pop().unwrap_or_default()).merge(h);
+fn merge_into(slot: &mut Option<LatencyHistogram>, h: &LatencyHistogram, free: &Spares) {
+    slot.get_or_insert_with(|| free.take()).merge(h);
 }
 
 /// Owns every measurement outside the workers: merges snapshots per second and per phase.
@@ -626,7 +626,7 @@ pub struct Aggregator {
     late: u64,
     process: Vec<ProcessSample>,
     /// Emptied histograms of closed seconds, for the next open ones.
-    free: Vec<LatencyHistogram>,
+    free: Spares,
 }
 
 impl Aggregator {
@@ -644,7 +644,7 @@ impl Aggregator {
             workers: BTreeMap::new(),
             late: 0,
             process: Vec::new(),
-            free: Vec::new(),
+            free: Spares::pool(),
         }
     }
 
@@ -702,7 +702,7 @@ impl Aggregator {
             let open = self.open.entry(sec).or_default();
             for (slot, h) in [(&mut open.produce, &produce), (&mut open.e2e, &e2e)] {
                 if let Some(h) = h {
-                    merge_into(slot, h, &mut self.free);
+                    merge_into(slot, h, &self.free);
                 }
             }
         } else if produce.is_some() || e2e.is_some() {
@@ -805,12 +805,9 @@ impl Aggregator {
             let (sec, open) = entry.remove_entry();
             let acc = self.seconds.entry(sec).or_default();
             for (summary, h) in [(&mut acc.produce, open.produce), (&mut acc.e2e, open.e2e)] {
-                if let Some(mut h) = h {
+                if let Some(h) = h {
                     *summary = h.summary();
-                    if self.free.len() < MAX_SPARES {
-                        h.reset();
-                        self.free.push(h);
-                    }
+                    self.free.give(h);
                 }
             }
         }
