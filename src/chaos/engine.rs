@@ -35,7 +35,7 @@ impl FaultMarks {
         (seq > 0).then(|| (seq, self.start_ns.load(Ordering::Relaxed)))
     }
 
-    fn set(&self, seq: u32, start_ns: u64) {
+    pub(crate) fn set(&self, seq: u32, start_ns: u64) {
         self.start_ns.store(start_ns, Ordering::Relaxed);
         self.seq.store(seq, Ordering::Release);
     }
@@ -350,7 +350,7 @@ async fn run_one(
             ));
         } else if !obs.victim_left {
             out.notes.push(format!(
-                "WARNING: the NetworkPolicy had no visible effect on Kafka: node(s) {:?} stayed registered through a {}s window. Does the cluster's CNI enforce NetworkPolicies? (kindnet and flannel do not; Calico and Cilium do)",
+                "WARNING: the NetworkPolicy had no visible effect on Kafka: node(s) {:?} stayed registered through a {}s window. Either nothing enforces NetworkPolicies here (kindnet and flannel alone do not), or the engine applies them to new connections only: kube-router (checked) and other conntrack-based engines let established connections go on, and Kafka keeps its connections between brokers open. Such a policy cuts a running broker off only once those connections break (flush the node's conntrack entries for the pod), or use `chaos_mesh`, whose iptables rules in the pod's own network namespace also drop the packets of established connections",
                 out.nodes,
                 occ.spec.duration.as_secs()
             ));
@@ -587,6 +587,13 @@ async fn blocking_guard<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'stati
 
 /// First acknowledgement per (fault, partition) after each fault, merged over producers.
 pub type FirstAcks = HashMap<(u32, i32), u64>;
+
+/// The longest time without an ack per (fault, partition) after the fault's injection, in ns:
+/// from the later of the injection and the previous ack to the next ack. On Kubernetes a
+/// broker stops answering some time after the API call that kills it (the kubelet's grace,
+/// a SIGTERM's controlled shutdown), so the first ack after the call can come from the old
+/// leader; the gap starts when it really stopped acknowledging.
+pub type AckGaps = HashMap<(u32, i32), u64>;
 
 #[cfg(test)]
 mod tests {

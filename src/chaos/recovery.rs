@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::engine::{FaultOutcome, FirstAcks};
+use super::engine::{AckGaps, FaultOutcome, FirstAcks};
 use crate::report::{FaultRecord, FaultTarget, Interval, Recovery};
 
 /// Seconds of time series before a fault that make up its baseline.
@@ -23,6 +23,7 @@ const THROUGHPUT_SHARE: f64 = 0.9;
 pub fn record(
     o: &FaultOutcome,
     first_acks: &FirstAcks,
+    ack_gaps: &AckGaps,
     first_errors: &HashMap<u32, u64>,
     partitions: &[i32],
     series: &[Interval],
@@ -49,14 +50,18 @@ pub fn record(
     let since = |t: f64| Some(round((t - start).max(0.0)));
 
     // Unavailability per partition: from the injection to the first ack of a message meant
-    // to be sent after it.
+    // to be sent after it, or the longest time after the injection without any ack, whichever
+    // is longer. The second counts from when the broker really stopped acknowledging, which on
+    // Kubernetes comes after the API call that kills it.
     let start_ns = injected.as_nanos() as u64;
     let mut per_partition = BTreeMap::new();
     let mut missing = Vec::new();
     for p in partitions {
         match first_acks.get(&(o.seq, *p)) {
             Some(ns) => {
-                per_partition.insert(*p, round(ns.saturating_sub(start_ns) as f64 / 1e9));
+                let first = ns.saturating_sub(start_ns);
+                let gap = ack_gaps.get(&(o.seq, *p)).copied().unwrap_or(0);
+                per_partition.insert(*p, round(first.max(gap) as f64 / 1e9));
             }
             None => missing.push(*p),
         }
@@ -74,7 +79,10 @@ pub fn record(
     };
     if !per_partition.is_empty() {
         let list: Vec<String> = per_partition.iter().map(|(p, s)| format!("{p}: {s:.3}s")).collect();
-        notes.push(format!("unavailable per partition (fault to first acks=all ack): {}", list.join(", ")));
+        notes.push(format!(
+            "unavailable per partition (the longest time without an ack after the fault, or to the first ack of a message sent after it): {}",
+            list.join(", ")
+        ));
     }
     let first_error_secs = first_errors.get(&o.seq).map(|ns| round(ns.saturating_sub(start_ns) as f64 / 1e9));
     if first_error_secs.is_none() {
@@ -278,7 +286,9 @@ mod tests {
         acks.insert((1, 0), 24_100_000_000);
         acks.insert((1, 1), 20_510_000_000);
         let errors = HashMap::from([(1u32, 21_000_000_000u64)]);
-        let r = record(&o, &acks, &errors, &[0, 1], &series, &[(false, 21_000_000_000), (true, 21_400_000_000)]);
+        // Partition 1's leader acknowledged at once, then stopped for 2 s.
+        let gaps = AckGaps::from([((1, 1), 2_000_000_000), ((1, 0), 1_000_000_000)]);
+        let r = record(&o, &acks, &gaps, &errors, &[0, 1], &series, &[(false, 21_000_000_000), (true, 21_400_000_000)]);
         let rec = &r.recovery;
         assert_eq!(r.id, "kill-leader");
         assert_eq!((r.start_secs, r.end_secs), (20.5, 35.5));
@@ -294,6 +304,7 @@ mod tests {
         assert_eq!(rec.new_controller_secs, None);
         assert!(rec.notes.iter().any(|n| n.contains("0: 3.600s")), "{:?}", rec.notes);
         assert_eq!(rec.unavailable_by_partition.get("0"), Some(&3.6));
+        assert_eq!(rec.unavailable_by_partition.get("1"), Some(&2.0), "the gap, not the first ack at 0.01 s");
         assert_eq!(rec.rebalance_secs, Some(0.4));
         assert_eq!(rec.peak_lag, Some(0));
     }
@@ -310,7 +321,7 @@ mod tests {
             degraded_seen: true,
             ..Default::default()
         };
-        let r = record(&o, &FirstAcks::new(), &HashMap::new(), &[0], &[], &[]);
+        let r = record(&o, &FirstAcks::new(), &AckGaps::new(), &HashMap::new(), &[0], &[], &[]);
         assert_eq!(r.id, "pause#2");
         assert_eq!(r.recovery.unavailable_max_secs, None);
         assert_eq!(r.recovery.p99_recovered_secs, None);
@@ -318,7 +329,8 @@ mod tests {
         assert_eq!(r.recovery.rebalance_secs, None);
         assert!(r.recovery.notes.iter().any(|n| n.contains("no consumer group rebalance")));
         // a revocation after the window (consumers closing at the end) is not the fault's
-        let late = record(&o, &FirstAcks::new(), &HashMap::new(), &[0], &[], &[(false, 9_000_000_000)]);
+        let late =
+            record(&o, &FirstAcks::new(), &AckGaps::new(), &HashMap::new(), &[0], &[], &[(false, 9_000_000_000)]);
         assert_eq!(late.recovery.rebalance_secs, None);
         assert!(r.recovery.notes.iter().any(|n| n.contains("no acknowledged message after the fault")));
         let skipped = FaultOutcome {
@@ -326,7 +338,7 @@ mod tests {
             skipped: Some("the run ended before the fault was due".into()),
             ..Default::default()
         };
-        let r = record(&skipped, &FirstAcks::new(), &HashMap::new(), &[0], &[], &[]);
+        let r = record(&skipped, &FirstAcks::new(), &AckGaps::new(), &HashMap::new(), &[0], &[], &[]);
         assert_eq!(r.recovery.notes, vec!["the run ended before the fault was due".to_string()]);
     }
 }

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::ack_stamp::{Stamp, producer_with_ack_stamps};
 use super::payload::{self, Header, PayloadBuilder};
 use super::schedule::Schedule;
-use crate::chaos::engine::{FaultMarks, FirstAcks};
+use crate::chaos::engine::{AckGaps, FaultMarks, FirstAcks};
 use crate::error::{Error, Result};
 use crate::measure::{HotClock, ProduceLedger, Recorder, RunClock};
 use crate::scenario::{KeySampler, Rate, SizeDist};
@@ -61,6 +61,7 @@ pub struct ProducerOutcome {
     /// Per (fault, partition): run-clock ns of the first ack of a message meant to be sent
     /// after the fault's injection.
     pub first_acks: FirstAcks,
+    pub ack_gaps: AckGaps,
     /// Per fault: run-clock ns of the first failed delivery after its injection.
     pub first_errors: HashMap<u32, u64>,
 }
@@ -222,6 +223,9 @@ pub struct AckBook {
     recorder: Recorder,
     ledger: ProduceLedger,
     first_acks: FirstAcks,
+    ack_gaps: AckGaps,
+    /// The latest ack time per partition (run-clock ns), for `ack_gaps`.
+    last_ack: Vec<u64>,
     first_errors: HashMap<u32, u64>,
 }
 
@@ -238,6 +242,8 @@ impl AckBook {
             recorder,
             ledger: ProduceLedger::new(producer_id),
             first_acks: FirstAcks::new(),
+            ack_gaps: AckGaps::new(),
+            last_ack: Vec::new(),
             first_errors: HashMap::new(),
         }
     }
@@ -250,10 +256,16 @@ impl AckBook {
     pub fn delivered(&mut self, stamp: u64, payload: Option<&[u8]>, partition: i32, err: Option<&KafkaError>) -> u64 {
         let now_ns = self.ack_ns(stamp);
         let Some(h) = payload.and_then(payload::decode) else { return now_ns };
+        let last = if err.is_none() { self.take_last_ack(partition, now_ns) } else { 0 };
         if let Some((fault, start_ns)) = self.marks.current() {
             match err {
-                None if h.intended_ns >= start_ns => {
-                    self.first_acks.entry((fault, partition)).or_insert(now_ns);
+                None => {
+                    if h.intended_ns >= start_ns {
+                        self.first_acks.entry((fault, partition)).or_insert(now_ns);
+                    }
+                    let gap = now_ns.saturating_sub(last.max(start_ns));
+                    let longest = self.ack_gaps.entry((fault, partition)).or_insert(0);
+                    *longest = (*longest).max(gap);
                 }
                 Some(_) if now_ns >= start_ns => {
                     self.first_errors.entry(fault).or_insert(now_ns);
@@ -273,6 +285,16 @@ impl AckBook {
             }
         }
         now_ns
+    }
+
+    /// The previous ack time on `partition` (0 for none), which becomes `now_ns`.
+    #[inline]
+    fn take_last_ack(&mut self, partition: i32, now_ns: u64) -> u64 {
+        let Ok(i) = usize::try_from(partition) else { return 0 };
+        if i >= self.last_ack.len() {
+            self.last_ack.resize(i + 1, 0);
+        }
+        std::mem::replace(&mut self.last_ack[i], now_ns)
     }
 
     /// The run-clock ns of ack stamp `stamp`; unstamped (0), or stamped before the TSC mapping
@@ -399,6 +421,7 @@ pub fn run_producer(
     let mut ledger = sends.ledger;
     ledger.merge(&acks.ledger);
     let first_acks = std::mem::take(&mut acks.first_acks);
+    let ack_gaps = std::mem::take(&mut acks.ack_gaps);
     let first_errors = std::mem::take(&mut acks.first_errors);
     drop(acks);
     Ok(ProducerOutcome {
@@ -408,6 +431,7 @@ pub fn run_producer(
         ledger,
         in_flight_at_end,
         first_acks,
+        ack_gaps,
         first_errors,
     })
 }
@@ -464,5 +488,54 @@ fn send_until(
         let (intended_ns, sent_ns) = source.stamped();
         sends.sent(seq, intended_ns, sent_ns, refused.as_deref());
         seq += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::{WorkerId, channel};
+
+    fn payload(intended_ns: u64) -> Vec<u8> {
+        let mut buf = Vec::new();
+        PayloadBuilder::new(1).build(
+            &mut buf,
+            &Header { producer_id: 1, seq: 0, intended_ns, sent_ns: intended_ns },
+            64,
+        );
+        buf
+    }
+
+    /// The longest silence after a fault counts from the later of the fault and the previous
+    /// ack: acks before the broker really stopped do not hide the outage that followed.
+    #[test]
+    fn ack_gaps_measure_the_longest_silence_after_the_fault() {
+        let clock = RunClock::new(Instant::now());
+        let (tx, _rx) = channel();
+        let marks = Arc::new(FaultMarks::default());
+        let mut book = AckBook::new(clock, marks.clone(), Recorder::new(WorkerId::producer("t", 0), clock, tx), 1);
+        let now = |book: &mut AckBook| book.hot.now_ns();
+        let t0 = now(&mut book);
+        book.delivered(0, Some(&payload(t0)), 0, None);
+        assert!(book.ack_gaps.is_empty(), "no fault, no gaps");
+        let start = now(&mut book);
+        marks.set(1, start);
+        // The old leader still acknowledges right after the API call...
+        book.delivered(0, Some(&payload(t0)), 0, None);
+        let quick = book.first_acks.get(&(1, 0)).copied();
+        assert_eq!(quick, None, "a message sent before the fault is no first ack");
+        // ...then nothing for 80 ms on partition 0, and partition 1 is first acked after 80 ms.
+        std::thread::sleep(Duration::from_millis(80));
+        let later = now(&mut book);
+        book.delivered(0, Some(&payload(later)), 0, None);
+        book.delivered(0, Some(&payload(later)), 1, None);
+        let gap0 = book.ack_gaps[&(1, 0)];
+        let gap1 = book.ack_gaps[&(1, 1)];
+        assert!((80_000_000..200_000_000).contains(&gap0), "partition 0 was silent ~80 ms: {gap0} ns");
+        assert!(gap1 >= 80_000_000 && gap1 >= gap0, "partition 1's gap counts from the fault: {gap1} ns");
+        // A failed delivery neither ends nor starts a gap.
+        let err = KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut);
+        book.delivered(0, Some(&payload(later)), 0, Some(&err));
+        assert_eq!(book.ack_gaps[&(1, 0)], gap0);
     }
 }

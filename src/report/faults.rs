@@ -69,8 +69,9 @@ pub struct Recovery {
     pub max_latency_us: Option<u64>,
     /// Produce p99 of the messages sent during the fault window, in microseconds.
     pub p99_latency_us: Option<u64>,
-    /// Unavailability of each partition of the produced-to topic (fault to first acks=all
-    /// ack), by partition number; partitions never acked again are missing.
+    /// Unavailability of each partition of the produced-to topic (the longest time after the
+    /// fault without an ack, or the fault to the first ack of a message sent after it,
+    /// whichever is longer), by partition number; partitions never acked again are missing.
     #[serde(default)]
     pub unavailable_by_partition: std::collections::BTreeMap<String, f64>,
     /// How long the consumer group's first rebalance after the fault took (partitions

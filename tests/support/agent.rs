@@ -109,28 +109,6 @@ impl Agent {
         self.log.lock().unwrap().objects.clone()
     }
 
-    /// Waits until every pod is Ready and not being replaced.
-    pub async fn wait_settled(&self, client: &Client, timeout: Duration) {
-        let pods: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let list = pods.list(&ListParams::default()).await.unwrap();
-            let ready = list.items.len() == 3
-                && list.items.iter().all(|p| {
-                    p.metadata.deletion_timestamp.is_none()
-                        && p.status
-                            .as_ref()
-                            .and_then(|s| s.conditions.as_ref())
-                            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-                });
-            if ready {
-                return;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "pods not all Ready: {:?}", self.events());
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    }
-
     pub async fn stop(mut self) {
         self.stop.cancel();
         if let Some(t) = self.task.take() {

@@ -1,7 +1,11 @@
 //! A real Kubernetes control plane for tests: etcd and kube-apiserver, built from the Go module
-//! proxy by tests/support/build-control-plane.sh (cached), started on loopback with token
-//! authentication and RBAC. There is no kubelet, scheduler or controller: tests/support/agent.rs
-//! plays those parts for the local Kafka nodes.
+//! proxy by tests/support/build-control-plane.sh (cached), with token authentication and RBAC.
+//! On its own (`start`) it listens on loopback and nothing runs pods: tests/support/agent.rs
+//! plays kubelet and StatefulSet for the local Kafka nodes. tests/support/kube_node.rs starts it
+//! with `start_with` on the node's address, with service accounts, next to a real kubelet.
+
+// NB: tests/kube.rs and tests/kube_node.rs each use part of it.
+#![allow(dead_code)]
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -19,24 +23,50 @@ pub const AFTERSHOCK: (&str, &str, &str) = ("aftershock", "aftershock-token", ""
 pub const LIMITED: (&str, &str, &str) = ("limited", "limited-token", "");
 
 pub struct ControlPlane {
-    pub dir: tempfile::TempDir,
+    pub dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
     pub url: String,
     etcd: Child,
     apiserver: Child,
 }
 
-fn free_port() -> u16 {
+/// Where and how the API server listens.
+pub struct Options {
+    /// The dir for its data, keys and logs (a temp dir when None).
+    pub dir: Option<PathBuf>,
+    /// The address it binds and advertises (the `kubernetes` Service's endpoint).
+    pub address: String,
+    pub service_cluster_ip_range: String,
+    /// Its serving certificate and key; self-signed by the API server when None.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// The ServiceAccount admission plugin: pods get their service account's token mounted.
+    pub service_accounts: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            dir: None,
+            address: "127.0.0.1".into(),
+            service_cluster_ip_range: "10.0.0.0/24".into(),
+            tls: None,
+            service_accounts: false,
+        }
+    }
+}
+
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// The cached binaries, building them first if needed (the first time takes ~10 minutes).
-fn binaries() -> PathBuf {
+pub fn binaries() -> PathBuf {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/build-control-plane.sh");
     let out = Command::new("bash").arg(&script).output().expect("run build-control-plane.sh");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
-        "building kube-apiserver and etcd failed:\n{stdout}\n{}",
+        "building the Kubernetes binaries failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let dir =
@@ -46,9 +76,23 @@ fn binaries() -> PathBuf {
 
 impl ControlPlane {
     pub async fn start() -> ControlPlane {
+        ControlPlane::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(opts: Options) -> ControlPlane {
         let bin = binaries();
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
+        let (tmp, dir) = match opts.dir {
+            Some(d) => {
+                std::fs::create_dir_all(&d).unwrap();
+                (None, d)
+            }
+            None => {
+                let t = tempfile::tempdir().unwrap();
+                let d = t.path().to_path_buf();
+                (Some(t), d)
+            }
+        };
+        let d = dir.as_path();
         let key = d.join("sa.key");
         let st = Command::new("openssl")
             .args(["genrsa", "-out"])
@@ -79,32 +123,41 @@ impl ControlPlane {
             .stderr(log("etcd.err.log"))
             .spawn()
             .expect("start etcd");
-        let apiserver = Command::new(bin.join("kube-apiserver"))
+        let addr = &opts.address;
+        let mut apiserver = Command::new(bin.join("kube-apiserver"));
+        apiserver
             .arg(format!("--etcd-servers=http://127.0.0.1:{client_port}"))
             .arg(format!("--cert-dir={}", d.join("certs").display()))
             .arg(format!("--secure-port={secure_port}"))
-            .arg("--bind-address=127.0.0.1")
-            .arg("--advertise-address=127.0.0.1")
-            .arg("--service-cluster-ip-range=10.0.0.0/24")
+            .arg(format!("--bind-address={addr}"))
+            .arg(format!("--advertise-address={addr}"))
+            .arg(format!("--service-cluster-ip-range={}", opts.service_cluster_ip_range))
             .arg("--authorization-mode=RBAC")
             .arg(format!("--token-auth-file={}", d.join("tokens.csv").display()))
-            .arg(format!("--service-account-issuer=https://127.0.0.1:{secure_port}/"))
+            .arg("--service-account-issuer=https://kubernetes.default.svc.cluster.local")
             .arg(format!("--service-account-key-file={}", key.display()))
             .arg(format!("--service-account-signing-key-file={}", key.display()))
-            .arg("--disable-admission-plugins=ServiceAccount")
-            .arg("--allow-privileged=true")
+            .arg("--allow-privileged=true");
+        if !opts.service_accounts {
+            apiserver.arg("--disable-admission-plugins=ServiceAccount");
+        }
+        if let Some((cert, key)) = &opts.tls {
+            apiserver.arg(format!("--tls-cert-file={}", cert.display()));
+            apiserver.arg(format!("--tls-private-key-file={}", key.display()));
+        }
+        let apiserver = apiserver
             .stdout(log("apiserver.log"))
             .stderr(log("apiserver.err.log"))
             .spawn()
             .expect("start kube-apiserver");
-        let cp = ControlPlane { url: format!("https://127.0.0.1:{secure_port}"), dir, etcd, apiserver };
+        let cp = ControlPlane { url: format!("https://{addr}:{secure_port}"), dir, _tmp: tmp, etcd, apiserver };
         cp.wait_ready().await;
         cp
     }
 
     /// A kubeconfig file for one of the token users.
     pub fn kubeconfig(&self, user: (&str, &str, &str)) -> PathBuf {
-        let path = self.dir.path().join(format!("{}.kubeconfig", user.0));
+        let path = self.dir.join(format!("{}.kubeconfig", user.0));
         let yaml = format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {}\n    insecure-skip-tls-verify: true\nusers:\n- name: {u}\n  user:\n    token: {t}\ncontexts:\n- name: {u}@test\n  context:\n    cluster: test\n    user: {u}\ncurrent-context: {u}@test\n",
             self.url,
@@ -134,11 +187,7 @@ impl ControlPlane {
                     return;
                 }
             }
-            assert!(
-                Instant::now() < deadline,
-                "kube-apiserver not ready in 120 s; logs in {}",
-                self.dir.path().display()
-            );
+            assert!(Instant::now() < deadline, "kube-apiserver not ready in 120 s; logs in {}", self.dir.display());
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
