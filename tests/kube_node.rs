@@ -190,6 +190,26 @@ async fn run_file(file: &Path, out: &Path) -> std::process::Output {
         .unwrap()
 }
 
+/// The same from the node's client namespace, where clients meet NetworkPolicies.
+async fn run_file_as_client(file: &Path, out: &Path) -> std::process::Output {
+    let (file, out) = (file.to_path_buf(), out.to_path_buf());
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new("ip")
+            .args(["netns", "exec", kube_node::CLIENT_NETNS, env!("CARGO_BIN_EXE_aftershock"), "run"])
+            .arg(&file)
+            .args(["--quiet", "--out"])
+            .arg(&out)
+            .env(
+                "AFTERSHOCK_STATE_DIR",
+                std::env::temp_dir().join(format!("aftershock-test-state-{}", std::process::id())),
+            )
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
 async fn pod_uid(pods: &Api<Pod>, name: &str) -> Option<String> {
     pods.get_opt(name).await.unwrap().and_then(|p| p.metadata.uid)
 }
@@ -234,7 +254,10 @@ async fn pod_ip(pods: &Api<Pod>, name: &str) -> String {
 /// What the test saw around a NetworkPolicy partition of `victim`.
 #[derive(Debug, Default)]
 struct Seen {
-    /// From the policy's creation to the first metadata response that showed the victim
+    /// From the policy's creation to kube-router's rules for it (None: none came in 15 s).
+    rules_after: Option<Duration>,
+    /// From the cut taking effect (the rules in place, and with `flush` the victim's conntrack
+    /// entries deleted) to the first metadata response that showed the victim
     /// fenced (not registered), and out of every ISR. Responses may come from any broker, the
     /// cut-off one included (the node itself can always reach its pods), so one that shows
     /// the victim gone can only come from the brokers that fenced it.
@@ -291,11 +314,27 @@ async fn watch_partition<F: std::future::Future<Output = std::process::Output>>(
         let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
         tokio::spawn(async move {
             let mut probes = (None, None);
+            let mut rules_after = None;
             while !done.load(Ordering::Relaxed) {
                 let since = *policy_at.lock().unwrap();
                 match since {
-                    None if !aftershock_policies(&client).await.is_empty() => {
-                        *policy_at.lock().unwrap() = Some(Instant::now());
+                    None => {
+                        let Some(name) = aftershock_policies(&client).await.into_iter().next() else {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue;
+                        };
+                        // kube-router's rules for a policy name it in a comment. Flushing
+                        // before they exist would let Kafka reconnect through the gap.
+                        let created = Instant::now();
+                        let needle = format!("nw policy {name}");
+                        while created.elapsed() < Duration::from_secs(15) {
+                            let rules = std::process::Command::new("iptables-save").output().unwrap().stdout;
+                            if String::from_utf8_lossy(&rules).contains(&needle) {
+                                rules_after = Some(created.elapsed());
+                                break;
+                            }
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
                         if flush {
                             for dir in ["-s", "-d"] {
                                 let _ = std::process::Command::new("conntrack")
@@ -305,9 +344,10 @@ async fn watch_partition<F: std::future::Future<Output = std::process::Output>>(
                                     .status();
                             }
                         }
+                        *policy_at.lock().unwrap() = Some(Instant::now());
                     }
                     // kube-router syncs within a few seconds of a policy's creation.
-                    Some(t) if probes.0.is_none() && t.elapsed() > Duration::from_secs(5) => {
+                    Some(t) if probes.0.is_none() && t.elapsed() > Duration::from_secs(1) => {
                         let third_ip = pod_ip(&pods, &third).await;
                         let (f, v, t) = (from.clone(), victim_ip.clone(), third_ip);
                         probes = tokio::task::spawn_blocking(move || {
@@ -323,15 +363,16 @@ async fn watch_partition<F: std::future::Future<Output = std::process::Output>>(
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            probes
+            (probes, rules_after)
         })
     };
     let out = run.await;
     done.store(true, Ordering::Relaxed);
-    let (to_victim, elsewhere) = watcher.await.unwrap();
+    let ((to_victim, elsewhere), rules_after) = watcher.await.unwrap();
     let mut seen = poller.await.unwrap();
     seen.new_connection_to_victim = to_victim;
     seen.new_connection_elsewhere = elsewhere;
+    seen.rules_after = rules_after;
     (out, seen)
 }
 
@@ -357,18 +398,14 @@ async fn kafka_on_a_real_kubernetes_node() {
 
     bind_shipped_role(&admin, AFTERSHOCK.0).await;
     let kubeconfig = node.cp.kubeconfig(AFTERSHOCK);
-    if std::env::var_os("HOLD_NODE").is_some() {
-        println!("HOLD bootstrap={bootstrap} kubeconfig={}", kubeconfig.display());
-        tokio::time::sleep(Duration::from_secs(3600)).await;
-    }
     let work = tempfile::tempdir().unwrap();
     let pods: Api<Pod> = Api::namespaced(admin.clone(), NS);
 
     // 1. Kill the partition leader's pod under load: the StatefulSet controller recreates it,
     //    the kubelet starts it, the readiness probe makes it Ready.
     let kill = json!([{"name": "kill-leader", "at": "8s", "action": "kill",
-        "target": {"leader_of": {"topic": "node-kill", "partition": 0}}, "duration": "60s"}]);
-    let file = write(work.path(), "kill", &scenario("node-kill", &bootstrap, &kubeconfig, "70s", kill));
+        "target": {"leader_of": {"topic": "node-kill", "partition": 0}}, "duration": "30s"}]);
+    let file = write(work.path(), "kill", &scenario("node-kill", &bootstrap, &kubeconfig, "45s", kill));
     let uids: Vec<Option<String>> = futures_uids(&pods).await;
     let run_dir = work.path().join("kill-run");
     let out = run_file(&file, &run_dir).await;
@@ -399,17 +436,18 @@ async fn kafka_on_a_real_kubernetes_node() {
     //    The report says so.
     let victim = 2;
     let victim_ip = pod_ip(&pods, &pod_name(victim)).await;
-    let cut = |name: &str| json!([{"name": name, "at": "8s", "action": "partition", "target": {"node": victim}, "peers": "nodes", "duration": "25s"}]);
+    let cut = |name: &str| json!([{"name": name, "at": "8s", "action": "partition", "target": {"node": victim}, "peers": "nodes", "duration": "20s"}]);
     let file = write(
         work.path(),
         "cut-established",
-        &scenario("node-cut-established", &bootstrap, &kubeconfig, "40s", cut("isolate")),
+        &scenario("node-cut-established", &bootstrap, &kubeconfig, "32s", cut("isolate")),
     );
     let run_dir = work.path().join("cut-established-run");
     let (out, seen) = watch_partition(&admin, &bootstrap, victim, &victim_ip, false, run_file(&file, &run_dir)).await;
     node.check_alive();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     println!("[kube-node] policy, connections kept: {seen:?}");
+    assert!(seen.rules_after.is_some(), "kube-router made rules for the policy: {seen:?}");
     assert_eq!(seen.new_connection_to_victim, Some(false), "kube-router refuses new connections to the cut-off pod");
     assert_eq!(seen.new_connection_elsewhere, Some(true), "and only to it");
     assert_eq!(seen.unregistered, None, "established connections kept the broker registered");
@@ -420,7 +458,7 @@ async fn kafka_on_a_real_kubernetes_node() {
     // 3. The same partition with the broker's conntrack entries flushed as the policy lands:
     //    every packet meets the policy, the broker is fenced within the session timeout (9 s)
     //    and leaves every ISR, acks=all goes on through the other two, nothing is lost.
-    let file = write(work.path(), "cut", &scenario("node-cut", &bootstrap, &kubeconfig, "40s", cut("isolate")));
+    let file = write(work.path(), "cut", &scenario("node-cut", &bootstrap, &kubeconfig, "32s", cut("isolate")));
     let run_dir = work.path().join("cut-run");
     let (out, seen) = watch_partition(&admin, &bootstrap, victim, &victim_ip, true, run_file(&file, &run_dir)).await;
     node.check_alive();
@@ -433,7 +471,8 @@ async fn kafka_on_a_real_kubernetes_node() {
     let unregistered = seen.unregistered.expect("Kafka never showed the cut-off broker unregistered");
     let out_of_isr = seen.out_of_isr.expect("Kafka never showed the cut-off broker out of the ISRs");
     println!(
-        "[kube-node] enforced partition: broker {victim} fenced {:.1} s and out of every ISR {:.1} s after the policy appeared; unavailable (max) {} s",
+        "[kube-node] enforced partition: rules {:?} after the policy, broker {victim} fenced {:.1} s and out of every ISR {:.1} s after the cut; unavailable (max) {} s",
+        seen.rules_after,
         unregistered.as_secs_f64(),
         out_of_isr.as_secs_f64(),
         f["recovery"]["unavailable_max_secs"]
@@ -441,6 +480,48 @@ async fn kafka_on_a_real_kubernetes_node() {
     assert!(unregistered < Duration::from_secs(15), "fenced after {unregistered:?}");
     assert_eq!(r["verification"]["lost"], 0, "{:#}", r["verification"]);
     assert!(r["verification"]["acked"].as_u64().unwrap() > 0, "{:#}", r["verification"]);
+    wait_brokers(&bootstrap, 3, Duration::from_secs(120)).await;
+
+    // 4. Cut from the clients only (run from a namespace on the pod network: the node itself
+    //    may always reach its pods). Kafka keeps the broker, its peers still connect, and the
+    //    partitions it leads take no acks while the cut lasts.
+    node.add_client_netns();
+    let client_cut = json!([{"name": "no-clients", "at": "8s", "action": "partition", "target": {"node": victim},
+        "peers": "clients", "duration": "20s"}]);
+    let file =
+        write(work.path(), "client-cut", &scenario("node-client-cut", &bootstrap, &kubeconfig, "32s", client_cut));
+    let run_dir = work.path().join("client-cut-run");
+    let (out, seen) =
+        watch_partition(&admin, &bootstrap, victim, &victim_ip, true, run_file_as_client(&file, &run_dir)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let r = report(&run_dir);
+    let f = &r["faults"][0];
+    println!("client cut on the real node: {f:#}\n[kube-node] client cut: {seen:?}");
+    assert_eq!(seen.unregistered, None, "a broker cut from clients only stays registered: {seen:?}");
+    assert_eq!(seen.new_connection_to_victim, Some(true), "its peers still reach it");
+    let unavailable = f["recovery"]["unavailable_max_secs"].as_f64().unwrap_or(f64::INFINITY);
+    assert!(unavailable > 10.0, "the partitions it leads take no acks while clients are cut: {f:#}");
+    assert_eq!(r["verification"]["lost"], 0, "{:#}", r["verification"]);
+    wait_brokers(&bootstrap, 3, Duration::from_secs(120)).await;
+
+    // 5. A one-way cut (inbound from the other brokers): new connections to the broker are
+    //    refused, but on a stateful engine a connection the broker sends on first after the
+    //    flush counts as its own, so the peers' replies pass: every connection between brokers
+    //    carries traffic both ways, and Kafka sees nothing. The report says so.
+    let one_way = json!([{"name": "inbound", "at": "8s", "action": "partition", "target": {"node": victim},
+        "peers": "nodes", "direction": "inbound", "duration": "20s"}]);
+    let file = write(work.path(), "one-way", &scenario("node-one-way", &bootstrap, &kubeconfig, "32s", one_way));
+    let run_dir = work.path().join("one-way-run");
+    let (out, seen) = watch_partition(&admin, &bootstrap, victim, &victim_ip, true, run_file(&file, &run_dir)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let r = report(&run_dir);
+    let f = &r["faults"][0];
+    println!("one-way cut on the real node: {f:#}\n[kube-node] one-way cut: {seen:?}");
+    assert_eq!(seen.new_connection_to_victim, Some(false), "new connections in are refused: {seen:?}");
+    assert_eq!(seen.unregistered, None, "{seen:?}");
+    let notes = f["recovery"]["notes"].to_string();
+    assert!(notes.contains("no visible effect"), "{notes}");
+    assert_eq!(r["verification"]["lost"], 0, "{:#}", r["verification"]);
     wait_brokers(&bootstrap, 3, Duration::from_secs(120)).await;
 
     // The same with nothing enforcing policies: new connections get through as well.
@@ -451,6 +532,7 @@ async fn kafka_on_a_real_kubernetes_node() {
     let (out, seen) = watch_partition(&admin, &bootstrap, victim, &victim_ip, true, run_file(&file, &run_dir)).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     println!("[kube-node] policy, no engine: {seen:?}");
+    assert_eq!(seen.rules_after, None, "{seen:?}");
     assert_eq!(seen.new_connection_to_victim, Some(true), "nothing refuses connections without an engine");
     assert_eq!(seen.unregistered, None, "{seen:?}");
     let notes = report(&run_dir)["faults"][0]["recovery"]["notes"].to_string();
@@ -458,14 +540,14 @@ async fn kafka_on_a_real_kubernetes_node() {
     let admin_kubeconfig = node.cp.kubeconfig(control_plane::ADMIN);
     node.start_policy_engine(&admin_kubeconfig);
 
-    // 4. A graceful stop (the pod's own grace period: Kafka's controlled shutdown) and then a
+    // 6. A graceful stop (the pod's own grace period: Kafka's controlled shutdown) and then a
     //    rolling restart through the API, each pod Ready and every partition in sync before
     //    the next.
     let faults = json!([
-        {"name": "stop-0", "at": "6s", "action": "stop", "target": {"node": 0}, "duration": "25s"},
-        {"name": "roll", "at": "40s", "action": "restart"}
+        {"name": "stop-0", "at": "6s", "action": "stop", "target": {"node": 0}, "duration": "20s"},
+        {"name": "roll", "at": "30s", "action": "restart"}
     ]);
-    let file = write(work.path(), "roll", &scenario("node-roll", &bootstrap, &kubeconfig, "100s", faults));
+    let file = write(work.path(), "roll", &scenario("node-roll", &bootstrap, &kubeconfig, "90s", faults));
     let uids = futures_uids(&pods).await;
     let run_dir = work.path().join("roll-run");
     let out = run_file(&file, &run_dir).await;
@@ -490,7 +572,7 @@ async fn kafka_on_a_real_kubernetes_node() {
         roll["end_secs"].as_f64().unwrap() - roll["start_secs"].as_f64().unwrap()
     );
 
-    // 5. Without `delete` on pods, on the real node too: Forbidden before any load, exit 2.
+    // 7. Without `delete` on pods, on the real node too: Forbidden before any load, exit 2.
     bind_limited_role(&admin, control_plane::LIMITED.0).await;
     let kill_0 = json!([{"name": "kill", "at": "6s", "action": "kill", "target": {"node": 0}, "duration": "20s"}]);
     let file = write(
@@ -503,7 +585,7 @@ async fn kafka_on_a_real_kubernetes_node() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("the verb `delete` on `pods`"), "{}", text(&out));
 
-    // 6. aftershock SIGKILLed during a partition: the policy stays until `heal --kubernetes`.
+    // 8. aftershock SIGKILLed during a partition: the policy stays until `heal --kubernetes`.
     let long = json!([{"name": "stuck", "at": "3s", "action": "partition", "target": {"node": 1}, "duration": "120s"}]);
     let file = write(work.path(), "stuck", &scenario("node-stuck", &bootstrap, &kubeconfig, "150s", long));
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_aftershock"))
@@ -546,7 +628,7 @@ async fn kafka_on_a_real_kubernetes_node() {
     }
     wait_brokers(&bootstrap, 3, Duration::from_secs(120)).await;
 
-    // 7. aftershock in the cluster: the shipped manifests as shipped, but for the image.
+    // 9. aftershock in the cluster: the shipped manifests as shipped, but for the image.
     run_shipped_job(&mut node, &admin, &reports_volume).await;
 
     node.stop();

@@ -143,6 +143,22 @@ fn kube_scenario(kubernetes: &str, faults: &str) -> String {
     )
 }
 
+/// Strimzi numbers its nodes from 0 (`<cluster>-<pool>-0`); a local cluster from 1.
+#[test]
+fn node_zero_is_a_target_on_existing_clusters_only() {
+    let kill0 = r#"[{"name": "k", "at": "5s", "action": "kill", "target": {"node": 0}, "duration": "30s"}]"#;
+    assert!(parse_str(&kube_scenario(r#"{"namespace": "kafka", "strimzi_cluster": "demo"}"#, kill0), "f").is_ok());
+    let minus = kill0.replace("\"node\": 0", "\"node\": -1");
+    let e = errors(&kube_scenario(r#"{"namespace": "kafka", "strimzi_cluster": "demo"}"#, &minus)).join("\n");
+    assert!(e.contains("faults[0].target.node: a node id: a whole number from 0"), "{e}");
+    let local = r#"{"name": "l", "cluster": {"local": {"nodes": 3, "netns": true}},
+        "topics": [{"name": "t", "partitions": 3}], "producers": [{"name": "p", "topic": "t", "rate": 10}],
+        "phases": [{"name": "steady", "duration": "1m"}],
+        "faults": [{"name": "k", "at": "5s", "action": "kill", "target": {"node": 0}, "duration": "30s"}]}"#;
+    let e = errors(local).join("\n");
+    assert!(e.contains("faults[0].target.node: node 0 does not exist: the local cluster has nodes 1 to 3"), "{e}");
+}
+
 #[test]
 fn kubernetes_settings_default_to_strimzi_and_fit_the_faults() {
     let kill = r#"[{"name": "k", "at": "5s", "action": "kill", "target": {"leader_of": {"topic": "t", "partition": 0}}, "duration": "30s"}]"#;

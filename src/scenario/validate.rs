@@ -1163,11 +1163,17 @@ impl Checker<'_> {
                     None
                 }
             },
+            // A local cluster numbers its nodes from 1; elsewhere any Kafka node.id (from 0,
+            // as Strimzi numbers its pods) may be named.
             Value::Object(o) if o.len() == 1 && o.contains_key("node") => match o["node"].as_i64() {
-                Some(n) if n >= 1 && local_nodes.is_none_or(|max| n as usize <= max) => {
+                Some(n)
+                    if n >= 0
+                        && n <= i64::from(i32::MAX)
+                        && local_nodes.is_none_or(|max| n >= 1 && n as usize <= max) =>
+                {
                     Some(TargetSpec::Node(n as i32))
                 }
-                Some(n) if n >= 1 => {
+                Some(n) if n >= 0 && local_nodes.is_some() => {
                     self.err(
                         path.key("node"),
                         format!(
@@ -1178,7 +1184,8 @@ impl Checker<'_> {
                     None
                 }
                 _ => {
-                    self.err(path.key("node"), "a node id: a whole number from 1");
+                    let from = if local_nodes.is_some() { 1 } else { 0 };
+                    self.err(path.key("node"), format!("a node id: a whole number from {from}"));
                     None
                 }
             },

@@ -34,6 +34,10 @@ pub const POD_CIDR: &str = "10.244.0.0/24";
 pub const SERVICE_CIDR: &str = "10.96.0.0/24";
 /// The `kubernetes` Service's ClusterIP (the first of SERVICE_CIDR).
 pub const KUBERNETES_SERVICE_IP: &str = "10.96.0.1";
+/// A network namespace on the pod network that is neither a pod nor the node: clients run there
+/// meet NetworkPolicies (kube-router, like most engines, always lets the node reach its pods).
+pub const CLIENT_NETNS: &str = "as-client";
+pub const CLIENT_IP: &str = "10.244.0.250";
 const CGROUP_ROOT: &str = "aftershock-node";
 const CGROUP_CONTROLLERS: [&str; 9] =
     ["cpu", "cpuacct", "cpuset", "memory", "pids", "blkio", "freezer", "devices", "systemd"];
@@ -152,6 +156,7 @@ pub fn clean_up(dir: &Path) {
     }
     // CNI's network namespaces (containerd names them cni-<uuid>).
     sh_quiet("for n in $(ip netns list | awk '/^cni-/{print $1}'); do ip netns delete \"$n\"; done");
+    sh_quiet(&format!("ip netns delete {CLIENT_NETNS}"));
     sh_quiet(&format!("ip link delete {BRIDGE}"));
     // kube-proxy's and kube-router's chains and sets all start with KUBE-.
     sh_quiet("iptables-save | grep -v -- 'KUBE-' | iptables-restore");
@@ -477,6 +482,16 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             assert!(Instant::now() < deadline, "kube-router made no chains in 60 s");
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    /// The client namespace: a veth from the bridge, CLIENT_IP, the node as its gateway.
+    pub fn add_client_netns(&self) {
+        sh(&format!(
+            "ip netns add {CLIENT_NETNS} && ip link add as-client0 type veth peer name eth0 netns {CLIENT_NETNS} && \
+             ip link set as-client0 master {BRIDGE} up && ip -n {CLIENT_NETNS} link set lo up && \
+             ip -n {CLIENT_NETNS} addr add {CLIENT_IP}/24 dev eth0 && ip -n {CLIENT_NETNS} link set eth0 up && \
+             ip -n {CLIENT_NETNS} route add default via {NODE_IP}"
+        ));
     }
 
     /// Stops kube-router and removes its chains and sets: from then on nothing enforces

@@ -100,7 +100,7 @@ image_kafka() {
   local libs="$CACHE/kafka-$KAFKA_VERSION/libs"
   [[ -f "$CACHE/kafka-$KAFKA_VERSION/.complete" ]] || {
     echo "error: no Kafka $KAFKA_VERSION jars in $libs; run \`aftershock cluster fetch\` first" >&2; exit 2; }
-  local key; key="$( (ls "$libs"; cat "$here/kafka-entrypoint.sh" "$0") | sha256sum | cut -c1-16)"
+  local key; key="$( (ls "$libs"; cat "$here/kafka-entrypoint.sh" "$root/src/cluster/props.rs" "$0") | sha256sum | cut -c1-16)"
   if [[ ! -s "$OUT/kafka-$key.tar" ]]; then
     local base; base="$(rootfs minbase openjdk-17-jre-headless ca-certificates)"
     new_layout "$work/kafka-oci" "$base"
@@ -108,21 +108,11 @@ image_kafka() {
       mkdir -p "$1/opt/kafka" "$1/var/lib/kafka/data"
       cp -r "$libs" "$1/opt/kafka/libs"
       install -m 0755 "$here/kafka-entrypoint.sh" "$1/opt/kafka/entrypoint.sh"
-      # The same logging as a local cluster's nodes (src/cluster/props.rs), to stdout.
-      cat >"$1/opt/kafka/log4j2.properties" <<'LOG'
-status = warn
-appender.out.type = Console
-appender.out.name = STDOUT
-appender.out.target = SYSTEM_OUT
-appender.out.layout.type = PatternLayout
-appender.out.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = INFO
-rootLogger.appenderRef.out.ref = STDOUT
-logger.request.name = kafka.request.logger
-logger.request.level = WARN
-logger.statechange.name = state.change.logger
-logger.statechange.level = WARN
-LOG
+      # The same logging as a local cluster's nodes: src/cluster/props.rs's LOG4J2_PROPERTIES.
+      sed -n '/^pub const LOG4J2_PROPERTIES: &str = "\\$/,/^";$/p' "$root/src/cluster/props.rs" | sed '1d;$d' \
+        >"$1/opt/kafka/log4j2.properties"
+      grep -q '^rootLogger.level' "$1/opt/kafka/log4j2.properties" || {
+        echo "error: no LOG4J2_PROPERTIES in src/cluster/props.rs" >&2; exit 3; }
     }
     add_layer "$work/kafka-oci" fill
     umoci config --image "$work/kafka-oci:image" --config.entrypoint /opt/kafka/entrypoint.sh \
