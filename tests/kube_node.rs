@@ -405,7 +405,7 @@ async fn kafka_on_a_real_kubernetes_node() {
     //    the kubelet starts it, the readiness probe makes it Ready.
     let kill = json!([{"name": "kill-leader", "at": "8s", "action": "kill",
         "target": {"leader_of": {"topic": "node-kill", "partition": 0}}, "duration": "30s"}]);
-    let file = write(work.path(), "kill", &scenario("node-kill", &bootstrap, &kubeconfig, "45s", kill));
+    let file = write(work.path(), "kill", &scenario("node-kill", &bootstrap, &kubeconfig, "40s", kill));
     let uids: Vec<Option<String>> = futures_uids(&pods).await;
     let run_dir = work.path().join("kill-run");
     let out = run_file(&file, &run_dir).await;
@@ -436,11 +436,11 @@ async fn kafka_on_a_real_kubernetes_node() {
     //    The report says so.
     let victim = 2;
     let victim_ip = pod_ip(&pods, &pod_name(victim)).await;
-    let cut = |name: &str| json!([{"name": name, "at": "8s", "action": "partition", "target": {"node": victim}, "peers": "nodes", "duration": "20s"}]);
+    let cut = |name: &str| json!([{"name": name, "at": "8s", "action": "partition", "target": {"node": victim}, "peers": "nodes", "duration": "17s"}]);
     let file = write(
         work.path(),
         "cut-established",
-        &scenario("node-cut-established", &bootstrap, &kubeconfig, "32s", cut("isolate")),
+        &scenario("node-cut-established", &bootstrap, &kubeconfig, "28s", cut("isolate")),
     );
     let run_dir = work.path().join("cut-established-run");
     let (out, seen) = watch_partition(&admin, &bootstrap, victim, &victim_ip, false, run_file(&file, &run_dir)).await;
@@ -458,7 +458,7 @@ async fn kafka_on_a_real_kubernetes_node() {
     // 3. The same partition with the broker's conntrack entries flushed as the policy lands:
     //    every packet meets the policy, the broker is fenced within the session timeout (9 s)
     //    and leaves every ISR, acks=all goes on through the other two, nothing is lost.
-    let file = write(work.path(), "cut", &scenario("node-cut", &bootstrap, &kubeconfig, "32s", cut("isolate")));
+    let file = write(work.path(), "cut", &scenario("node-cut", &bootstrap, &kubeconfig, "28s", cut("isolate")));
     let run_dir = work.path().join("cut-run");
     let (out, seen) = watch_partition(&admin, &bootstrap, victim, &victim_ip, true, run_file(&file, &run_dir)).await;
     node.check_alive();
@@ -487,9 +487,9 @@ async fn kafka_on_a_real_kubernetes_node() {
     //    partitions it leads take no acks while the cut lasts.
     node.add_client_netns();
     let client_cut = json!([{"name": "no-clients", "at": "8s", "action": "partition", "target": {"node": victim},
-        "peers": "clients", "duration": "20s"}]);
+        "peers": "clients", "duration": "17s"}]);
     let file =
-        write(work.path(), "client-cut", &scenario("node-client-cut", &bootstrap, &kubeconfig, "32s", client_cut));
+        write(work.path(), "client-cut", &scenario("node-client-cut", &bootstrap, &kubeconfig, "28s", client_cut));
     let run_dir = work.path().join("client-cut-run");
     let (out, seen) =
         watch_partition(&admin, &bootstrap, victim, &victim_ip, true, run_file_as_client(&file, &run_dir)).await;
@@ -509,8 +509,8 @@ async fn kafka_on_a_real_kubernetes_node() {
     //    flush counts as its own, so the peers' replies pass: every connection between brokers
     //    carries traffic both ways, and Kafka sees nothing. The report says so.
     let one_way = json!([{"name": "inbound", "at": "8s", "action": "partition", "target": {"node": victim},
-        "peers": "nodes", "direction": "inbound", "duration": "20s"}]);
-    let file = write(work.path(), "one-way", &scenario("node-one-way", &bootstrap, &kubeconfig, "32s", one_way));
+        "peers": "nodes", "direction": "inbound", "duration": "17s"}]);
+    let file = write(work.path(), "one-way", &scenario("node-one-way", &bootstrap, &kubeconfig, "28s", one_way));
     let run_dir = work.path().join("one-way-run");
     let (out, seen) = watch_partition(&admin, &bootstrap, victim, &victim_ip, true, run_file(&file, &run_dir)).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -547,7 +547,7 @@ async fn kafka_on_a_real_kubernetes_node() {
         {"name": "stop-0", "at": "6s", "action": "stop", "target": {"node": 0}, "duration": "20s"},
         {"name": "roll", "at": "30s", "action": "restart"}
     ]);
-    let file = write(work.path(), "roll", &scenario("node-roll", &bootstrap, &kubeconfig, "90s", faults));
+    let file = write(work.path(), "roll", &scenario("node-roll", &bootstrap, &kubeconfig, "75s", faults));
     let uids = futures_uids(&pods).await;
     let run_dir = work.path().join("roll-run");
     let out = run_file(&file, &run_dir).await;
