@@ -380,6 +380,8 @@ async fn watch_partition<F: std::future::Future<Output = std::process::Output>>(
 async fn kafka_on_a_real_kubernetes_node() {
     assert!(nix::unistd::geteuid().is_root(), "the real-node test needs root (network, cgroups, mounts)");
     let started = Instant::now();
+    let overcommit = || std::fs::read_to_string("/proc/sys/vm/overcommit_memory").unwrap();
+    let overcommit_before = overcommit();
     let mut node = KubeNode::start(Path::new(env!("CARGO_BIN_EXE_aftershock"))).await;
     let admin = node.admin().await;
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": NS}})).unwrap();
@@ -632,6 +634,13 @@ async fn kafka_on_a_real_kubernetes_node() {
     run_shipped_job(&mut node, &admin, &reports_volume).await;
 
     node.stop();
+    // Nothing left behind: the host's settings, chains and links are as before.
+    assert_eq!(overcommit(), overcommit_before, "the kubelet's vm.overcommit_memory was put back");
+    let rules = String::from_utf8(std::process::Command::new("iptables-save").output().unwrap().stdout).unwrap();
+    assert!(!rules.contains("KUBE-"), "kube-proxy's and kube-router's chains are gone");
+    let bridge = std::process::Command::new("ip").args(["link", "show", kube_node::BRIDGE]).output().unwrap();
+    assert!(!bridge.status.success(), "the bridge is gone");
+    assert!(!kube_node::node_dir().exists(), "the node's dir is gone");
     println!("[kube-node] whole test {:.1} s", started.elapsed().as_secs_f64());
 }
 

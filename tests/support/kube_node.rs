@@ -42,6 +42,46 @@ const CGROUP_ROOT: &str = "aftershock-node";
 const CGROUP_CONTROLLERS: [&str; 9] =
     ["cpu", "cpuacct", "cpuset", "memory", "pids", "blkio", "freezer", "devices", "systemd"];
 
+/// Host settings the node changes: the kubelet sets the first six (its "kernel tunables"),
+/// the node the last two. Their values before the node are kept in `saved_sysctls()` and put
+/// back by `clean_up`, so that no later test runs on a host the node changed (a JVM asking for
+/// more memory than there is would be OOM-killed under overcommit 1 instead of failing).
+const SYSCTLS: [&str; 8] = [
+    "vm.overcommit_memory",
+    "vm.panic_on_oom",
+    "kernel.panic",
+    "kernel.panic_on_oops",
+    "kernel.keys.root_maxkeys",
+    "kernel.keys.root_maxbytes",
+    "net.ipv4.ip_forward",
+    "net.bridge.bridge-nf-call-iptables",
+];
+
+/// Outside the node's dir, which `clean_up` removes.
+fn saved_sysctls() -> PathBuf {
+    std::env::temp_dir().join("aftershock-kube-node.sysctl")
+}
+
+/// Records the current values, unless a crashed node's record is still there.
+fn save_sysctls() {
+    if saved_sysctls().exists() {
+        return;
+    }
+    let values: Vec<String> = SYSCTLS
+        .iter()
+        .filter_map(|k| std::fs::read_to_string(format!("/proc/sys/{}", k.replace('.', "/"))).ok().map(|v| format!("{k}={}", v.trim())))
+        .collect();
+    std::fs::write(saved_sysctls(), values.join("\n") + "\n").unwrap();
+}
+
+fn restore_sysctls() {
+    let Ok(saved) = std::fs::read_to_string(saved_sysctls()) else { return };
+    for line in saved.lines().filter(|l| !l.is_empty()) {
+        sh_quiet(&format!("sysctl -qw '{line}'"));
+    }
+    let _ = std::fs::remove_file(saved_sysctls());
+}
+
 /// The node's fixed dir: one node per machine at a time.
 pub fn node_dir() -> PathBuf {
     std::env::temp_dir().join("aftershock-kube-node")
@@ -164,6 +204,7 @@ pub fn clean_up(dir: &Path) {
     for c in CGROUP_CONTROLLERS {
         sh_quiet(&format!("find /sys/fs/cgroup/{c}/{CGROUP_ROOT} -depth -type d -exec rmdir {{}} \\;"));
     }
+    restore_sysctls();
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -194,6 +235,7 @@ impl KubeNode {
         let images = tokio::task::block_in_place(|| build_images(aftershock_bin));
         let dir = node_dir();
         tokio::task::block_in_place(|| clean_up(&dir));
+        save_sysctls();
         for sub in ["logs", "certs", "cni/net.d", "cni/ipam", "containerd", "kubelet", "volumes"] {
             std::fs::create_dir_all(dir.join(sub)).unwrap();
         }
