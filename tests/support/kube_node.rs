@@ -69,7 +69,11 @@ fn save_sysctls() {
     }
     let values: Vec<String> = SYSCTLS
         .iter()
-        .filter_map(|k| std::fs::read_to_string(format!("/proc/sys/{}", k.replace('.', "/"))).ok().map(|v| format!("{k}={}", v.trim())))
+        .filter_map(|k| {
+            std::fs::read_to_string(format!("/proc/sys/{}", k.replace('.', "/")))
+                .ok()
+                .map(|v| format!("{k}={}", v.trim()))
+        })
         .collect();
     std::fs::write(saved_sysctls(), values.join("\n") + "\n").unwrap();
 }
