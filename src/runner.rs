@@ -18,7 +18,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use tokio_util::sync::CancellationToken;
 
 use crate::Outcome;
-use crate::chaos::engine::{AckGaps, Backend, ChaosContext, FaultMarks, FirstAcks, blocking, run_faults, timeline};
+use crate::chaos::engine::{Backend, ChaosContext, FaultAcks, FaultMarks, blocking, run_faults, timeline};
 use crate::chaos::kube::KubeBackend;
 use crate::chaos::ledger::FaultLedger;
 use crate::chaos::recovery;
@@ -543,19 +543,11 @@ async fn run_load(
     };
     let mut report = Report::build(meta, &measurements, verification)
         .map_err(|e| Error::Usage(format!("building the report: {e}")))?;
-    let mut first_acks = FirstAcks::new();
-    let mut ack_gaps = AckGaps::new();
+    let mut fault_acks = FaultAcks::new();
     let mut first_errors: HashMap<u32, u64> = HashMap::new();
     for p in &producer_outcomes {
-        for (k, v) in &p.first_acks {
-            let e = first_acks.entry(*k).or_insert(*v);
-            *e = (*e).min(*v);
-        }
-        // Several instances share a partition: the partition was silent only while all were.
-        // Each instance's longest gap bounds that from above; the smallest is the closest.
-        for (k, v) in &p.ack_gaps {
-            let e = ack_gaps.entry(*k).or_insert(*v);
-            *e = (*e).min(*v);
+        for (k, v) in &p.fault_acks {
+            fault_acks.entry(*k).and_modify(|e| e.merge(v)).or_insert(*v);
         }
         for (k, v) in &p.first_errors {
             let e = first_errors.entry(*k).or_insert(*v);
@@ -578,7 +570,7 @@ async fn run_load(
         .unwrap_or_default();
     report.faults = fault_outcomes
         .iter()
-        .map(|o| recovery::record(o, &first_acks, &ack_gaps, &first_errors, &produced, &report.timeseries, &rebalances))
+        .map(|o| recovery::record(o, &fault_acks, &first_errors, &produced, &report.timeseries, &rebalances))
         .collect();
     report.write_atomic(run_dir).map_err(|e| Error::Io {
         context: format!("writing the report into {}", run_dir.display()),

@@ -23,41 +23,13 @@ use std::time::Duration;
 use aftershock::cluster::{LocalCluster, UpOptions};
 use agent::{Agent, NAMESPACE};
 use common::{aftershock, text};
-use control_plane::{ADMIN, AFTERSHOCK, ControlPlane};
+use control_plane::{ADMIN, AFTERSHOCK, ControlPlane, bind, shipped_roles};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
 use kube::api::{Api, DynamicObject, ListParams, PostParams};
 use serde_json::{Value, json};
-
-/// The Role documents of a manifest in k8s/.
-fn roles_in(file: &str) -> Vec<Role> {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("k8s").join(file)).unwrap();
-    serde_yaml::Deserializer::from_str(&text)
-        .map(|d| serde_yaml::Value::deserialize(d).unwrap())
-        .filter(|v| v.get("kind").and_then(|k| k.as_str()) == Some("Role"))
-        .map(|v| serde_json::from_value(serde_json::to_value(v).unwrap()).unwrap())
-        .collect()
-}
-
-use serde::Deserialize as _;
-
-async fn bind(client: &Client, role: &Role, user: &str) {
-    let roles: Api<Role> = Api::namespaced(client.clone(), NAMESPACE);
-    let mut role = role.clone();
-    role.metadata.namespace = Some(NAMESPACE.into());
-    let name = role.metadata.name.clone().unwrap();
-    roles.create(&PostParams::default(), &role).await.unwrap();
-    let binding: RoleBinding = serde_json::from_value(json!({
-        "metadata": {"name": format!("{name}-{user}")},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]
-    }))
-    .unwrap();
-    Api::<RoleBinding>::namespaced(client.clone(), NAMESPACE).create(&PostParams::default(), &binding).await.unwrap();
-}
 
 /// Chaos Mesh's two CRDs, schemaless: the API server stores the objects; nothing acts on them
 /// but the agent's pod-failure stand-in.
@@ -158,10 +130,10 @@ async fn chaos_mesh_objects_and_dry_run_against_a_real_api_server() {
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": NAMESPACE}})).unwrap();
     Api::<Namespace>::all(admin.clone()).create(&PostParams::default(), &ns).await.unwrap();
     // aftershock gets exactly the shipped Roles.
-    let shipped = roles_in("role.yaml");
+    let shipped = shipped_roles("role.yaml");
     assert_eq!(shipped.len(), 1, "k8s/role.yaml holds one Role");
-    bind(&admin, &shipped[0], AFTERSHOCK.0).await;
-    bind(&admin, &roles_in("chaos-mesh-role.yaml")[0], AFTERSHOCK.0).await;
+    bind(&admin, NAMESPACE, &shipped[0], AFTERSHOCK.0).await;
+    bind(&admin, NAMESPACE, &shipped_roles("chaos-mesh-role.yaml")[0], AFTERSHOCK.0).await;
     let kubeconfig = cp.kubeconfig(AFTERSHOCK);
 
     let work = tempfile::tempdir().unwrap();

@@ -21,17 +21,15 @@ use std::time::{Duration, Instant};
 
 use aftershock::cluster::dist::DEFAULT_KAFKA_VERSION;
 use common::text;
-use control_plane::AFTERSHOCK;
+use control_plane::{AFTERSHOCK, bind, shipped_roles};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::Client;
 use kube::api::{Api, ListParams, PostParams};
 use kube_node::KubeNode;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use serde::Deserialize as _;
 use serde_json::{Value, json};
 
 const NS: &str = "kafka";
@@ -45,46 +43,25 @@ fn pod_name(id: i32) -> String {
     format!("demo-dual-role-{id}")
 }
 
-/// The Role documents of a manifest in k8s/.
-fn shipped_roles(file: &str) -> Vec<Role> {
-    serde_yaml::Deserializer::from_str(&manifest(file))
-        .map(|d| serde_yaml::Value::deserialize(d).unwrap())
-        .filter(|v| v.get("kind").and_then(|k| k.as_str()) == Some("Role"))
-        .map(|v| serde_json::from_value(serde_json::to_value(v).unwrap()).unwrap())
-        .collect()
-}
-
-/// Creates `role` under `name` in the namespace and binds it to a token user.
-async fn bind(client: &Client, mut role: Role, name: &str, user: &str) {
-    role.metadata.namespace = Some(NS.into());
-    role.metadata.name = Some(name.into());
-    Api::<Role>::namespaced(client.clone(), NS).create(&PostParams::default(), &role).await.unwrap();
-    let binding: RoleBinding = serde_json::from_value(json!({
-        "metadata": {"name": format!("{name}-{user}")},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]
-    }))
-    .unwrap();
-    Api::<RoleBinding>::namespaced(client.clone(), NS).create(&PostParams::default(), &binding).await.unwrap();
-}
-
 /// k8s/role.yaml as shipped, for a token user (the Job's service account gets it from
 /// k8s/rolebinding.yaml).
 async fn bind_shipped_role(client: &Client, user: &str) {
-    let role = shipped_roles("k8s/role.yaml").remove(0);
-    bind(client, role, "aftershock-user", user).await;
+    let mut role = shipped_roles("role.yaml").remove(0);
+    role.metadata.name = Some("aftershock-user".into());
+    bind(client, NS, &role, user).await;
 }
 
 /// k8s/role.yaml without pod deletion.
 async fn bind_limited_role(client: &Client, user: &str) {
-    let mut role = shipped_roles("k8s/role.yaml").remove(0);
+    let mut role = shipped_roles("role.yaml").remove(0);
+    role.metadata.name = Some("aftershock-limited".into());
     for rule in role.rules.iter_mut().flatten() {
         if rule.resources.iter().flatten().any(|r| r == "pods") {
             rule.verbs.retain(|v| v != "delete");
         }
     }
     role.rules.iter_mut().for_each(|rules| rules.retain(|r| !r.verbs.is_empty()));
-    bind(client, role, "aftershock-limited", user).await;
+    bind(client, NS, &role, user).await;
 }
 
 /// Persistent volumes on the node's disk: one per broker and one for the Job's reports. The
@@ -101,7 +78,7 @@ async fn create_volumes(node: &KubeNode) -> PathBuf {
         ));
     }
     // The Job runs as 65532 (k8s/Dockerfile's USER).
-    std::process::Command::new("chmod").arg("0777").arg(&reports).status().unwrap();
+    std::fs::set_permissions(&reports, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
     node.apply(&yaml, NS, |_| true).await;
     reports
 }
@@ -291,7 +268,9 @@ async fn watch_partition<F: std::future::Future<Output = std::process::Output>>(
                 // A new client each time, as aftershock's own observer does: through the
                 // bootstrap Service each lands on a broker kube-proxy picks, where one
                 // long-lived client would keep asking the same broker.
-                if let (Some(since), Some(v)) = (since, since.and_then(|_| view(&metadata_client(&bootstrap)))) {
+                if let Some(since) = since
+                    && let Some(v) = view(&metadata_client(&bootstrap))
+                {
                     if seen.unregistered.is_none() && !v.brokers.contains(&victim) && !v.brokers.is_empty() {
                         seen.unregistered = Some(since.elapsed());
                     }
@@ -408,7 +387,7 @@ async fn kafka_on_a_real_kubernetes_node() {
     let kill = json!([{"name": "kill-leader", "at": "8s", "action": "kill",
         "target": {"leader_of": {"topic": "node-kill", "partition": 0}}, "duration": "30s"}]);
     let file = write(work.path(), "kill", &scenario("node-kill", &bootstrap, &kubeconfig, "40s", kill));
-    let uids: Vec<Option<String>> = futures_uids(&pods).await;
+    let uids: Vec<Option<String>> = pod_uids(&pods).await;
     let run_dir = work.path().join("kill-run");
     let out = run_file(&file, &run_dir).await;
     node.check_alive();
@@ -550,7 +529,7 @@ async fn kafka_on_a_real_kubernetes_node() {
         {"name": "roll", "at": "30s", "action": "restart"}
     ]);
     let file = write(work.path(), "roll", &scenario("node-roll", &bootstrap, &kubeconfig, "75s", faults));
-    let uids = futures_uids(&pods).await;
+    let uids = pod_uids(&pods).await;
     let run_dir = work.path().join("roll-run");
     let out = run_file(&file, &run_dir).await;
     node.check_alive();
@@ -562,7 +541,7 @@ async fn kafka_on_a_real_kubernetes_node() {
     assert!(stop["recovery"]["pod_ready_secs"].as_f64().is_some_and(|s| s > 2.0), "{stop:#}");
     let roll = &r["faults"][1];
     assert_eq!(roll["target"]["pods"], json!([pod_name(0), pod_name(1), pod_name(2)]), "{roll:#}");
-    let now = futures_uids(&pods).await;
+    let now = pod_uids(&pods).await;
     for id in 0..3 {
         assert_ne!(now[id], uids[id], "pod {} was recreated", pod_name(id as i32));
     }
@@ -644,7 +623,7 @@ async fn kafka_on_a_real_kubernetes_node() {
     println!("[kube-node] whole test {:.1} s", started.elapsed().as_secs_f64());
 }
 
-async fn futures_uids(pods: &Api<Pod>) -> Vec<Option<String>> {
+async fn pod_uids(pods: &Api<Pod>) -> Vec<Option<String>> {
     let mut out = Vec::new();
     for id in 0..3 {
         out.push(pod_uid(pods, &pod_name(id)).await);

@@ -585,15 +585,34 @@ async fn blocking_guard<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'stati
     }
 }
 
-/// First acknowledgement per (fault, partition) after each fault, merged over producers.
-pub type FirstAcks = HashMap<(u32, i32), u64>;
+/// What the producers saw of each partition after a fault: per (fault sequence number,
+/// partition), merged over producers.
+pub type FaultAcks = HashMap<(u32, i32), PartitionAcks>;
 
-/// The longest time without an ack per (fault, partition) after the fault's injection, in ns:
-/// from the later of the injection and the previous ack to the next ack. On Kubernetes a
-/// broker stops answering some time after the API call that kills it (the kubelet's grace,
-/// a SIGTERM's controlled shutdown), so the first ack after the call can come from the old
-/// leader; the gap starts when it really stopped acknowledging.
-pub type AckGaps = HashMap<(u32, i32), u64>;
+/// Acknowledgements of one partition after one fault's injection (run-clock ns).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PartitionAcks {
+    /// The first ack of a message meant to be sent after the injection.
+    pub first: Option<u64>,
+    /// The longest time without an ack: from the later of the injection and the previous ack
+    /// to the next ack. On Kubernetes a broker stops answering some time after the API call
+    /// that kills it (the kubelet's grace, a SIGTERM's controlled shutdown), so the first ack
+    /// after the call can come from the old leader; the gap starts when it really stopped.
+    pub longest_gap: u64,
+}
+
+impl PartitionAcks {
+    /// Merges another producer's view of the same partition. Several instances share a
+    /// partition: it was silent only while all were, and each instance's longest gap bounds
+    /// that from above, so the smallest is the closest.
+    pub fn merge(&mut self, other: &PartitionAcks) {
+        self.first = match (self.first, other.first) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.longest_gap = self.longest_gap.min(other.longest_gap);
+    }
+}
 
 #[cfg(test)]
 mod tests {

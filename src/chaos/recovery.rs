@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::engine::{AckGaps, FaultOutcome, FirstAcks};
+use super::engine::{FaultAcks, FaultOutcome};
 use crate::report::{FaultRecord, FaultTarget, Interval, Recovery};
 
 /// Seconds of time series before a fault that make up its baseline.
@@ -22,8 +22,7 @@ const THROUGHPUT_SHARE: f64 = 0.9;
 /// partition number the producers see: a partition with no ack after the fault is reported.
 pub fn record(
     o: &FaultOutcome,
-    first_acks: &FirstAcks,
-    ack_gaps: &AckGaps,
+    fault_acks: &FaultAcks,
     first_errors: &HashMap<u32, u64>,
     partitions: &[i32],
     series: &[Interval],
@@ -57,11 +56,9 @@ pub fn record(
     let mut per_partition = BTreeMap::new();
     let mut missing = Vec::new();
     for p in partitions {
-        match first_acks.get(&(o.seq, *p)) {
-            Some(ns) => {
-                let first = ns.saturating_sub(start_ns);
-                let gap = ack_gaps.get(&(o.seq, *p)).copied().unwrap_or(0);
-                per_partition.insert(*p, round(first.max(gap) as f64 / 1e9));
+        match fault_acks.get(&(o.seq, *p)).and_then(|a| a.first.map(|first| (first, a.longest_gap))) {
+            Some((first, gap)) => {
+                per_partition.insert(*p, round(first.saturating_sub(start_ns).max(gap) as f64 / 1e9));
             }
             None => missing.push(*p),
         }
@@ -238,6 +235,7 @@ fn round(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chaos::engine::PartitionAcks;
     use crate::measure::LatencySummary;
     use std::time::Duration;
 
@@ -282,13 +280,13 @@ mod tests {
             node_registered: Some(Duration::from_millis(37_000)),
             ..Default::default()
         };
-        let mut acks = FirstAcks::new();
-        acks.insert((1, 0), 24_100_000_000);
-        acks.insert((1, 1), 20_510_000_000);
-        let errors = HashMap::from([(1u32, 21_000_000_000u64)]);
         // Partition 1's leader acknowledged at once, then stopped for 2 s.
-        let gaps = AckGaps::from([((1, 1), 2_000_000_000), ((1, 0), 1_000_000_000)]);
-        let r = record(&o, &acks, &gaps, &errors, &[0, 1], &series, &[(false, 21_000_000_000), (true, 21_400_000_000)]);
+        let acks = FaultAcks::from([
+            ((1, 0), PartitionAcks { first: Some(24_100_000_000), longest_gap: 1_000_000_000 }),
+            ((1, 1), PartitionAcks { first: Some(20_510_000_000), longest_gap: 2_000_000_000 }),
+        ]);
+        let errors = HashMap::from([(1u32, 21_000_000_000u64)]);
+        let r = record(&o, &acks, &errors, &[0, 1], &series, &[(false, 21_000_000_000), (true, 21_400_000_000)]);
         let rec = &r.recovery;
         assert_eq!(r.id, "kill-leader");
         assert_eq!((r.start_secs, r.end_secs), (20.5, 35.5));
@@ -321,7 +319,7 @@ mod tests {
             degraded_seen: true,
             ..Default::default()
         };
-        let r = record(&o, &FirstAcks::new(), &AckGaps::new(), &HashMap::new(), &[0], &[], &[]);
+        let r = record(&o, &FaultAcks::new(), &HashMap::new(), &[0], &[], &[]);
         assert_eq!(r.id, "pause#2");
         assert_eq!(r.recovery.unavailable_max_secs, None);
         assert_eq!(r.recovery.p99_recovered_secs, None);
@@ -329,8 +327,7 @@ mod tests {
         assert_eq!(r.recovery.rebalance_secs, None);
         assert!(r.recovery.notes.iter().any(|n| n.contains("no consumer group rebalance")));
         // a revocation after the window (consumers closing at the end) is not the fault's
-        let late =
-            record(&o, &FirstAcks::new(), &AckGaps::new(), &HashMap::new(), &[0], &[], &[(false, 9_000_000_000)]);
+        let late = record(&o, &FaultAcks::new(), &HashMap::new(), &[0], &[], &[(false, 9_000_000_000)]);
         assert_eq!(late.recovery.rebalance_secs, None);
         assert!(r.recovery.notes.iter().any(|n| n.contains("no acknowledged message after the fault")));
         let skipped = FaultOutcome {
@@ -338,7 +335,7 @@ mod tests {
             skipped: Some("the run ended before the fault was due".into()),
             ..Default::default()
         };
-        let r = record(&skipped, &FirstAcks::new(), &AckGaps::new(), &HashMap::new(), &[0], &[], &[]);
+        let r = record(&skipped, &FaultAcks::new(), &HashMap::new(), &[0], &[], &[]);
         assert_eq!(r.recovery.notes, vec!["the run ended before the fault was due".to_string()]);
     }
 }

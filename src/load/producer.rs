@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::ack_stamp::{Stamp, producer_with_ack_stamps};
 use super::payload::{self, Header, PayloadBuilder};
 use super::schedule::Schedule;
-use crate::chaos::engine::{AckGaps, FaultMarks, FirstAcks};
+use crate::chaos::engine::{FaultAcks, FaultMarks};
 use crate::error::{Error, Result};
 use crate::measure::{HotClock, ProduceLedger, Recorder, RunClock};
 use crate::scenario::{KeySampler, Rate, SizeDist};
@@ -58,10 +58,8 @@ pub struct ProducerOutcome {
     pub ledger: ProduceLedger,
     /// Messages still without a delivery report when the drain ended.
     pub in_flight_at_end: i32,
-    /// Per (fault, partition): run-clock ns of the first ack of a message meant to be sent
-    /// after the fault's injection.
-    pub first_acks: FirstAcks,
-    pub ack_gaps: AckGaps,
+    /// Per (fault, partition): its first ack and longest ack gap after the fault's injection.
+    pub fault_acks: FaultAcks,
     /// Per fault: run-clock ns of the first failed delivery after its injection.
     pub first_errors: HashMap<u32, u64>,
 }
@@ -222,9 +220,8 @@ pub struct AckBook {
     marks: Arc<FaultMarks>,
     recorder: Recorder,
     ledger: ProduceLedger,
-    first_acks: FirstAcks,
-    ack_gaps: AckGaps,
-    /// The latest ack time per partition (run-clock ns), for `ack_gaps`.
+    fault_acks: FaultAcks,
+    /// The latest ack time per partition (run-clock ns), for the gaps in `fault_acks`.
     last_ack: Vec<u64>,
     first_errors: HashMap<u32, u64>,
 }
@@ -241,8 +238,7 @@ impl AckBook {
             marks,
             recorder,
             ledger: ProduceLedger::new(producer_id),
-            first_acks: FirstAcks::new(),
-            ack_gaps: AckGaps::new(),
+            fault_acks: FaultAcks::new(),
             last_ack: Vec::new(),
             first_errors: HashMap::new(),
         }
@@ -260,12 +256,12 @@ impl AckBook {
         if let Some((fault, start_ns)) = self.marks.current() {
             match err {
                 None => {
-                    if h.intended_ns >= start_ns {
-                        self.first_acks.entry((fault, partition)).or_insert(now_ns);
+                    // One map entry per ack while a fault is marked.
+                    let acks = self.fault_acks.entry((fault, partition)).or_default();
+                    if acks.first.is_none() && h.intended_ns >= start_ns {
+                        acks.first = Some(now_ns);
                     }
-                    let gap = now_ns.saturating_sub(last.max(start_ns));
-                    let longest = self.ack_gaps.entry((fault, partition)).or_insert(0);
-                    *longest = (*longest).max(gap);
+                    acks.longest_gap = acks.longest_gap.max(now_ns.saturating_sub(last.max(start_ns)));
                 }
                 Some(_) if now_ns >= start_ns => {
                     self.first_errors.entry(fault).or_insert(now_ns);
@@ -420,8 +416,7 @@ pub fn run_producer(
     sends.recorder.flush();
     let mut ledger = sends.ledger;
     ledger.merge(&acks.ledger);
-    let first_acks = std::mem::take(&mut acks.first_acks);
-    let ack_gaps = std::mem::take(&mut acks.ack_gaps);
+    let fault_acks = std::mem::take(&mut acks.fault_acks);
     let first_errors = std::mem::take(&mut acks.first_errors);
     drop(acks);
     Ok(ProducerOutcome {
@@ -430,8 +425,7 @@ pub fn run_producer(
         topic: plan.topic,
         ledger,
         in_flight_at_end,
-        first_acks,
-        ack_gaps,
+        fault_acks,
         first_errors,
     })
 }
@@ -517,25 +511,25 @@ mod tests {
         let now = |book: &mut AckBook| book.hot.now_ns();
         let t0 = now(&mut book);
         book.delivered(0, Some(&payload(t0)), 0, None);
-        assert!(book.ack_gaps.is_empty(), "no fault, no gaps");
+        assert!(book.fault_acks.is_empty(), "no fault, no gaps");
         let start = now(&mut book);
         marks.set(1, start);
         // The old leader still acknowledges right after the API call...
         book.delivered(0, Some(&payload(t0)), 0, None);
-        let quick = book.first_acks.get(&(1, 0)).copied();
+        let quick = book.fault_acks.get(&(1, 0)).and_then(|a| a.first);
         assert_eq!(quick, None, "a message sent before the fault is no first ack");
         // ...then nothing for 80 ms on partition 0, and partition 1 is first acked after 80 ms.
         std::thread::sleep(Duration::from_millis(80));
         let later = now(&mut book);
         book.delivered(0, Some(&payload(later)), 0, None);
         book.delivered(0, Some(&payload(later)), 1, None);
-        let gap0 = book.ack_gaps[&(1, 0)];
-        let gap1 = book.ack_gaps[&(1, 1)];
+        let gap0 = book.fault_acks[&(1, 0)].longest_gap;
+        let gap1 = book.fault_acks[&(1, 1)].longest_gap;
         assert!((80_000_000..200_000_000).contains(&gap0), "partition 0 was silent ~80 ms: {gap0} ns");
         assert!(gap1 >= 80_000_000 && gap1 >= gap0, "partition 1's gap counts from the fault: {gap1} ns");
         // A failed delivery neither ends nor starts a gap.
         let err = KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut);
         book.delivered(0, Some(&payload(later)), 0, Some(&err));
-        assert_eq!(book.ack_gaps[&(1, 0)], gap0);
+        assert_eq!(book.fault_acks[&(1, 0)].longest_gap, gap0);
     }
 }

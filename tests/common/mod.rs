@@ -20,7 +20,12 @@ pub fn validate_against_schema(report_path: &Path) {
 
 /// Runs the binary with its registry of known dirs (for `heal --all`) kept apart from the user's.
 pub fn aftershock(args: &[&str]) -> Output {
-    aftershock_in(&std::env::temp_dir().join(format!("aftershock-test-state-{}", std::process::id())), args)
+    aftershock_in(&state_dir(), args)
+}
+
+/// The registry dir `aftershock` gives the binary: this test process's own.
+pub fn state_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("aftershock-test-state-{}", std::process::id()))
 }
 
 /// The same with the registry in `state`: a test that runs `heal --all` keeps it to itself, so

@@ -12,10 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::rbac::v1::ClusterRole;
-use kube::api::Api;
+use k8s_openapi::api::rbac::v1::{ClusterRole, Role, RoleBinding};
+use kube::api::{Api, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
+use serde::Deserialize as _;
 
 /// The users in the token file: (user, token, groups).
 pub const ADMIN: (&str, &str, &str) = ("admin", "admin-token", "system:masters");
@@ -53,6 +54,31 @@ impl Default for Options {
             service_accounts: false,
         }
     }
+}
+
+/// The Role documents of a manifest in k8s/ (`file` relative to it).
+pub fn shipped_roles(file: &str) -> Vec<Role> {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("k8s").join(file)).unwrap();
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|d| serde_yaml::Value::deserialize(d).unwrap())
+        .filter(|v| v.get("kind").and_then(|k| k.as_str()) == Some("Role"))
+        .map(|v| serde_json::from_value(serde_json::to_value(v).unwrap()).unwrap())
+        .collect()
+}
+
+/// Creates `role` in `namespace` (under its own name) and binds it to a token user.
+pub async fn bind(client: &Client, namespace: &str, role: &Role, user: &str) {
+    let mut role = role.clone();
+    role.metadata.namespace = Some(namespace.into());
+    let name = role.metadata.name.clone().unwrap();
+    Api::<Role>::namespaced(client.clone(), namespace).create(&PostParams::default(), &role).await.unwrap();
+    let binding: RoleBinding = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": format!("{name}-{user}")},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]
+    }))
+    .unwrap();
+    Api::<RoleBinding>::namespaced(client.clone(), namespace).create(&PostParams::default(), &binding).await.unwrap();
 }
 
 pub fn free_port() -> u16 {

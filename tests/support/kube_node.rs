@@ -181,6 +181,14 @@ fn cgroup_pids() -> Vec<i32> {
     out
 }
 
+/// Removes the iptables rules and chains matching `pattern` (a grep basic regex) and every
+/// `KUBE-` ipset. kube-proxy's and kube-router's chains and sets all start with KUBE-; only
+/// kube-router uses ipsets here.
+fn remove_kube_rules(pattern: &str) {
+    sh_quiet(&format!("iptables-save | grep -v -- '{pattern}' | iptables-restore"));
+    sh_quiet("for s in $(ipset list -n | grep '^KUBE-'); do ipset destroy \"$s\"; done");
+}
+
 /// Removes everything a node (this one, or one from a crashed run) made. Idempotent.
 pub fn clean_up(dir: &Path) {
     let needle = dir.to_str().unwrap();
@@ -202,9 +210,7 @@ pub fn clean_up(dir: &Path) {
     sh_quiet("for n in $(ip netns list | awk '/^cni-/{print $1}'); do ip netns delete \"$n\"; done");
     sh_quiet(&format!("ip netns delete {CLIENT_NETNS}"));
     sh_quiet(&format!("ip link delete {BRIDGE}"));
-    // kube-proxy's and kube-router's chains and sets all start with KUBE-.
-    sh_quiet("iptables-save | grep -v -- 'KUBE-' | iptables-restore");
-    sh_quiet("for s in $(ipset list -n | grep '^KUBE-'); do ipset destroy \"$s\"; done");
+    remove_kube_rules("KUBE-");
     for c in CGROUP_CONTROLLERS {
         sh_quiet(&format!("find /sys/fs/cgroup/{c}/{CGROUP_ROOT} -depth -type d -exec rmdir {{}} \\;"));
     }
@@ -268,12 +274,12 @@ impl KubeNode {
             service_accounts: true,
         })
         .await;
-        let mut node = KubeNode { dir, cp, images: BTreeMap::new(), procs: Vec::new(), bin, stopped: false };
+        let references = images.iter().map(|(name, (reference, _))| (name.clone(), reference.clone())).collect();
+        let mut node = KubeNode { dir, cp, images: references, procs: Vec::new(), bin, stopped: false };
         let admin_kubeconfig = node.cp.kubeconfig(ADMIN);
         node.start_containerd();
-        for (name, (reference, archive)) in &images {
+        for (reference, archive) in images.values() {
             node.import_image(reference, archive);
-            node.images.insert(name.clone(), reference.clone());
         }
         node.start_kubelet(&admin_kubeconfig);
         node.start_controllers(&admin_kubeconfig, &ca);
@@ -314,7 +320,7 @@ impl KubeNode {
 
     fn start_containerd(&mut self) {
         let d = self.dir.join("containerd");
-        let pause = self.images_pause_ref();
+        let pause = &self.images["pause"];
         let cni = self.dir.join("cni");
         std::fs::write(
             d.join("config.toml"),
@@ -377,10 +383,6 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             assert!(Instant::now() < deadline, "containerd did not open its socket in 30 s");
             std::thread::sleep(Duration::from_millis(100));
         }
-    }
-
-    fn images_pause_ref(&self) -> String {
-        "localhost/aftershock/pause:3.10".into()
     }
 
     /// `ctr images import` of an OCI archive whose one tag is `reference`'s.
@@ -548,10 +550,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             let _ = child.kill();
             let _ = child.wait();
         }
-        sh_quiet(
-            "iptables-save | grep -v -- 'KUBE-ROUTER\\|KUBE-NWPLCY\\|KUBE-POD-FW\\|KUBE-SRC\\|KUBE-DST' | iptables-restore",
-        );
-        sh_quiet("for s in $(ipset list -n | grep '^KUBE-'); do ipset destroy \"$s\"; done");
+        remove_kube_rules("KUBE-ROUTER\\|KUBE-NWPLCY\\|KUBE-POD-FW\\|KUBE-SRC\\|KUBE-DST");
     }
 
     async fn wait_node_ready(&mut self) {
