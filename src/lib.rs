@@ -38,6 +38,7 @@ pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod smoke;
+pub mod vocab;
 
 pub use error::{Error, Result};
 

@@ -22,7 +22,6 @@ use crate::chaos::engine::{Backend, ChaosContext, FaultAcks, FaultMarks, blockin
 use crate::chaos::kube::KubeBackend;
 use crate::chaos::ledger::FaultLedger;
 use crate::chaos::recovery;
-use crate::chaos::spec::ErrorRateAbort;
 use crate::cluster::{LocalCluster, UpOptions};
 use crate::error::{Error, Result};
 use crate::load::consumer::{ConsumerOutcome, ConsumerPlan, GroupProgress, run_consumer};
@@ -33,6 +32,7 @@ use crate::measure::{
     SnapshotReceiver, Verification, WorkerId, WorkerKind, channel, verify,
 };
 use crate::report::{ClusterInfo, Environment, Report, RunMeta, RunOutcome};
+use crate::scenario::fault::ErrorRateAbort;
 use crate::scenario::{ClusterTarget, Rate, Scenario};
 
 /// How `run` was asked to run.
@@ -120,7 +120,7 @@ pub fn dry_run(s: &Scenario) -> String {
     }
     for o in timeline(&s.faults, &phase_starts) {
         let what = match o.spec.action {
-            crate::chaos::spec::FaultAction::Restart => "rolling restart of every node".to_string(),
+            crate::scenario::fault::FaultAction::Restart => "rolling restart of every node".to_string(),
             a => format!("{} {}", a.name(), o.spec.target.describe()),
         };
         let window = if o.spec.duration.is_zero() {
@@ -1011,10 +1011,10 @@ fn lock_reason(r: &Mutex<Option<String>>) -> Option<String> {
 /// `run --dry-run` on Kubernetes: the broker pods each fault would hit if it fired now. Targets
 /// that depend on the moment (leaders, the controller, random picks) are resolved as of now
 /// and say so.
-pub async fn dry_run_pods(s: &Scenario, k: &crate::chaos::spec::KubeSpec, context: Option<&str>) -> Result<String> {
+pub async fn dry_run_pods(s: &Scenario, k: &crate::scenario::fault::KubeSpec, context: Option<&str>) -> Result<String> {
     use std::fmt::Write as _;
 
-    use crate::chaos::spec::{FaultAction, TargetSpec};
+    use crate::scenario::fault::{FaultAction, TargetSpec};
     let kb = KubeBackend::connect(k, context, "dry-run").await?;
     let pods = kb.brokers().await?;
     let mut out = String::new();

@@ -431,7 +431,7 @@ impl Run<'_> {
                 eprintln!(
                     "step {index} ({}): {} for {} s + {} s warm-up",
                     if stage == Stage::Ramp { "ramp" } else { "refine" },
-                    crate::report::format::rate(target),
+                    crate::vocab::format::rate(target),
                     spec.duration.as_secs(),
                     (spec.warmup + if index == 1 { spec.initial_warmup } else { Duration::ZERO }).as_secs()
                 );
@@ -687,7 +687,7 @@ impl Run<'_> {
         let limit = search.limit().unwrap_or(Limit::Aborted);
         let sustained = search.sustained();
         let first_failed = search.first_failed();
-        let r = crate::report::format::rate;
+        let r = crate::vocab::format::rate;
         let first_reason = |rate: f64| {
             steps
                 .iter()
@@ -815,7 +815,7 @@ fn round3(x: f64) -> f64 {
 
 /// The progress line of a finished step.
 pub fn step_line(s: &StepRecord) -> String {
-    let f = crate::report::format::latency_us;
+    let f = crate::vocab::format::latency_us;
     let lag = match s.lag_growth {
         Some(g) => format!("  backlog {g:+}"),
         None => String::new(),
@@ -828,7 +828,7 @@ pub fn step_line(s: &StepRecord) -> String {
     };
     format!(
         "achieved {}  produce p50 {} p99 {} p99.9 {}{e2e}  errors {}{}{lag}  -> {verdict}",
-        crate::report::format::rate(s.achieved_rate),
+        crate::vocab::format::rate(s.achieved_rate),
         f(s.produce.p50_us as f64),
         f(s.produce.p99_us as f64),
         f(s.produce.p999_us as f64),

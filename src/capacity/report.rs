@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::search::{Limit, Stage};
 use crate::measure::LatencySummary;
-use crate::report::format::{latency_us, percent, rate, secs};
 use crate::report::{Environment, RunStatus, Units};
+use crate::vocab::format::{latency_us, percent, rate, secs};
 
 /// Version of the capacity report format.
 pub const CAPACITY_SCHEMA_VERSION: u32 = 1;

@@ -212,17 +212,17 @@ impl StepFigures {
 }
 
 fn ms(us: u64) -> String {
-    crate::report::format::latency_us(us as f64)
+    crate::vocab::format::latency_us(us as f64)
 }
 
 fn pct(x: f64) -> String {
-    crate::report::format::percent(x)
+    crate::vocab::format::percent(x)
 }
 
 /// Why the step does not show its rate as sustained; empty when it does.
 pub fn judge(f: &StepFigures, s: &Sustain) -> Vec<String> {
     let mut why = Vec::new();
-    let rate = crate::report::format::rate;
+    let rate = crate::vocab::format::rate;
     if f.acked == 0 {
         why.push("nothing was acknowledged in the measured window".to_string());
     } else if f.achieved() < s.min_achieved * f.target {
@@ -271,7 +271,7 @@ pub fn judge(f: &StepFigures, s: &Sustain) -> Vec<String> {
             None => why.push("the consumer backlog could not be read, so keeping up is unproven".into()),
             Some(g) if g > allowed => why.push(format!(
                 "consumers fell behind: the backlog grew by {g} messages (allowed {allowed}, {} of traffic)",
-                crate::report::format::secs(allow.as_secs_f64())
+                crate::vocab::format::secs(allow.as_secs_f64())
             )),
             Some(_) => {}
         }

@@ -14,10 +14,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::ledger::FaultLedger;
 use super::observe::{ClusterView, active_controller};
-use super::spec::{FaultAction, FaultSpec, FaultStart, Safety, TargetSpec};
 use crate::cluster::LocalCluster;
 use crate::error::{Error, Result};
 use crate::measure::RunClock;
+use crate::scenario::fault::{FaultAction, FaultSpec, FaultStart, Safety, TargetSpec};
 
 /// The fault producers attribute acknowledgements to: its sequence number (from 1) and its
 /// injection time in run-clock nanoseconds. Written once per fault, read on every ack.
@@ -339,7 +339,7 @@ async fn run_one(
     // registered through a long enough window shows the policy did nothing.
     if let (Backend::Kube(k), FaultAction::Partition { peers, .. }) = (&ctx.backend, occ.spec.action)
         && !k.spec().chaos_mesh
-        && peers != super::spec::Peers::Clients
+        && peers != crate::scenario::fault::Peers::Clients
         && out.injected.is_some()
         && out.errors.is_empty()
     {
@@ -617,7 +617,7 @@ impl PartitionAcks {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chaos::spec::FaultStart;
+    use crate::scenario::fault::FaultStart;
 
     fn spec(name: &str, start: FaultStart, every: Option<u64>, times: u32) -> FaultSpec {
         FaultSpec {

@@ -17,8 +17,8 @@ use kube::core::{ApiResource, GroupVersionKind};
 use kube::{Client, Config};
 use serde_json::{Value, json};
 
-use super::spec::{Direction, FaultAction, FaultSpec, KubeSpec, NodeIdRule, Peers};
 use crate::error::{Error, Result};
+use crate::scenario::fault::{Direction, FaultAction, FaultSpec, KubeSpec, NodeIdRule, Peers};
 
 /// The label every object aftershock creates carries.
 pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";

@@ -11,9 +11,9 @@ use nix::sys::signal::Signal;
 
 use super::engine::lock;
 use super::ledger::{FaultLedger, LedgerEntry, now_ms};
-use super::spec::{FaultAction, FaultSpec};
 use crate::cluster::{LocalCluster, process};
 use crate::error::{Error, Result};
+use crate::scenario::fault::{FaultAction, FaultSpec};
 
 /// How long a restarted node gets to register again.
 const RESTART_TIMEOUT: Duration = Duration::from_secs(120);

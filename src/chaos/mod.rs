@@ -12,7 +12,6 @@ pub mod observe;
 pub mod partition;
 pub mod quorum;
 pub mod recovery;
-pub mod spec;
 
 use std::path::Path;
 

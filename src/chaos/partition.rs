@@ -32,13 +32,12 @@
 //! # Ok::<(), aftershock::Error>(())
 //! ```
 
-use std::fmt;
+use serde::Serialize;
 use std::net::Ipv4Addr;
-
-use serde::{Deserialize, Serialize};
 
 use crate::cluster::netns::{self, NetnsLayout};
 use crate::error::{Error, Result};
+pub use crate::scenario::fault::{Direction, Peers};
 
 /// The nftables table holding every partition rule of a namespace.
 pub const TABLE: &str = "aftershock";
@@ -51,50 +50,6 @@ pub const CHAIN_PRIORITY: i32 = -300;
 const COMMENT_PREFIX: &str = "aftershock partition";
 /// The lock (under `/run/aftershock`) that serializes rule edits between processes.
 const LOCK: &str = "nft";
-
-/// Which way a cut works, seen from the partitioned node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    /// Nothing passes either way.
-    Both,
-    /// The node receives nothing from the peers (it can still send to them).
-    Inbound,
-    /// The node sends nothing to the peers (it can still receive from them).
-    Outbound,
-}
-
-/// Whom a partitioned node is cut off from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Peers {
-    /// The other nodes of the cluster (replication, the KRaft quorum, broker heartbeats).
-    OtherNodes,
-    /// The clients: the host side of the bridge, where every client on the host comes from.
-    Clients,
-    /// Both: the node is alone.
-    All,
-}
-
-impl fmt::Display for Direction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Direction::Both => "both ways",
-            Direction::Inbound => "inbound",
-            Direction::Outbound => "outbound",
-        })
-    }
-}
-
-impl fmt::Display for Peers {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Peers::OtherNodes => "the other nodes",
-            Peers::Clients => "the clients",
-            Peers::All => "the other nodes and the clients",
-        })
-    }
-}
 
 impl Peers {
     /// The addresses node `node` is cut off from.

@@ -22,10 +22,10 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::format;
 use super::{RecoveryFigure, Report};
 use crate::gate::{Measured, md_escape, measure};
 use crate::scenario::checks::{LatencyOf, Metric, Scope, Stat, Unit, VerificationCount};
+use crate::vocab::format;
 
 /// Samples a percentile needs beyond it (see the module's rules).
 pub const MIN_TAIL_SAMPLES: f64 = 10.0;

@@ -82,8 +82,8 @@ pub fn compare_suite(c: &Comparison) -> Suite {
                 r.scope,
                 v(r.baseline),
                 v(r.current),
-                r.change.map_or("-".to_string(), super::format::change),
-                r.tolerance.map_or("-".to_string(), super::format::pct)
+                r.change.map_or("-".to_string(), crate::vocab::format::change),
+                r.tolerance.map_or("-".to_string(), crate::vocab::format::pct)
             );
             let outcome = match &r.verdict {
                 Verdict::Regression => CaseOutcome::Failure { kind: "regression".into(), message: what.clone() },

@@ -20,7 +20,6 @@
 pub mod commands;
 pub mod compare;
 pub mod faults;
-pub mod format;
 pub mod generator;
 pub mod html;
 pub mod junit;

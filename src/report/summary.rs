@@ -5,9 +5,9 @@
 
 use std::fmt::Write as _;
 
-use super::format::{count, latency_us, percent, rate, secs};
 use super::{FaultRecord, PhaseStats, RecoveryFigure, Report, RunStatus};
 use crate::gate::{CheckResult, Status};
+use crate::vocab::format::{count, latency_us, percent, rate, secs};
 
 /// A piece of the summary. Text may use `` `code` `` and `**bold**`, nothing else.
 #[derive(Debug, Clone, PartialEq)]

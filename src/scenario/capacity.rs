@@ -25,9 +25,9 @@ use serde_json::Value;
 
 use super::Problem;
 use super::file::{DurationText, NumOrText, RateText, Scalar};
-use super::model::Rate;
 use super::position::JsonPath;
-use super::units::{parse_duration, parse_rate, rate_from_number};
+use crate::vocab::units::Rate;
+use crate::vocab::units::{parse_duration, parse_rate, rate_from_number};
 
 /// Defaults of the `capacity` block (documented in `docs/scenarios.md`).
 pub mod defaults {

@@ -21,10 +21,10 @@ use serde_json::Value;
 
 use super::Problem;
 use super::file::closest;
-use super::model::Rate;
 use super::position::JsonPath;
-use super::units::{parse_duration, parse_rate};
 use crate::report::RecoveryFigure;
+use crate::vocab::units::Rate;
+use crate::vocab::units::{parse_duration, parse_rate};
 
 /// One check of a scenario.
 #[derive(Debug, Clone, PartialEq)]
@@ -261,11 +261,11 @@ impl Unit {
     /// A value of this unit for people: `12.3 ms`, `4.5 s`, `9500 msg/s`, `3`, `0.25%`.
     pub fn format(self, v: f64) -> String {
         match self {
-            Unit::Micros => crate::report::format::latency_us(v),
-            Unit::Secs => crate::report::format::secs(v),
-            Unit::PerSec => crate::report::format::rate(v),
-            Unit::Count => crate::report::format::count(v),
-            Unit::Ratio => crate::report::format::percent(v),
+            Unit::Micros => crate::vocab::format::latency_us(v),
+            Unit::Secs => crate::vocab::format::secs(v),
+            Unit::PerSec => crate::vocab::format::rate(v),
+            Unit::Count => crate::vocab::format::count(v),
+            Unit::Ratio => crate::vocab::format::percent(v),
         }
     }
 

@@ -15,10 +15,10 @@
 
 pub mod capacity;
 pub mod checks;
+pub mod fault;
 mod file;
 mod model;
 pub mod position;
-pub mod units;
 mod validate;
 
 use std::fmt;
@@ -27,11 +27,11 @@ use std::path::{Path, PathBuf};
 use crate::Outcome;
 use position::{JsonPath, PositionIndex};
 
+pub use crate::vocab::units::{parse_duration, parse_rate, parse_size};
 pub use model::{
-    Acks, ClusterTarget, ConfigValue, ConsumerSpec, KeyDist, KeySampler, Phase, ProducerSpec, Rate, ResolveError,
-    Scenario, SizeDist, StartFrom, TopicSpec, seeded_rng,
+    Acks, ClusterTarget, ConfigValue, ConsumerSpec, KeyDist, KeySampler, Phase, ProducerSpec, Rate, ResolveError, Scenario,
+    SizeDist, StartFrom, TopicSpec, seeded_rng,
 };
-pub use units::{parse_duration, parse_rate, parse_size};
 
 /// The defaults and limits of scenario files (documented in `docs/scenarios.md`).
 pub mod defaults {

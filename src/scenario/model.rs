@@ -10,6 +10,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal, Zipf};
 
+pub use crate::vocab::units::Rate;
+
 /// A validated scenario: which cluster, which topics, what load, for how long.
 ///
 /// Built only by [`super::load`] and [`super::parse_str`], so every value in it has passed
@@ -35,9 +37,9 @@ pub struct Scenario {
     /// After the last phase, how long consumers may take to read what was acknowledged.
     pub drain: Duration,
     /// The fault schedule, in file order.
-    pub faults: Vec<crate::chaos::spec::FaultSpec>,
+    pub faults: Vec<crate::scenario::fault::FaultSpec>,
     /// Abort conditions and the health check before faults.
-    pub safety: crate::chaos::spec::Safety,
+    pub safety: crate::scenario::fault::Safety,
     /// Pass/fail thresholds on the results, evaluated at the end (see [`crate::gate`]).
     pub checks: Vec<super::checks::Check>,
     /// The capacity search `aftershock capacity` runs; `None` when the file has none.
@@ -150,7 +152,7 @@ pub enum ClusterTarget {
         /// references resolved at run time.
         client_config: BTreeMap<String, ConfigValue>,
         /// The cluster runs in Kubernetes: faults act on its broker pods.
-        kubernetes: Option<crate::chaos::spec::KubeSpec>,
+        kubernetes: Option<crate::scenario::fault::KubeSpec>,
     },
 }
 
@@ -337,34 +339,6 @@ impl ProducerSpec {
 fn millis(d: Duration) -> String {
     let us = d.as_micros();
     if us.is_multiple_of(1000) { (us / 1000).to_string() } else { format!("{}", us as f64 / 1000.0) }
-}
-
-/// A target message rate.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Rate {
-    /// Messages per second, in total across the instances.
-    PerSec(f64),
-    /// A closed loop: each instance sends as fast as acknowledgements allow.
-    Max,
-}
-
-impl Rate {
-    /// The rate each of `instances` clients should hold.
-    pub fn per_instance(&self, instances: u32) -> Rate {
-        match self {
-            Rate::PerSec(r) => Rate::PerSec(r / f64::from(instances.max(1))),
-            Rate::Max => Rate::Max,
-        }
-    }
-}
-
-impl fmt::Display for Rate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Rate::PerSec(r) => write!(f, "{r} msg/s"),
-            Rate::Max => f.write_str("max"),
-        }
-    }
 }
 
 /// Distribution of payload sizes, in bytes; samples always lie within `min()..=max()`.

@@ -167,7 +167,7 @@ fn kubernetes_settings_default_to_strimzi_and_fit_the_faults() {
     assert_eq!(k.selector, "strimzi.io/cluster=demo,strimzi.io/kind=Kafka,strimzi.io/broker-role=true");
     assert_eq!(
         (k.node_id.clone(), k.pod_label.as_str(), k.chaos_mesh),
-        (crate::chaos::spec::NodeIdRule::NameSuffix, "strimzi.io/pod-name", false)
+        (crate::scenario::fault::NodeIdRule::NameSuffix, "strimzi.io/pod-name", false)
     );
     let s = parse_str(
         &kube_scenario(
@@ -178,7 +178,7 @@ fn kubernetes_settings_default_to_strimzi_and_fit_the_faults() {
     )
     .unwrap();
     let ClusterTarget::Existing { kubernetes: Some(k), .. } = &s.cluster else { panic!("no kubernetes") };
-    assert_eq!(k.node_id, crate::chaos::spec::NodeIdRule::Label("kafka/id".into()));
+    assert_eq!(k.node_id, crate::scenario::fault::NodeIdRule::Label("kafka/id".into()));
     assert_eq!(k.pod_label, "statefulset.kubernetes.io/pod-name");
 
     let bad = kube_scenario(

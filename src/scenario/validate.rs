@@ -21,14 +21,15 @@ use super::file::{
     RawSizeDist, RawStart, RawTopic, Scalar, SizeText,
 };
 use super::model::{
-    Acks, ClusterTarget, ConfigValue, ConsumerSpec, KeyDist, Phase, ProducerSpec, Rate, Scenario, SizeDist, StartFrom,
+    Acks, ClusterTarget, ConfigValue, ConsumerSpec, KeyDist, Phase, ProducerSpec, Scenario, SizeDist, StartFrom,
     TopicSpec,
 };
 use super::position::JsonPath;
-use super::units::{format_size, parse_duration, parse_rate, parse_size, rate_from_number};
-use crate::chaos::spec::{
+use crate::scenario::fault::{
     Direction, ErrorRateAbort, FaultAction, FaultSpec, FaultStart, KubeSpec, NodeIdRule, Peers, Safety, TargetSpec,
 };
+use crate::vocab::units::Rate;
+use crate::vocab::units::{format_size, parse_duration, parse_rate, parse_size, rate_from_number};
 
 /// Checks a read scenario. `broken` lists the paths where reading already found a problem:
 /// a field missing there was dropped, not left out, so it gets no default and no second report.

@@ -3,9 +3,36 @@
 //! Each returns a message that quotes the input and shows the accepted syntax, so callers can
 //! put it straight into a diagnostic.
 
+use std::fmt;
 use std::time::Duration;
 
-use super::model::Rate;
+/// A target message rate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Rate {
+    /// Messages per second, in total across the instances.
+    PerSec(f64),
+    /// A closed loop: each instance sends as fast as acknowledgements allow.
+    Max,
+}
+
+impl Rate {
+    /// The rate each of `instances` clients should hold.
+    pub fn per_instance(&self, instances: u32) -> Rate {
+        match self {
+            Rate::PerSec(r) => Rate::PerSec(r / f64::from(instances.max(1))),
+            Rate::Max => Rate::Max,
+        }
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rate::PerSec(r) => write!(f, "{r} msg/s"),
+            Rate::Max => f.write_str("max"),
+        }
+    }
+}
 
 /// Parses a duration like `30s`, `2m`, `1h`, `500ms` or `1m 30s` (humantime syntax).
 ///

@@ -1,7 +1,10 @@
 //! The validated fault schedule of a scenario: what to break, when, for how long, and which
-//! node, plus the safety rules of a run with faults. Built by the scenario validator.
+//! node, plus the safety rules of a run with faults. Built by the scenario validator; the chaos engine carries it out.
 
+use std::fmt;
 use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
 
 /// One entry of the scenario's `faults` list.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,7 +62,49 @@ impl FaultAction {
     }
 }
 
-pub use super::partition::{Direction, Peers};
+/// Which way a cut works, seen from the partitioned node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Nothing passes either way.
+    Both,
+    /// The node receives nothing from the peers (it can still send to them).
+    Inbound,
+    /// The node sends nothing to the peers (it can still receive from them).
+    Outbound,
+}
+
+/// Whom a partitioned node is cut off from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Peers {
+    /// The other nodes of the cluster (replication, the KRaft quorum, broker heartbeats).
+    OtherNodes,
+    /// The clients: the host side of the bridge, where every client on the host comes from.
+    Clients,
+    /// Both: the node is alone.
+    All,
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Direction::Both => "both ways",
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        })
+    }
+}
+
+impl fmt::Display for Peers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Peers::OtherNodes => "the other nodes",
+            Peers::Clients => "the clients",
+            Peers::All => "the other nodes and the clients",
+        })
+    }
+}
 
 /// How the node a fault hits is chosen, when the fault fires.
 #[derive(Debug, Clone, PartialEq, Eq)]

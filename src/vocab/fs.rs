@@ -1,0 +1,1 @@
+//! Writing a file so that readers see the old content or the new, never a torn one.
