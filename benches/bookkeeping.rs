@@ -13,7 +13,7 @@ use std::hint::black_box;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aftershock::chaos::engine::FaultMarks;
+use aftershock::measure::fault_acks::FaultMarks;
 use aftershock::load::payload::PayloadBuilder;
 use aftershock::load::producer::{AckBook, MessageSource, SendBook, on_delivery};
 use aftershock::measure::hot_clock::{monotonic_ns, read_tsc};

@@ -44,7 +44,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aftershock::chaos::engine::FaultMarks;
+use aftershock::measure::fault_acks::FaultMarks;
 use aftershock::load::ack_stamp::producer_with_ack_stamps;
 use aftershock::load::payload::{self, Header, PayloadBuilder};
 use aftershock::load::producer::{AckBook, MessageSource, SendBook, on_delivery, stamp_clock};

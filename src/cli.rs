@@ -429,7 +429,8 @@ async fn run_command(a: RunArgs) -> anyhow::Result<Outcome> {
         }
     };
     if a.dry_run {
-        print!("{}", crate::runner::dry_run(&scenario));
+        let plan = crate::plan::RunPlan::new(&scenario, crate::plan::ProducerIds::new(0))?;
+        print!("{}", crate::runner::dry_run(&scenario, &plan));
         if let ClusterTarget::Existing { kubernetes: Some(k), .. } = &scenario.cluster
             && !scenario.faults.is_empty()
         {

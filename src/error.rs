@@ -106,6 +106,30 @@ pub enum Error {
         source: Box<kube::Error>,
     },
 
+    /// A killed node's partitions did not fail over in time.
+    #[error("{0}")]
+    Failover(String),
+
+    /// A scenario that validates but cannot be planned (config, exit 2).
+    #[error(transparent)]
+    Plan(#[from] crate::plan::PlanError),
+
+    /// A task of the run ended abnormally (a panic).
+    #[error("{what} failed: {source}")]
+    Task {
+        what: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+
+    /// Building or writing a report failed.
+    #[error("{context}: {source}")]
+    Report {
+        context: String,
+        #[source]
+        source: Box<crate::report::Error>,
+    },
+
     /// Any other I/O failure, with what was being done.
     #[error("{context}: {source}")]
     Io {
@@ -131,6 +155,7 @@ impl Error {
                 | Error::KubeForbidden(_)
                 | Error::KubeConfig(_)
                 | Error::Usage(_)
+                | Error::Plan(_)
         )
     }
 

@@ -34,10 +34,12 @@ pub mod error;
 pub mod gate;
 pub mod load;
 pub mod measure;
+pub mod plan;
 pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod smoke;
+pub mod stop;
 pub mod vocab;
 
 pub use error::{Error, Result};

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aftershock::chaos::engine::FaultMarks;
+use aftershock::measure::fault_acks::FaultMarks;
 use aftershock::load::producer::ProducerPlan;
 use aftershock::scenario::{KeyDist, Rate, SizeDist, seeded_rng};
 use rdkafka::config::ClientConfig;

@@ -20,24 +20,28 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use nix::sys::signal::Signal;
-use rdkafka::config::ClientConfig;
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::Outcome;
-use crate::chaos::engine::{FaultMarks, blocking};
-use crate::chaos::ledger::{FaultLedger, LedgerEntry, now_ms};
-use crate::chaos::observe::ClusterView;
+use crate::chaos::backend::{ApplyEnv, ClusterProbe, FaultBackend, FaultGuard, KafkaProbe};
+use crate::chaos::engine::blocking;
+use crate::chaos::ledger::FaultLedger;
+use crate::chaos::local::LocalBackend;
 use crate::cluster::LocalCluster;
 use crate::error::{Error, Result};
+use crate::measure::fault_acks::FaultMarks;
+use crate::plan::{Occurrence, ProducerIds};
+use crate::runner::workers::{self, Groups};
+use crate::scenario::fault::{FaultAction, FaultSpec, FaultStart, TargetSpec};
+use crate::stop::{Stop, StopReason};
 use crate::load::payload::PayloadBuilder;
 use crate::load::producer::{ProducerPlan, run_producer};
 use crate::measure::{
     Aggregator, LatencyKind, Measurements, PhaseSpec, Recorder, RunClock, SnapshotReceiver, WorkerId, channel,
 };
 use crate::report::{ClusterInfo, Environment, RunStatus, Units};
-use crate::runner::{self, Connection, Groups, Progress};
+use crate::runner::{self, Connection, Progress, admin, connect};
 use crate::scenario::capacity::{CapacitySpec, NodeDown, StepRule};
 use crate::scenario::{ClusterTarget, Rate, Scenario};
 use report::{
@@ -48,8 +52,6 @@ use search::{Limit, Plan, Search, Stage, StepFigures, judge};
 
 /// How long a killed node's partitions get to fail over before the search starts.
 const FAILOVER_TIMEOUT: Duration = Duration::from_secs(90);
-/// How long the node gets to come back at the end.
-const RESTART_TIMEOUT: Duration = Duration::from_secs(120);
 /// After a step's window, consumers' last per-second snapshots need this long to arrive.
 const SNAPSHOT_GRACE: Duration = Duration::from_millis(1500);
 /// How often a long warm-up probes the backlog, as the window will.
@@ -120,11 +122,28 @@ pub async fn run_capacity(
     }
     let started_wall = SystemTime::now();
     let id = runner::run_id(&format!("{}-capacity", scenario.name), started_wall);
-    let (run_dir, cancel) = runner::open_run(&id, opts.out.as_deref(), &opts.reports_root, shutdown)?;
-    let conn = runner::connect(&scenario, &run_dir).await?;
-    let run = Run { scenario: &scenario, spec: &spec, conn: &conn, id: &id, run_dir: &run_dir, cancel, opts: &opts };
+    let stop = Stop::new();
+    let run_dir = connect::open_run(&id, opts.out.as_deref(), &opts.reports_root, shutdown, &stop)?;
+    let conn = connect::connect(&scenario, &run_dir).await?;
+    let tracker = TaskTracker::new();
+    let run = Run {
+        scenario: &scenario,
+        spec: &spec,
+        conn: &conn,
+        id: &id,
+        run_dir: &run_dir,
+        stop: stop.clone(),
+        tracker: tracker.clone(),
+        opts: &opts,
+    };
     let result = run.search(node_down, started_wall).await;
-    runner::disconnect(&scenario, conn.local).await;
+    // An early error must not leave producers or consumers running.
+    if result.is_err() {
+        stop.cancel();
+    }
+    tracker.close();
+    tracker.wait().await;
+    connect::disconnect(&scenario, conn.local).await;
     result
 }
 
@@ -135,7 +154,8 @@ struct Run<'a> {
     conn: &'a Connection,
     id: &'a str,
     run_dir: &'a Path,
-    cancel: CancellationToken,
+    stop: Stop,
+    tracker: TaskTracker,
     opts: &'a CapacityOptions,
 }
 
@@ -174,73 +194,68 @@ async fn route(mut rx: SnapshotReceiver, mut ctl: mpsc::UnboundedReceiver<Ctl>) 
     }
 }
 
-/// The node taken down for the search.
+/// The node taken down for the whole search, as a fault through the local backend.
 struct DownNode {
-    cluster: Arc<Mutex<LocalCluster>>,
     node: i32,
-    ledger: FaultLedger,
+    guard: Box<dyn FaultGuard>,
     failover_secs: Option<f64>,
 }
 
 /// The ledger id of the node-down entry (one per run dir).
 const LEDGER_ID: u32 = 1;
 
-fn lock(c: &Mutex<LocalCluster>) -> std::sync::MutexGuard<'_, LocalCluster> {
-    c.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Picks the node (the highest one that is not the active controller, unless told), records
-/// it in the fault ledger so that `aftershock heal` can bring it back after a crash, SIGKILLs
-/// it, and waits until its partitions have new leaders and it is out of every ISR.
-fn take_down(
+/// Picks the node (the highest one that is not the active controller, unless told), kills it
+/// as a fault of the local backend (written to the fault ledger first, so that `aftershock
+/// heal` can bring it back after a crash), and waits until its partitions have new leaders
+/// and it is out of every ISR.
+async fn take_down(
     cluster: Arc<Mutex<LocalCluster>>,
     which: NodeDown,
-    base: &ClientConfig,
+    probe: Arc<dyn ClusterProbe>,
     run_dir: &Path,
 ) -> Result<DownNode> {
-    let (node, dir, pid) = {
-        let mut c = lock(&cluster);
-        let ids: Vec<i32> = c.state().nodes.iter().map(|n| n.id).collect();
-        let alive: Vec<i32> = ids.iter().copied().filter(|id| c.is_alive(*id)).collect();
-        let node = match which {
-            NodeDown::Node(id) if ids.contains(&id) => id,
-            NodeDown::Node(id) => return Err(Error::Usage(format!("the cluster has no node {id} (nodes {ids:?})"))),
-            _ => {
-                let controller = crate::chaos::observe::active_controller(c.dir(), c.state(), &alive);
-                let mut candidates: Vec<i32> = alive.iter().copied().filter(|id| Some(*id) != controller).collect();
-                if candidates.is_empty() {
-                    candidates = alive.clone();
-                }
-                *candidates.iter().max().ok_or_else(|| Error::Usage("no node of the cluster is running".into()))?
+    let backend = LocalBackend::new(cluster);
+    let nodes = backend.nodes().await?;
+    let node = match which {
+        NodeDown::Node(id) if nodes.all.contains(&id) => id,
+        NodeDown::Node(id) => return Err(Error::Usage(format!("the cluster has no node {id} (nodes {:?})", nodes.all))),
+        _ => {
+            let controller = backend.controller(&nodes.alive, probe.as_ref()).await.ok();
+            let mut candidates: Vec<i32> = nodes.alive.iter().copied().filter(|id| Some(*id) != controller).collect();
+            if candidates.is_empty() {
+                candidates = nodes.alive.clone();
             }
-        };
-        if alive.len() < 2 {
-            return Err(Error::Usage(format!("only {} node(s) running: none can be taken down", alive.len())));
+            *candidates.iter().max().ok_or_else(|| Error::Usage("no node of the cluster is running".into()))?
         }
-        let pid = c.state().node(node).and_then(|n| n.pid);
-        (node, c.dir().to_path_buf(), pid)
     };
+    if nodes.alive.len() < 2 {
+        return Err(Error::Usage(format!("only {} node(s) running: none can be taken down", nodes.alive.len())));
+    }
     crate::cluster::registry::remember(run_dir);
-    let ledger = FaultLedger::new(run_dir);
-    ledger.append(&LedgerEntry::Applying {
-        id: LEDGER_ID,
-        fault: "capacity-node-down".into(),
-        action: "kill".into(),
-        cluster_dir: dir,
-        nodes: vec![node],
-        pids: pid.into_iter().collect(),
-        unix_ms: now_ms(),
-    })?;
+    let occ = Occurrence {
+        seq: LEDGER_ID,
+        spec: FaultSpec {
+            name: "capacity-node-down".into(),
+            start: FaultStart::At(Duration::ZERO),
+            action: FaultAction::Kill,
+            target: TargetSpec::Node(node),
+            duration: Duration::ZERO,
+            restart_after: None,
+            every: None,
+            times: 1,
+        },
+        repeat: 0,
+        start: Duration::ZERO,
+    };
+    let env = ApplyEnv { ledger: FaultLedger::new(run_dir), probe: probe.clone(), n_nodes: nodes.all.len() };
     let killed = Instant::now();
-    lock(&cluster).signal_node(node, Signal::SIGKILL)?;
-    let mut down = DownNode { cluster, node, ledger, failover_secs: None };
+    let guard = backend.apply(&occ, &[node], &env).await?;
     let mut last = String::new();
     while killed.elapsed() < FAILOVER_TIMEOUT {
-        if let Ok(v) = ClusterView::fetch(base, Duration::from_secs(5)) {
+        if let Ok(v) = probe.view(Duration::from_secs(5)).await {
             let out_of_isr = v.partitions.iter().all(|p| !p.isr.contains(&node));
             if !v.brokers.contains(&node) && v.leaderless() == 0 && out_of_isr && !v.partitions.is_empty() {
-                down.failover_secs = Some(killed.elapsed().as_secs_f64());
-                return Ok(down);
+                return Ok(DownNode { node, guard, failover_secs: Some(killed.elapsed().as_secs_f64()) });
             }
             last = format!(
                 "{} partitions without a leader, node {node} {}registered, {}",
@@ -249,25 +264,19 @@ fn take_down(
                 if out_of_isr { "out of every ISR" } else { "still in some ISR" }
             );
         }
-        std::thread::sleep(Duration::from_millis(250));
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let why = format!("after killing node {node}, partitions did not fail over within {FAILOVER_TIMEOUT:?}: {last}");
     // Put it back before giving up; the search cannot run on a cluster in this state.
-    let _ = restore(down);
-    Err(Error::Usage(why))
+    let _ = restore(DownNode { node, guard, failover_secs: None }).await;
+    Err(Error::Failover(why))
 }
 
-/// Restarts the node and waits until it is registered; closes the ledger entry.
-fn restore(d: DownNode) -> NodeDownRecord {
-    let result = {
-        let mut c = lock(&d.cluster);
-        if c.is_alive(d.node) { Ok(()) } else { c.restart_node(d.node, RESTART_TIMEOUT) }
-    };
-    let (restored, restore_error) = match result {
-        Ok(()) => {
-            let _ = d.ledger.append(&LedgerEntry::Reverted { id: LEDGER_ID, unix_ms: now_ms() });
-            (true, None)
-        }
+/// Restarts the node (the fault's revert) and waits until it is registered; the revert
+/// closes the ledger entry.
+async fn restore(d: DownNode) -> NodeDownRecord {
+    let (restored, restore_error) = match d.guard.revert().await {
+        Ok(()) => (true, None),
         Err(e) => (false, Some(e.to_string())),
     };
     NodeDownRecord { node: d.node, how: "SIGKILL".into(), failover_secs: d.failover_secs, restored, restore_error }
@@ -298,7 +307,7 @@ fn warmup_probes(warmup: Duration) -> impl Iterator<Item = Duration> {
 }
 
 /// Sleeps until `at` or until `cancel`; true when cancelled.
-async fn sleep_until(at: Instant, cancel: &CancellationToken) -> bool {
+async fn sleep_until(at: Instant, cancel: &Stop) -> bool {
     tokio::select! {
         _ = tokio::time::sleep_until(at.into()) => false,
         _ = cancel.cancelled() => true,
@@ -310,7 +319,7 @@ impl Run<'_> {
         let base = self.conn.base.clone();
         {
             let (s, b) = (self.scenario.clone(), base.clone());
-            blocking(move || runner::ensure_topics(&s, &b)).await?;
+            blocking(move || admin::ensure_topics(&s, &b)).await?;
         }
         let partitions: BTreeMap<String, usize> =
             self.scenario.topics.iter().map(|t| (t.name.clone(), t.partitions as usize)).collect();
@@ -319,7 +328,7 @@ impl Run<'_> {
             let (b, bs, topics) =
                 (base.clone(), self.conn.bootstrap.clone(), partitions.keys().cloned().collect::<Vec<_>>());
             let bootstrap = self.conn.bootstrap.clone();
-            blocking(move || runner::cluster_info(&b, &bs, &topics))
+            blocking(move || admin::cluster_info(&b, &bs, &topics))
                 .await
                 .unwrap_or_else(|_| ClusterInfo { bootstrap, ..ClusterInfo::default() })
         };
@@ -327,11 +336,11 @@ impl Run<'_> {
             (NodeDown::No, _) => None,
             (_, None) => return Err(Error::Usage("taking a node down needs a local or running cluster".into())),
             (which, Some(c)) => {
-                let (c, b, dir) = (c.clone(), base.clone(), self.run_dir.to_path_buf());
+                let probe: Arc<dyn ClusterProbe> = Arc::new(KafkaProbe::new(base.clone()));
                 if self.opts.progress != Progress::None {
                     eprintln!("taking a node down (SIGKILL) and waiting for its partitions to fail over");
                 }
-                let d = blocking(move || take_down(c, which, &b, &dir)).await?;
+                let d = take_down(c.clone(), which, probe, self.run_dir).await?;
                 if self.opts.progress != Progress::None {
                     eprintln!(
                         "node {} is down; partitions failed over in {:.1} s",
@@ -349,7 +358,7 @@ impl Run<'_> {
                 if self.opts.progress != Progress::None {
                     eprintln!("restarting node {}", d.node);
                 }
-                Some(blocking(move || Ok(restore(d))).await?)
+                Some(restore(d).await)
             }
             None => None,
         };
@@ -386,10 +395,10 @@ impl Run<'_> {
         let (ctl, ctl_rx) = mpsc::unbounded_channel();
         let router = tokio::spawn(route(rx, ctl_rx));
         let payloads = PayloadBuilder::new(self.scenario.seed);
-        let stop_consumers = CancellationToken::new();
+        let stop_consumers = self.stop.child();
         // Consumers only count and time messages here: no ledger verification in a search.
         let no_ids = BTreeMap::new();
-        let started = runner::start_consumers(
+        let started = workers::start_consumers(
             self.scenario,
             &self.conn.base,
             partitions,
@@ -398,32 +407,33 @@ impl Run<'_> {
             &tx,
             &payloads,
             &stop_consumers,
+            &self.tracker,
         );
         let (groups, consumer_threads) = match started {
-            Ok(x) => x,
+            Ok(c) => (c.groups, c.threads),
             Err(e) => {
                 search.abort();
                 router.abort();
                 return (records, search, Some(e.to_string()));
             }
         };
-        runner::wait_assigned(&groups, &self.cancel).await;
+        workers::wait_assigned(&groups, &self.stop).await;
         // Where the search starts: anything already in the topics is read first, so that old
         // messages neither count as backlog nor as latency.
         let base_offsets = self.end_offsets(partitions).await.unwrap_or_default();
         let deadline = Instant::now() + spec.settle;
         while !groups.iter().all(|(_, t, g)| base_offsets.get(t).is_none_or(|e| g.reached(e)))
             && Instant::now() < deadline
-            && !self.cancel.is_cancelled()
+            && !self.stop.is_cancelled()
         {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
 
         let mut abort = None;
-        let nonce: u32 = rand::random::<u32>() & 0x000F_FFFF;
-        let mut next_id = 0u32;
+        // One allocator for the whole search: every step's producers get ids of their own.
+        let mut ids = ProducerIds::random();
         while let Some((target, stage)) = search.next_rate() {
-            if self.cancel.is_cancelled() {
+            if self.stop.is_cancelled() {
                 break;
             }
             let index = records.len() as u32 + 1;
@@ -447,8 +457,7 @@ impl Run<'_> {
                 groups: &groups,
                 partitions,
                 base_offsets: &base_offsets,
-                nonce,
-                next_id: &mut next_id,
+                ids: &mut ids,
             };
             match self.step(step).await {
                 Ok(rec) => {
@@ -469,8 +478,8 @@ impl Run<'_> {
                 }
             }
         }
-        if self.cancel.is_cancelled() && abort.is_none() {
-            abort = Some("interrupted (Ctrl-C or SIGTERM)".into());
+        if self.stop.is_cancelled() && abort.is_none() {
+            abort = Some(self.stop.reason().unwrap_or(StopReason::Interrupted).to_string());
         }
         if abort.is_some() {
             search.abort();
@@ -488,7 +497,7 @@ impl Run<'_> {
 
     async fn end_offsets(&self, partitions: &BTreeMap<String, usize>) -> Result<BTreeMap<String, Vec<i64>>> {
         let (b, t) = (self.conn.base.clone(), partitions.clone());
-        blocking(move || runner::end_offsets(&b, &t)).await
+        blocking(move || admin::end_offsets(&b, &t)).await
     }
 
     async fn lag(&self, cx: &StepCx<'_>) -> Option<u64> {
@@ -533,13 +542,12 @@ impl Run<'_> {
             Rate::Max => 1.0,
         };
         let total: f64 = self.scenario.producers.iter().map(|p| weight(p.rate)).sum();
-        let stop = self.cancel.child_token();
+        let stop = self.stop.child();
         let mut threads = Vec::new();
         for p in &self.scenario.producers {
             let share = cx.target * weight(p.rate) / total;
             for instance in 0..p.instances {
-                let producer_id = (cx.nonce << 12) | (*cx.next_id & 0xFFF);
-                *cx.next_id += 1;
+                let producer_id = cx.ids.allocate()?;
                 let plan = ProducerPlan {
                     name: p.name.clone(),
                     instance,
@@ -550,15 +558,15 @@ impl Run<'_> {
                     sizes: p.message_size,
                     keys: p.keys.sampler(),
                     rng: self.scenario.rng(&format!("producer/{}/step{}", p.name, cx.index), u64::from(instance)),
-                    config: runner::producer_config(&self.conn.base, p),
+                    config: workers::producer_config(&self.conn.base, p),
                     start_at,
                     stop_at: win_end,
                     drain: spec.settle,
                     marks: Arc::new(FaultMarks::default()),
                 };
                 let rec = Recorder::new(WorkerId::producer(&p.name, instance), clock, cx.tx.clone());
-                let (pl, st) = (cx.payloads.clone(), stop.clone());
-                threads.push(runner::spawn_worker(format!("producer-{}-{instance}", p.name), move || {
+                let (pl, st) = (cx.payloads.clone(), stop.token().clone());
+                threads.push(workers::spawn_worker(format!("producer-{}-{instance}", p.name), &self.tracker, move || {
                     run_producer(plan, clock, rec, pl, st)
                 })?);
             }
@@ -570,18 +578,18 @@ impl Run<'_> {
         // docs/performance.md). Probing during the warm-up moves that stall out of the window.
         let mut aborted = false;
         for at in warmup_probes(warmup) {
-            aborted = sleep_until(start_at + at, &self.cancel).await;
+            aborted = sleep_until(start_at + at, &self.stop).await;
             if aborted {
                 break;
             }
             let _ = self.lag(&cx).await;
         }
-        aborted = aborted || sleep_until(warm_end, &self.cancel).await;
+        aborted = aborted || sleep_until(warm_end, &self.stop).await;
         let lag_start = if aborted { None } else { self.lag(&cx).await };
-        aborted = aborted || sleep_until(win_end, &self.cancel).await;
+        aborted = aborted || sleep_until(win_end, &self.stop).await;
         let lag_end = if aborted { None } else { self.lag(&cx).await };
 
-        let (outcomes, failures) = runner::join_producers(threads).await;
+        let (outcomes, failures) = workers::join(threads).await;
         if !failures.is_empty() {
             let _ = self.take(cx.ctl).await;
             return Err(Error::Usage(failures.join("; ")));
@@ -590,15 +598,15 @@ impl Run<'_> {
         let ends = self.end_offsets(cx.partitions).await.unwrap_or_default();
         let settle_deadline = win_end + spec.settle;
         let reached = || cx.groups.iter().all(|(_, t, g)| ends.get(t).is_none_or(|e| g.reached(e)));
-        while !reached() && Instant::now() < settle_deadline && !self.cancel.is_cancelled() {
+        while !reached() && Instant::now() < settle_deadline && !self.stop.is_cancelled() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let settled = reached() && outcomes.iter().all(|o| o.in_flight_at_end == 0);
         let settle_secs = Instant::now().saturating_duration_since(win_end).as_secs_f64();
-        if !self.cancel.is_cancelled() {
+        if !self.stop.is_cancelled() {
             tokio::time::sleep_until((win_end + SNAPSHOT_GRACE).max(Instant::now()).into()).await;
         }
-        aborted = aborted || self.cancel.is_cancelled();
+        aborted = aborted || self.stop.is_cancelled();
         let agg = self.take(cx.ctl).await;
         let m = agg.map(|a| a.finish_at(clock.offset(Instant::now())));
         let phase = |name: &str| m.as_ref().and_then(|m| m.phases.iter().find(|p| p.spec.name == name));
@@ -786,8 +794,7 @@ struct StepCx<'a> {
     groups: &'a Groups,
     partitions: &'a BTreeMap<String, usize>,
     base_offsets: &'a BTreeMap<String, Vec<i64>>,
-    nonce: u32,
-    next_id: &'a mut u32,
+    ids: &'a mut ProducerIds,
 }
 
 /// The step's own seconds (those in one of its phases: warm-up, window, settle).

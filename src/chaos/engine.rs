@@ -1,80 +1,22 @@
-//! Runs a scenario's fault schedule against a backend (a local cluster, or broker pods in
-//! Kubernetes): each occurrence waits for its time, resolves its target, is applied as a guard
-//! (local faults are written to the ledger first), observed, and undone when its window ends
-//! or the run is cancelled.
+//! Runs a run's fault timeline against a [`FaultBackend`]: each occurrence waits for its
+//! time, resolves its target, is applied as a guard (written to the ledger first where the
+//! backend keeps one), observed through Kafka, and undone when its window ends or the run is
+//! cancelled.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::seq::IndexedRandom as _;
-use rdkafka::config::ClientConfig;
-use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
+use super::backend::{ApplyEnv, ClusterProbe, FaultBackend, FaultGuard, Nodes};
 use super::ledger::FaultLedger;
-use super::observe::{ClusterView, active_controller};
-use crate::cluster::LocalCluster;
 use crate::error::{Error, Result};
 use crate::measure::RunClock;
-use crate::scenario::fault::{FaultAction, FaultSpec, FaultStart, Safety, TargetSpec};
-
-/// The fault producers attribute acknowledgements to: its sequence number (from 1) and its
-/// injection time in run-clock nanoseconds. Written once per fault, read on every ack.
-#[derive(Debug, Default)]
-pub struct FaultMarks {
-    seq: AtomicU32,
-    start_ns: AtomicU64,
-}
-
-impl FaultMarks {
-    /// The latest fault, if any: (sequence number, injection time in run-clock ns).
-    #[inline]
-    pub fn current(&self) -> Option<(u32, u64)> {
-        let seq = self.seq.load(Ordering::Acquire);
-        (seq > 0).then(|| (seq, self.start_ns.load(Ordering::Relaxed)))
-    }
-
-    pub(crate) fn set(&self, seq: u32, start_ns: u64) {
-        self.start_ns.store(start_ns, Ordering::Relaxed);
-        self.seq.store(seq, Ordering::Release);
-    }
-}
-
-/// One planned occurrence of a fault.
-#[derive(Debug, Clone)]
-pub struct Occurrence {
-    /// 1-based, in start order; the key of the ledger and of [`FaultMarks`].
-    pub seq: u32,
-    pub spec: FaultSpec,
-    /// Which repetition of the fault (0-based).
-    pub repeat: u32,
-    /// Offset from the start of the load.
-    pub start: Duration,
-}
-
-/// Expands `every`/`times` and phase-relative starts into a timeline sorted by start.
-/// `phases` are (name, offset of its start from the start of the load).
-pub fn timeline(faults: &[FaultSpec], phases: &[(String, Duration)]) -> Vec<Occurrence> {
-    let mut out = Vec::new();
-    for f in faults {
-        let first = match &f.start {
-            FaultStart::At(d) => *d,
-            FaultStart::Phase { phase, offset } => {
-                phases.iter().find(|(n, _)| n == phase).map(|(_, s)| *s).unwrap_or_default() + *offset
-            }
-        };
-        for repeat in 0..f.times.max(1) {
-            let start = first + f.every.unwrap_or_default() * repeat;
-            out.push(Occurrence { seq: 0, spec: f.clone(), repeat, start });
-        }
-    }
-    out.sort_by_key(|o| o.start);
-    for (i, o) in out.iter_mut().enumerate() {
-        o.seq = i as u32 + 1;
-    }
-    out
-}
+use crate::measure::fault_acks::FaultMarks;
+use crate::plan::Occurrence;
+use crate::scenario::fault::{FaultAction, FaultSpec, Safety, TargetSpec};
+use crate::stop::{Stop, StopReason};
 
 /// What happened to one occurrence; times are offsets from the run clock's start.
 #[derive(Debug, Clone, Default)]
@@ -110,25 +52,10 @@ pub struct FaultOutcome {
     pub notes: Vec<String>,
 }
 
-/// Where faults are injected.
-#[derive(Clone, Debug)]
-pub enum Backend {
-    /// The processes (and network namespaces) of a local cluster.
-    Local(Arc<Mutex<LocalCluster>>),
-    /// Broker pods through the Kubernetes API.
-    Kube(Arc<super::kube::KubeBackend>),
-}
-
-/// An applied fault of either backend.
-enum Guard {
-    Local(super::local::ActiveFault),
-    Kube(super::kube::KubeFault),
-}
-
 /// What the engine needs from the run.
 pub struct ChaosContext {
-    pub backend: Backend,
-    pub base: ClientConfig,
+    pub backend: Arc<dyn FaultBackend>,
+    pub probe: Arc<dyn ClusterProbe>,
     pub ledger: FaultLedger,
     pub clock: RunClock,
     pub load_start: Instant,
@@ -137,22 +64,30 @@ pub struct ChaosContext {
     pub safety: Safety,
     /// When the observation of a fault must end at the latest (end of the run).
     pub observe_until: Instant,
+    /// The run's tasks: every task the engine starts is tracked, so the run can wait for all.
+    pub tracker: TaskTracker,
 }
 
-/// Runs every occurrence; returns their outcomes in start order. Cancelling `cancel` undoes
-/// active faults at once; `abort` receives a reason if the run must stop (unhealthy cluster).
-pub async fn run_faults(
-    plan: Vec<Occurrence>,
-    ctx: Arc<ChaosContext>,
-    cancel: CancellationToken,
-    abort: Arc<Mutex<Option<String>>>,
-) -> Vec<FaultOutcome> {
+/// The time now, from tokio's clock: the same as `Instant::now()` in a run, and virtual in
+/// the engine's tests with paused time.
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+async fn sleep_until(at: Instant) {
+    tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+}
+
+/// Runs every occurrence; returns their outcomes in start order. Cancelling `stop` undoes
+/// active faults at once. An unhealthy cluster before the first fault stops the whole run
+/// (through `stop`'s root) with the reason.
+pub async fn run_faults(plan: Vec<Occurrence>, ctx: Arc<ChaosContext>, stop: Stop) -> Vec<FaultOutcome> {
     let mut handles = Vec::new();
     let first = plan.first().map(|o| o.seq);
     for occ in plan {
-        let (ctx, cancel, abort) = (ctx.clone(), cancel.clone(), abort.clone());
+        let (c, stop) = (ctx.clone(), stop.clone());
         let check_health = Some(occ.seq) == first && ctx.safety.require_healthy;
-        handles.push(tokio::spawn(async move { run_one(occ, ctx, cancel, abort, check_health).await }));
+        handles.push(ctx.tracker.spawn(async move { run_one(occ, c, stop, check_health).await }));
     }
     let mut out = Vec::new();
     for h in handles {
@@ -165,13 +100,7 @@ pub async fn run_faults(
     out
 }
 
-async fn run_one(
-    occ: Occurrence,
-    ctx: Arc<ChaosContext>,
-    cancel: CancellationToken,
-    abort: Arc<Mutex<Option<String>>>,
-    check_health: bool,
-) -> FaultOutcome {
+async fn run_one(occ: Occurrence, ctx: Arc<ChaosContext>, stop: Stop, check_health: bool) -> FaultOutcome {
     let mut out = FaultOutcome {
         seq: occ.seq,
         name: occ.spec.name.clone(),
@@ -180,52 +109,28 @@ async fn run_one(
         planned_start: (ctx.load_start + occ.start).saturating_duration_since(ctx.clock.start()),
         ..Default::default()
     };
-    let due = tokio::time::Instant::from_std(ctx.load_start + occ.start);
     tokio::select! {
-        _ = tokio::time::sleep_until(due) => {}
-        _ = cancel.cancelled() => {
+        _ = sleep_until(ctx.load_start + occ.start) => {}
+        _ = stop.cancelled() => {
             out.skipped = Some("the run ended before the fault was due".into());
             return out;
         }
     }
-    let n_nodes = match node_ids(&ctx.backend).await {
-        Ok((all, _)) => all.len(),
+    let n_nodes = match ctx.backend.nodes().await {
+        Ok(n) => n.all.len(),
         Err(e) => {
             out.skipped = Some(format!("could not list the nodes: {e}"));
             return out;
         }
     };
-    if check_health {
-        let base = ctx.base.clone();
-        let view = blocking(move || ClusterView::fetch(&base, Duration::from_secs(10))).await;
-        match view {
-            Ok(v) if v.healthy(n_nodes) => {}
-            Ok(v) => {
-                let why = format!(
-                    "the cluster was unhealthy when the first fault was due ({}); no fault was injected (set \"safety\": {{\"require_healthy\": false}} to inject anyway)",
-                    v.problems(n_nodes)
-                );
-                *lock(&abort) = Some(why.clone());
-                out.skipped = Some(why);
-                cancel.cancel();
-                return out;
-            }
-            Err(e) => {
-                let why = format!("could not check the cluster's health before the first fault: {e}");
-                *lock(&abort) = Some(why.clone());
-                out.skipped = Some(why);
-                cancel.cancel();
-                return out;
-            }
-        }
+    if check_health && let Err(why) = healthy_before_first(&ctx, n_nodes).await {
+        out.skipped = Some(why.clone());
+        stop.stop(StopReason::Safety(why));
+        return out;
     }
-
     // Resolve the target now: leaders and the controller move during a run.
-    let resolved = match node_ids(&ctx.backend).await {
-        Ok((all, alive)) => {
-            let (ctx2, spec) = (ctx.clone(), occ.spec.clone());
-            blocking(move || resolve_target(&ctx2, &spec, occ.seq, all, alive)).await
-        }
+    let resolved = match ctx.backend.nodes().await {
+        Ok(nodes) => resolve_target(&ctx, &occ.spec, occ.seq, nodes).await,
         Err(e) => Err(e),
     };
     let (nodes, reason) = match resolved {
@@ -235,88 +140,50 @@ async fn run_one(
             return out;
         }
     };
-    out.nodes = nodes.clone();
+    out.nodes = nodes;
     out.reason = reason;
+    inject(&occ, &ctx, &stop, n_nodes, &mut out).await;
+    out
+}
 
-    let injected_at = Instant::now();
+/// Refuses to start breaking a cluster that is already broken.
+async fn healthy_before_first(ctx: &ChaosContext, n_nodes: usize) -> std::result::Result<(), String> {
+    match ctx.probe.view(Duration::from_secs(10)).await {
+        Ok(v) if v.healthy(n_nodes) => Ok(()),
+        Ok(v) => Err(format!(
+            "the cluster was unhealthy when the first fault was due ({}); no fault was injected (set \"safety\": {{\"require_healthy\": false}} to inject anyway)",
+            v.problems(n_nodes)
+        )),
+        Err(e) => Err(format!("could not check the cluster's health before the first fault: {e}")),
+    }
+}
+
+/// Applies the fault, holds it for its window, undoes it, and fills in what was observed.
+async fn inject(occ: &Occurrence, ctx: &Arc<ChaosContext>, stop: &Stop, n_nodes: usize, out: &mut FaultOutcome) {
+    let injected_at = now();
     out.injected = Some(injected_at.saturating_duration_since(ctx.clock.start()));
     ctx.marks.set(occ.seq, ctx.clock.offset_nanos(injected_at));
     // Observe while the fault is on and after it is undone.
-    let observer_stop = CancellationToken::new();
-    let observer = tokio::spawn(observe(
+    let observer_stop = stop.child();
+    let observer = ctx.tracker.spawn(observe(
         ctx.clone(),
-        nodes.clone(),
+        out.nodes.clone(),
         occ.spec.target.clone(),
         n_nodes,
         injected_at,
         observer_stop.clone(),
-        cancel.clone(),
     ));
-
-    let applied = match &ctx.backend {
-        Backend::Local(cluster) => {
-            let (c, ledger, spec, nodes) = (cluster.clone(), ctx.ledger.clone(), occ.spec.clone(), nodes.clone());
-            blocking(move || super::local::apply(&c, &ledger, occ.seq, &spec, &nodes)).await.map(Guard::Local)
-        }
-        Backend::Kube(k) => {
-            let base = ctx.base.clone();
-            let healthy = move || {
-                let base = base.clone();
-                async move { wait_healthy(base, n_nodes, k_timeout()).await }
-            };
-            k.apply(occ.seq, &occ.spec, &nodes, healthy).await.map(Guard::Kube)
-        }
-    };
-    // Kubernetes: watch the pods the fault took down until they are Ready again.
-    let mut pod_watch = None;
-    match applied {
+    let env = ApplyEnv { ledger: ctx.ledger.clone(), probe: ctx.probe.clone(), n_nodes };
+    let mut ready_watch = None;
+    match ctx.backend.apply(occ, &out.nodes, &env).await {
         Err(e) => out.errors.push(format!("applying: {e}")),
         Ok(guard) => {
-            if let (Guard::Kube(f), Backend::Kube(k)) = (&guard, &ctx.backend) {
-                out.pods = f.pods().iter().map(|p| p.name.clone()).collect();
-                out.notes.extend(f.objects().into_iter().map(|o| format!("created {o}")));
-                if takes_pods_down(occ.spec.action) {
-                    pod_watch = Some(tokio::spawn(watch_pods_ready(
-                        k.clone(),
-                        f.pods().to_vec(),
-                        occ.spec.action,
-                        cancel.clone(),
-                    )));
-                }
+            guard.describe(out);
+            if takes_pods_down(occ.spec.action) {
+                ready_watch = guard.watch_ready(occ.spec.action, stop.token().clone()).map(|w| ctx.tracker.spawn(w));
             }
-            // The window, cut short by cancellation; kill/stop restart early when asked.
-            let window_end = tokio::time::Instant::from_std(injected_at + occ.spec.duration);
-            let guard = match (guard, occ.spec.restart_after, &ctx.backend) {
-                (Guard::Local(g), Some(after), Backend::Local(cluster)) => {
-                    let at = tokio::time::Instant::from_std(injected_at + after);
-                    tokio::select! { _ = tokio::time::sleep_until(at) => {}, _ = cancel.cancelled() => {} }
-                    let c = cluster.clone();
-                    let (g, r) = blocking_guard(move || {
-                        let mut g = g;
-                        let r = g.restart_early(&c);
-                        (g, r)
-                    })
-                    .await;
-                    if let Err(e) = r {
-                        out.errors.push(format!("restarting early: {e}"));
-                    }
-                    Guard::Local(g)
-                }
-                (g, _, _) => g,
-            };
-            tokio::select! { _ = tokio::time::sleep_until(window_end) => {}, _ = cancel.cancelled() => {} }
-            let r = match (guard, &ctx.backend) {
-                (Guard::Local(g), Backend::Local(cluster)) => {
-                    let c = cluster.clone();
-                    blocking(move || g.revert(&c)).await
-                }
-                (Guard::Kube(mut g), _) => g.revert().await,
-                (Guard::Local(_), Backend::Kube(_)) => Ok(()),
-            };
-            if let Err(e) = r {
-                out.errors.push(format!("undoing: {e}"));
-            }
-            out.reverted = Some(ctx.clock.offset(Instant::now()));
+            hold(occ, guard, injected_at, stop, out).await;
+            out.reverted = Some(ctx.clock.offset(now()));
         }
     }
     let obs = observer.await.unwrap_or_default();
@@ -326,7 +193,7 @@ async fn run_one(
     out.node_registered = obs.node_registered;
     out.new_controller = obs.new_controller;
     out.errors.extend(obs.errors);
-    if let Some(w) = pod_watch {
+    if let Some(w) = ready_watch {
         match w.await {
             Ok(Ok(Some(at))) => out.pod_ready = Some(ctx.clock.offset(at)),
             Ok(Ok(None)) => out.notes.push("the run ended before the pods were Ready again".into()),
@@ -334,119 +201,45 @@ async fn run_one(
             Err(e) => out.errors.push(format!("watching the pods: {e}")),
         }
     }
-    // A NetworkPolicy only works where the CNI enforces it; a broker cut off from the other
-    // nodes for longer than the session timeout (9 s) is fenced, so a broker that stayed
-    // registered through a long enough window shows the policy did nothing.
-    if let (Backend::Kube(k), FaultAction::Partition { peers, .. }) = (&ctx.backend, occ.spec.action)
-        && !k.spec().chaos_mesh
-        && peers != crate::scenario::fault::Peers::Clients
-        && out.injected.is_some()
-        && out.errors.is_empty()
-    {
-        if occ.spec.duration < NETPOL_EFFECT_WINDOW {
-            out.notes.push(format!(
-                "the window is shorter than {}s, too short to tell whether the NetworkPolicy took effect",
-                NETPOL_EFFECT_WINDOW.as_secs()
-            ));
-        } else if !obs.victim_left {
-            out.notes.push(format!(
-                "WARNING: the NetworkPolicy had no visible effect on Kafka: node(s) {:?} stayed registered through a {}s window. Either nothing enforces NetworkPolicies here (kindnet and flannel alone do not), or the engine applies them to new connections only: kube-router (checked) and other conntrack-based engines let established connections go on, and Kafka keeps its connections between brokers open. Such a policy cuts a running broker off only once those connections break (flush the node's conntrack entries for the pod), or use `chaos_mesh`, whose iptables rules in the pod's own network namespace also drop the packets of established connections",
-                out.nodes,
-                occ.spec.duration.as_secs()
-            ));
-        }
+    if out.injected.is_some() && out.errors.is_empty() {
+        let notes = ctx.backend.effect_notes(occ, out, obs.victim_left);
+        out.notes.extend(notes);
     }
-    out
 }
 
-/// A broker cut off from the controller is fenced after `broker.session.timeout.ms` (9 s by
-/// default); windows at least this long tell whether a NetworkPolicy took effect.
-const NETPOL_EFFECT_WINDOW: Duration = Duration::from_secs(15);
-
-/// How long a rolling restart on Kubernetes waits for the cluster to be whole after a pod.
-fn k_timeout() -> Duration {
-    Duration::from_secs(300)
+/// The window, cut short by cancellation; kill and stop restart early when asked; then the
+/// revert.
+async fn hold(occ: &Occurrence, mut guard: Box<dyn FaultGuard>, injected_at: Instant, stop: &Stop, out: &mut FaultOutcome) {
+    if let Some(after) = occ.spec.restart_after {
+        tokio::select! { _ = sleep_until(injected_at + after) => {}, _ = stop.cancelled() => {} }
+        if let Err(e) = guard.restart_early().await {
+            out.errors.push(format!("restarting early: {e}"));
+        }
+    }
+    tokio::select! { _ = sleep_until(injected_at + occ.spec.duration) => {}, _ = stop.cancelled() => {} }
+    if let Err(e) = guard.revert().await {
+        out.errors.push(format!("undoing: {e}"));
+    }
 }
 
 fn takes_pods_down(a: FaultAction) -> bool {
     matches!(a, FaultAction::Kill | FaultAction::Stop | FaultAction::Pause)
 }
 
-/// The node ids of the backend: all of them, and those alive now.
-async fn node_ids(backend: &Backend) -> Result<(Vec<i32>, Vec<i32>)> {
-    match backend {
-        Backend::Local(c) => {
-            let mut c = lock(c);
-            let all: Vec<i32> = c.state().nodes.iter().map(|n| n.id).collect();
-            let alive = all.iter().copied().filter(|id| c.is_alive(*id)).collect();
-            Ok((all, alive))
-        }
-        Backend::Kube(k) => {
-            let pods = k.brokers().await?;
-            let alive = pods.iter().filter(|p| p.ready && !p.deleting).map(|p| p.node_id).collect();
-            Ok((pods.iter().map(|p| p.node_id).collect(), alive))
-        }
-    }
-}
-
 /// Waits until every partition is led and fully in sync on `n_nodes` brokers.
-async fn wait_healthy(base: ClientConfig, n_nodes: usize, timeout: Duration) -> Result<()> {
-    let deadline = Instant::now() + timeout;
+pub(crate) async fn wait_healthy(probe: &dyn ClusterProbe, n_nodes: usize, timeout: Duration) -> Result<()> {
+    let deadline = now() + timeout;
     loop {
-        let b = base.clone();
-        if let Ok(v) = blocking(move || ClusterView::fetch(&b, Duration::from_secs(5))).await
+        if let Ok(v) = probe.view(Duration::from_secs(5)).await
             && v.healthy(n_nodes)
         {
             return Ok(());
         }
-        if Instant::now() >= deadline {
+        if now() >= deadline {
             return Err(Error::Usage(format!("the cluster was not whole again within {timeout:?}")));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-}
-
-/// Waits until each pod the fault took down is Ready again: a replacement for a deleted pod
-/// (a new uid), or the same pod after a pod-failure; `None` when the run ends first.
-async fn watch_pods_ready(
-    k: Arc<super::kube::KubeBackend>,
-    pods: Vec<super::kube::BrokerPod>,
-    action: FaultAction,
-    cancel: CancellationToken,
-) -> Result<Option<Instant>> {
-    let timeout = k.spec().ready_timeout;
-    let wait = async {
-        let mut last = Instant::now();
-        for p in &pods {
-            let at = match action {
-                FaultAction::Pause => {
-                    // Chaos Mesh's pod-failure keeps the pod; it is Ready again only after
-                    // the fault is removed, so first see it not Ready.
-                    wait_not_ready(&k, &p.name, timeout).await?;
-                    k.wait_ready(&p.name, None, timeout).await?
-                }
-                _ => k.wait_ready(&p.name, Some(&p.uid), timeout).await?,
-            };
-            last = last.max(at);
-        }
-        Ok::<_, Error>(last)
-    };
-    tokio::select! {
-        r = wait => r.map(Some),
-        _ = cancel.cancelled() => Ok(None),
-    }
-}
-
-async fn wait_not_ready(k: &super::kube::KubeBackend, name: &str, timeout: Duration) -> Result<()> {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        let pods = k.brokers().await?;
-        if pods.iter().find(|p| p.name == name).is_none_or(|p| !p.ready) {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    Ok(())
 }
 
 #[derive(Debug, Default)]
@@ -460,56 +253,44 @@ struct Observed {
     errors: Vec<String>,
 }
 
-/// Polls metadata (and the quorum state) every 250 ms from injection until the cluster is
-/// whole again or the run ends.
+/// Polls metadata (and the quorum) every 250 ms from injection until the cluster is whole
+/// again or the run ends.
 async fn observe(
     ctx: Arc<ChaosContext>,
     victims: Vec<i32>,
     target: TargetSpec,
     n_nodes: usize,
     injected_at: Instant,
-    stop: CancellationToken,
-    cancel: CancellationToken,
+    stop: Stop,
 ) -> Observed {
     let mut o = Observed::default();
-    let mut victim_gone = false;
     let deadline = ctx.observe_until.max(injected_at + Duration::from_secs(5));
-    loop {
-        if stop.is_cancelled() || cancel.is_cancelled() || Instant::now() >= deadline {
-            break;
-        }
-        let base = ctx.base.clone();
-        let view = blocking(move || ClusterView::fetch(&base, Duration::from_secs(2))).await;
-        let now = ctx.clock.offset(Instant::now());
+    let wants_controller = target == TargetSpec::Controller && ctx.backend.sees_quorum();
+    while !stop.is_cancelled() && now() < deadline {
+        let view = ctx.probe.view(Duration::from_secs(2)).await;
+        let at = ctx.clock.offset(now());
         if let Ok(v) = view {
-            let all_registered = v.brokers.len() >= n_nodes;
-            if !all_registered || !v.healthy(n_nodes) {
+            if v.brokers.len() < n_nodes || !v.healthy(n_nodes) {
                 o.degraded_seen = true;
             }
             if victims.iter().any(|id| !v.brokers.contains(id)) {
-                victim_gone = true;
                 o.victim_left = true;
-            } else if victim_gone && o.node_registered.is_none() {
-                o.node_registered = Some(now);
+            } else if o.victim_left && o.node_registered.is_none() {
+                o.node_registered = Some(at);
             }
             if o.degraded_seen && o.healthy_again.is_none() && v.healthy(n_nodes) {
-                o.healthy_again = Some(now);
+                o.healthy_again = Some(at);
             }
         }
-        if let (TargetSpec::Controller, None, Backend::Local(cluster)) = (&target, o.new_controller, &ctx.backend) {
-            let c = lock(cluster);
-            let alive: Vec<i32> = c.state().nodes.iter().map(|n| n.id).filter(|id| !victims.contains(id)).collect();
-            if let Some(leader) = active_controller(c.dir(), c.state(), &alive)
-                && !victims.contains(&leader)
-            {
-                o.new_controller = Some((now, leader));
-            }
+        if wants_controller
+            && o.new_controller.is_none()
+            && let Some(leader) = ctx.backend.new_controller(&victims)
+        {
+            o.new_controller = Some((at, leader));
         }
         let done = o.healthy_again.is_some()
-            && (!victim_gone || o.node_registered.is_some())
-            && (target != TargetSpec::Controller
-                || o.new_controller.is_some()
-                || matches!(ctx.backend, Backend::Kube(_)));
+            && (!o.victim_left || o.node_registered.is_some())
+            && (!wants_controller || o.new_controller.is_some());
         if done {
             break;
         }
@@ -518,18 +299,13 @@ async fn observe(
     o
 }
 
-/// Chooses the nodes a fault hits among `all` nodes and those alive now (`ids`), and says why.
-fn resolve_target(
-    ctx: &ChaosContext,
-    spec: &FaultSpec,
-    seq: u32,
-    all: Vec<i32>,
-    ids: Vec<i32>,
-) -> Result<(Vec<i32>, String)> {
+/// Chooses the nodes a fault hits among the backend's nodes, and says why.
+async fn resolve_target(ctx: &ChaosContext, spec: &FaultSpec, seq: u32, nodes: Nodes) -> Result<(Vec<i32>, String)> {
     let mut rng = crate::scenario::seeded_rng(ctx.seed, &format!("fault/{}", spec.name), u64::from(seq));
     if matches!(spec.action, FaultAction::Restart) {
-        return Ok((all, "a rolling restart hits every node in turn".into()));
+        return Ok((nodes.all, "a rolling restart hits every node in turn".into()));
     }
+    let ids = nodes.alive;
     let none = || Error::Usage("no live node to hit".into());
     match &spec.target {
         TargetSpec::Node(n) => Ok((vec![*n], format!("node {n} by id"))),
@@ -543,33 +319,26 @@ fn resolve_target(
             Ok((hit, format!("every live node but node {keep} (chosen at random)")))
         }
         TargetSpec::LeaderOf { topic, partition } => {
-            let v = ClusterView::fetch(&ctx.base, Duration::from_secs(10))?;
+            let v = ctx.probe.view(Duration::from_secs(10)).await?;
             let l = v
                 .leader_of(topic, *partition)
                 .ok_or_else(|| Error::Usage(format!("{topic}/{partition} has no leader")))?;
             Ok((vec![l], format!("node {l} led {topic}/{partition}")))
         }
         TargetSpec::MostLeaders => {
-            let v = ClusterView::fetch(&ctx.base, Duration::from_secs(10))?;
+            let v = ctx.probe.view(Duration::from_secs(10)).await?;
             let l = v.most_leaders().ok_or_else(none)?;
             let count = v.partitions.iter().filter(|p| p.leader == l).count();
             Ok((vec![l], format!("node {l} led the most partitions ({count} of {})", v.partitions.len())))
         }
         TargetSpec::Controller => {
-            let c = match &ctx.backend {
-                Backend::Local(cluster) => {
-                    let c = lock(cluster);
-                    active_controller(c.dir(), c.state(), &ids)
-                        .ok_or_else(|| Error::Usage("no quorum leader found in the nodes' quorum state".into()))?
-                }
-                Backend::Kube(_) => super::quorum::describe_quorum_leader(&ctx.base, Duration::from_secs(10))?,
-            };
+            let c = ctx.backend.controller(&ids, ctx.probe.as_ref()).await?;
             Ok((vec![c], format!("node {c} was the active controller (KRaft quorum leader)")))
         }
     }
 }
 
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -578,80 +347,225 @@ pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + 
     tokio::task::spawn_blocking(f).await.map_err(|e| Error::Usage(format!("background task failed: {e}")))?
 }
 
-async fn blocking_guard<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(t) => t,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
-    }
-}
-
-/// What the producers saw of each partition after a fault: per (fault sequence number,
-/// partition), merged over producers.
-pub type FaultAcks = HashMap<(u32, i32), PartitionAcks>;
-
-/// Acknowledgements of one partition after one fault's injection (run-clock ns).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PartitionAcks {
-    /// The first ack of a message meant to be sent after the injection.
-    pub first: Option<u64>,
-    /// The longest time without an ack: from the later of the injection and the previous ack
-    /// to the next ack. On Kubernetes a broker stops answering some time after the API call
-    /// that kills it (the kubelet's grace, a SIGTERM's controlled shutdown), so the first ack
-    /// after the call can come from the old leader; the gap starts when it really stopped.
-    pub longest_gap: u64,
-}
-
-impl PartitionAcks {
-    /// Merges another producer's view of the same partition. Several instances share a
-    /// partition: it was silent only while all were, and each instance's longest gap bounds
-    /// that from above, so the smallest is the closest.
-    pub fn merge(&mut self, other: &PartitionAcks) {
-        self.first = match (self.first, other.first) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        self.longest_gap = self.longest_gap.min(other.longest_gap);
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    //! The engine against a backend and a probe played by the test, in tokio's paused time:
+    //! every time below is virtual and exact.
+
+    use std::sync::Mutex;
+
+    use futures::future::BoxFuture;
+
     use super::*;
+    use crate::chaos::observe::{ClusterView, PartitionView};
     use crate::scenario::fault::FaultStart;
 
-    fn spec(name: &str, start: FaultStart, every: Option<u64>, times: u32) -> FaultSpec {
-        FaultSpec {
-            name: name.into(),
-            start,
-            action: FaultAction::Pause,
-            target: TargetSpec::Random,
-            duration: Duration::from_secs(5),
-            restart_after: None,
-            every: every.map(Duration::from_secs),
-            times,
+    /// What the backend was asked to do, and when (seconds from the start of the load).
+    type Events = Arc<Mutex<Vec<(String, f64)>>>;
+
+    #[derive(Debug)]
+    struct MockBackend {
+        events: Events,
+        start: Instant,
+    }
+
+    impl MockBackend {
+        fn log(events: &Events, start: Instant, what: String) {
+            events.lock().unwrap().push((what, (now() - start).as_secs_f64()));
         }
     }
 
-    #[test]
-    fn timeline_expands_repeats_and_phase_offsets_in_order() {
-        let phases = vec![("warmup".to_string(), Duration::ZERO), ("steady".to_string(), Duration::from_secs(10))];
-        let t = timeline(
-            &[
-                spec("a", FaultStart::Phase { phase: "steady".into(), offset: Duration::from_secs(5) }, Some(20), 3),
-                spec("b", FaultStart::At(Duration::from_secs(20)), None, 1),
-            ],
-            &phases,
-        );
-        let got: Vec<(u32, &str, u32, u64)> =
-            t.iter().map(|o| (o.seq, o.spec.name.as_str(), o.repeat, o.start.as_secs())).collect();
-        assert_eq!(got, vec![(1, "a", 0, 15), (2, "b", 0, 20), (3, "a", 1, 35), (4, "a", 2, 55)]);
+    impl FaultBackend for MockBackend {
+        fn nodes(&self) -> BoxFuture<'_, Result<Nodes>> {
+            Box::pin(async { Ok(Nodes { all: vec![1, 2, 3], alive: vec![1, 2, 3] }) })
+        }
+
+        fn controller<'a>(&'a self, _alive: &'a [i32], _probe: &'a dyn ClusterProbe) -> BoxFuture<'a, Result<i32>> {
+            Box::pin(async { Ok(1) })
+        }
+
+        fn apply<'a>(
+            &'a self,
+            occ: &'a Occurrence,
+            nodes: &'a [i32],
+            _env: &'a ApplyEnv,
+        ) -> BoxFuture<'a, Result<Box<dyn FaultGuard>>> {
+            Box::pin(async move {
+                MockBackend::log(&self.events, self.start, format!("apply {} {nodes:?}", occ.spec.name));
+                let guard = MockGuard { name: occ.spec.name.clone(), events: self.events.clone(), start: self.start };
+                Ok(Box::new(guard) as Box<dyn FaultGuard>)
+            })
+        }
     }
 
-    #[test]
-    fn marks_publish_the_latest_fault() {
-        let m = FaultMarks::default();
-        assert_eq!(m.current(), None);
-        m.set(2, 99);
-        assert_eq!(m.current(), Some((2, 99)));
+    struct MockGuard {
+        name: String,
+        events: Events,
+        start: Instant,
+    }
+
+    impl FaultGuard for MockGuard {
+        fn restart_early(&mut self) -> BoxFuture<'_, Result<()>> {
+            MockBackend::log(&self.events, self.start, format!("restart {}", self.name));
+            Box::pin(async { Ok(()) })
+        }
+
+        fn revert(self: Box<Self>) -> BoxFuture<'static, Result<()>> {
+            MockBackend::log(&self.events, self.start, format!("revert {}", self.name));
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    /// Kafka's view: three brokers, `t/0` led by `leader`, in sync unless `unhealthy`.
+    struct MockProbe {
+        leader: i32,
+        unhealthy: bool,
+    }
+
+    impl ClusterProbe for MockProbe {
+        fn view(&self, _timeout: Duration) -> BoxFuture<'_, Result<ClusterView>> {
+            let isr = if self.unhealthy { vec![self.leader] } else { vec![1, 2, 3] };
+            let v = ClusterView {
+                brokers: vec![1, 2, 3],
+                partitions: vec![PartitionView {
+                    topic: "t".into(),
+                    partition: 0,
+                    leader: self.leader,
+                    replicas: vec![1, 2, 3],
+                    isr,
+                }],
+            };
+            Box::pin(async move { Ok(v) })
+        }
+
+        fn quorum_leader(&self, _timeout: Duration) -> BoxFuture<'_, Result<i32>> {
+            Box::pin(async { Ok(1) })
+        }
+    }
+
+    fn fault(name: &str, start: u64, duration: u64, target: TargetSpec) -> FaultSpec {
+        FaultSpec {
+            name: name.into(),
+            start: FaultStart::At(Duration::from_secs(start)),
+            action: FaultAction::Kill,
+            target,
+            duration: Duration::from_secs(duration),
+            restart_after: None,
+            every: None,
+            times: 1,
+        }
+    }
+
+    struct Setup {
+        ctx: Arc<ChaosContext>,
+        events: Events,
+        dir: tempfile::TempDir,
+    }
+
+    fn setup(probe: MockProbe, require_healthy: bool) -> Setup {
+        let start = now();
+        let events: Events = Arc::default();
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = Arc::new(ChaosContext {
+            backend: Arc::new(MockBackend { events: events.clone(), start }),
+            probe: Arc::new(probe),
+            ledger: FaultLedger::new(dir.path()),
+            clock: RunClock::new(start),
+            load_start: start,
+            marks: Arc::new(FaultMarks::default()),
+            seed: 1,
+            safety: Safety { abort_on_errors: None, require_healthy },
+            observe_until: start + Duration::from_secs(60),
+            tracker: TaskTracker::new(),
+        });
+        Setup { ctx, events, dir }
+    }
+
+    fn plan(faults: &[FaultSpec]) -> Vec<Occurrence> {
+        crate::plan::timeline(faults, &[])
+    }
+
+    fn events(s: &Setup) -> Vec<(String, f64)> {
+        let _ = s.dir.path();
+        s.events.lock().unwrap().clone()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fault_is_applied_when_due_and_undone_when_its_window_ends() {
+        let s = setup(MockProbe { leader: 1, unhealthy: false }, true);
+        let out = run_faults(plan(&[fault("kill-2", 5, 10, TargetSpec::Node(2))]), s.ctx.clone(), Stop::new()).await;
+        assert_eq!(events(&s), vec![("apply kill-2 [2]".to_string(), 5.0), ("revert kill-2".to_string(), 15.0)]);
+        let o = &out[0];
+        assert_eq!((o.seq, o.nodes.clone(), o.skipped.clone()), (1, vec![2], None));
+        assert_eq!(o.injected, Some(Duration::from_secs(5)));
+        assert_eq!(o.reverted, Some(Duration::from_secs(15)));
+        assert_eq!(s.ctx.marks.current(), Some((1, 5_000_000_000)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cancelling_the_run_undoes_an_active_fault_at_once() {
+        let s = setup(MockProbe { leader: 1, unhealthy: false }, true);
+        let stop = Stop::new();
+        let run = tokio::spawn(run_faults(plan(&[fault("long", 1, 600, TargetSpec::Node(3))]), s.ctx.clone(), stop.clone()));
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        stop.stop(StopReason::Interrupted);
+        let out = run.await.unwrap();
+        assert_eq!(events(&s), vec![("apply long [3]".to_string(), 1.0), ("revert long".to_string(), 4.0)]);
+        assert_eq!(out[0].reverted, Some(Duration::from_secs(4)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fault_not_due_before_the_run_ends_is_skipped_and_never_applied() {
+        let s = setup(MockProbe { leader: 1, unhealthy: false }, true);
+        let stop = Stop::new();
+        let run = tokio::spawn(run_faults(plan(&[fault("late", 30, 5, TargetSpec::Random)]), s.ctx.clone(), stop.clone()));
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        stop.cancel();
+        let out = run.await.unwrap();
+        assert!(events(&s).is_empty());
+        assert_eq!(out[0].skipped.as_deref(), Some("the run ended before the fault was due"));
+        assert_eq!(s.ctx.marks.current(), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn restart_after_brings_the_node_back_inside_the_window() {
+        let s = setup(MockProbe { leader: 1, unhealthy: false }, true);
+        let mut f = fault("kill", 2, 20, TargetSpec::Node(1));
+        f.restart_after = Some(Duration::from_secs(3));
+        run_faults(plan(&[f]), s.ctx.clone(), Stop::new()).await;
+        let got = events(&s);
+        assert_eq!(
+            got,
+            vec![("apply kill [1]".to_string(), 2.0), ("restart kill".to_string(), 5.0), ("revert kill".to_string(), 22.0)]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unhealthy_cluster_stops_the_run_before_the_first_fault_with_the_reason() {
+        let s = setup(MockProbe { leader: 1, unhealthy: true }, true);
+        let stop = Stop::new();
+        let faults = [fault("a", 1, 5, TargetSpec::Node(1)), fault("b", 3, 5, TargetSpec::Node(2))];
+        let out = run_faults(plan(&faults), s.ctx.clone(), stop.child()).await;
+        assert!(events(&s).is_empty(), "nothing applied: {:?}", events(&s));
+        assert!(stop.is_cancelled());
+        match stop.reason() {
+            Some(StopReason::Safety(why)) => assert!(why.contains("1 under-replicated partitions"), "{why}"),
+            other => panic!("expected a safety stop, got {other:?}"),
+        }
+        assert!(out.iter().all(|o| o.skipped.is_some() && o.injected.is_none()), "{out:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn targets_are_resolved_when_the_fault_fires() {
+        let s = setup(MockProbe { leader: 3, unhealthy: false }, false);
+        let faults = [
+            fault("leader", 1, 1, TargetSpec::LeaderOf { topic: "t".into(), partition: 0 }),
+            fault("controller", 5, 1, TargetSpec::Controller),
+            fault("most", 9, 1, TargetSpec::MostLeaders),
+        ];
+        let out = run_faults(plan(&faults), s.ctx.clone(), Stop::new()).await;
+        let nodes: Vec<(&str, Vec<i32>)> = out.iter().map(|o| (o.name.as_str(), o.nodes.clone())).collect();
+        assert_eq!(nodes, vec![("leader", vec![3]), ("controller", vec![1]), ("most", vec![3])]);
+        assert_eq!(out[0].reason, "node 3 led t/0");
     }
 }

@@ -6,7 +6,10 @@
 //! touches anything outside the scenario's namespace.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
 
 use k8s_openapi::api::authorization::v1::SelfSubjectAccessReview;
 use k8s_openapi::api::core::v1::Pod;
@@ -16,8 +19,12 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::{Client, Config};
 use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
 
+use super::backend::{ApplyEnv, ClusterProbe, FaultBackend, FaultGuard, Nodes};
+use super::engine::FaultOutcome;
 use crate::error::{Error, Result};
+use crate::plan::Occurrence;
 use crate::scenario::fault::{Direction, FaultAction, FaultSpec, KubeSpec, NodeIdRule, Peers};
 
 /// The label every object aftershock creates carries.
@@ -824,4 +831,131 @@ mod tests {
         assert_eq!(o["spec"]["target"]["selector"]["pods"]["kafka"], json!(["c-1"]));
         assert_eq!(o["spec"]["duration"], "20s");
     }
+}
+
+/// How long a rolling restart on Kubernetes waits for the cluster to be whole after a pod.
+const RESTART_HEALTHY_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// A broker cut off from the controller is fenced after `broker.session.timeout.ms` (9 s by
+/// default); windows at least this long tell whether a NetworkPolicy took effect.
+const NETPOL_EFFECT_WINDOW: Duration = Duration::from_secs(15);
+
+impl FaultBackend for KubeBackend {
+    fn nodes(&self) -> BoxFuture<'_, Result<Nodes>> {
+        Box::pin(async move {
+            let pods = self.brokers().await?;
+            let alive = pods.iter().filter(|p| p.ready && !p.deleting).map(|p| p.node_id).collect();
+            Ok(Nodes { all: pods.iter().map(|p| p.node_id).collect(), alive })
+        })
+    }
+
+    fn controller<'a>(&'a self, _alive: &'a [i32], probe: &'a dyn ClusterProbe) -> BoxFuture<'a, Result<i32>> {
+        // Pods have no quorum-state files aftershock can read: ask Kafka (DescribeQuorum).
+        probe.quorum_leader(Duration::from_secs(10))
+    }
+
+    fn apply<'a>(
+        &'a self,
+        occ: &'a Occurrence,
+        nodes: &'a [i32],
+        env: &'a ApplyEnv,
+    ) -> BoxFuture<'a, Result<Box<dyn FaultGuard>>> {
+        Box::pin(async move {
+            let healthy = || super::engine::wait_healthy(env.probe.as_ref(), env.n_nodes, RESTART_HEALTHY_TIMEOUT);
+            let fault = KubeBackend::apply(self, occ.seq, &occ.spec, nodes, healthy).await?;
+            Ok(Box::new(KubeGuard { fault, backend: Arc::new(self.clone()) }) as Box<dyn FaultGuard>)
+        })
+    }
+
+    /// A NetworkPolicy only works where the CNI enforces it; a broker cut off from the other
+    /// nodes for longer than the session timeout is fenced, so a broker that stayed registered
+    /// through a long enough window shows the policy did nothing.
+    fn effect_notes(&self, occ: &Occurrence, out: &FaultOutcome, victim_left: bool) -> Vec<String> {
+        let FaultAction::Partition { peers, .. } = occ.spec.action else { return Vec::new() };
+        if self.spec.chaos_mesh || peers == Peers::Clients {
+            return Vec::new();
+        }
+        if occ.spec.duration < NETPOL_EFFECT_WINDOW {
+            vec![format!(
+                "the window is shorter than {}s, too short to tell whether the NetworkPolicy took effect",
+                NETPOL_EFFECT_WINDOW.as_secs()
+            )]
+        } else if !victim_left {
+            vec![format!(
+                "WARNING: the NetworkPolicy had no visible effect on Kafka: node(s) {:?} stayed registered through a {}s window. Either nothing enforces NetworkPolicies here (kindnet and flannel alone do not), or the engine applies them to new connections only: kube-router (checked) and other conntrack-based engines let established connections go on, and Kafka keeps its connections between brokers open. Such a policy cuts a running broker off only once those connections break (flush the node's conntrack entries for the pod), or use `chaos_mesh`, whose iptables rules in the pod's own network namespace also drop the packets of established connections",
+                out.nodes,
+                occ.spec.duration.as_secs()
+            )]
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+/// A Kubernetes fault with the backend that watches its pods.
+struct KubeGuard {
+    fault: KubeFault,
+    backend: Arc<KubeBackend>,
+}
+
+impl FaultGuard for KubeGuard {
+    fn describe(&self, out: &mut FaultOutcome) {
+        out.pods = self.fault.pods().iter().map(|p| p.name.clone()).collect();
+        out.notes.extend(self.fault.objects().into_iter().map(|o| format!("created {o}")));
+    }
+
+    fn watch_ready(
+        &self,
+        action: FaultAction,
+        cancel: CancellationToken,
+    ) -> Option<BoxFuture<'static, Result<Option<Instant>>>> {
+        Some(Box::pin(watch_pods_ready(self.backend.clone(), self.fault.pods().to_vec(), action, cancel)))
+    }
+
+    fn revert(mut self: Box<Self>) -> BoxFuture<'static, Result<()>> {
+        Box::pin(async move { self.fault.revert().await })
+    }
+}
+
+/// Waits until each pod the fault took down is Ready again: a replacement for a deleted pod
+/// (a new uid), or the same pod after a pod-failure; `None` when the run ends first.
+async fn watch_pods_ready(
+    k: Arc<KubeBackend>,
+    pods: Vec<BrokerPod>,
+    action: FaultAction,
+    cancel: CancellationToken,
+) -> Result<Option<Instant>> {
+    let timeout = k.spec().ready_timeout;
+    let wait = async {
+        let mut last = Instant::now();
+        for p in &pods {
+            let at = match action {
+                FaultAction::Pause => {
+                    // Chaos Mesh's pod-failure keeps the pod; it is Ready again only after
+                    // the fault is removed, so first see it not Ready.
+                    wait_not_ready(&k, &p.name, timeout).await?;
+                    k.wait_ready(&p.name, None, timeout).await?
+                }
+                _ => k.wait_ready(&p.name, Some(&p.uid), timeout).await?,
+            };
+            last = last.max(at);
+        }
+        Ok::<_, Error>(last)
+    };
+    tokio::select! {
+        r = wait => r.map(Some),
+        _ = cancel.cancelled() => Ok(None),
+    }
+}
+
+async fn wait_not_ready(k: &KubeBackend, name: &str, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        let pods = k.brokers().await?;
+        if pods.iter().find(|p| p.name == name).is_none_or(|p| !p.ready) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
 }

@@ -4,15 +4,19 @@
 //! cluster (SIGCONT), so a panic never leaves a broker frozen.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
 use nix::sys::signal::Signal;
 
-use super::engine::lock;
+use super::backend::{ApplyEnv, ClusterProbe, FaultBackend, FaultGuard, Nodes};
+use super::engine::{blocking, lock};
 use super::ledger::{FaultLedger, LedgerEntry, now_ms};
+use super::observe::active_controller;
 use crate::cluster::{LocalCluster, process};
 use crate::error::{Error, Result};
+use crate::plan::Occurrence;
 use crate::scenario::fault::{FaultAction, FaultSpec};
 
 /// How long a restarted node gets to register again.
@@ -222,5 +226,100 @@ impl Drop for ActiveFault {
             self.partitions.clear();
             let _ = self.finish();
         }
+    }
+}
+
+/// The processes and network namespaces of a local cluster, as a [`FaultBackend`].
+#[derive(Debug, Clone)]
+pub struct LocalBackend {
+    cluster: Arc<Mutex<LocalCluster>>,
+}
+
+impl LocalBackend {
+    pub fn new(cluster: Arc<Mutex<LocalCluster>>) -> LocalBackend {
+        LocalBackend { cluster }
+    }
+}
+
+impl FaultBackend for LocalBackend {
+    fn nodes(&self) -> BoxFuture<'_, Result<Nodes>> {
+        Box::pin(async move {
+            let mut c = lock(&self.cluster);
+            let all: Vec<i32> = c.state().nodes.iter().map(|n| n.id).collect();
+            let alive = all.iter().copied().filter(|id| c.is_alive(*id)).collect();
+            Ok(Nodes { all, alive })
+        })
+    }
+
+    fn controller<'a>(&'a self, alive: &'a [i32], _probe: &'a dyn ClusterProbe) -> BoxFuture<'a, Result<i32>> {
+        // The nodes' own quorum-state files, not client metadata: they name the leader even
+        // while metadata still shows the old one.
+        Box::pin(async move {
+            let c = lock(&self.cluster);
+            active_controller(c.dir(), c.state(), alive)
+                .ok_or_else(|| Error::Usage("no quorum leader found in the nodes' quorum state".into()))
+        })
+    }
+
+    fn new_controller(&self, victims: &[i32]) -> Option<i32> {
+        let c = lock(&self.cluster);
+        let alive: Vec<i32> = c.state().nodes.iter().map(|n| n.id).filter(|id| !victims.contains(id)).collect();
+        active_controller(c.dir(), c.state(), &alive).filter(|leader| !victims.contains(leader))
+    }
+
+    fn sees_quorum(&self) -> bool {
+        true
+    }
+
+    fn apply<'a>(
+        &'a self,
+        occ: &'a Occurrence,
+        nodes: &'a [i32],
+        env: &'a ApplyEnv,
+    ) -> BoxFuture<'a, Result<Box<dyn FaultGuard>>> {
+        let (c, ledger, spec, nodes, seq) = (self.cluster.clone(), env.ledger.clone(), occ.spec.clone(), nodes.to_vec(), occ.seq);
+        Box::pin(async move {
+            let cluster = c.clone();
+            let fault = blocking(move || apply(&c, &ledger, seq, &spec, &nodes)).await?;
+            Ok(Box::new(LocalGuard { fault: Some(fault), cluster }) as Box<dyn FaultGuard>)
+        })
+    }
+}
+
+/// A local fault with the cluster it was applied to.
+struct LocalGuard {
+    /// Taken by `revert`; dropped unreverted, it undoes what it can without the cluster.
+    fault: Option<ActiveFault>,
+    cluster: Arc<Mutex<LocalCluster>>,
+}
+
+impl FaultGuard for LocalGuard {
+    fn restart_early(&mut self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let Some(mut f) = self.fault.take() else { return Ok(()) };
+            let c = self.cluster.clone();
+            // The guard comes back even if the restart panics: the fault must stay revertible.
+            let (f, r) = match tokio::task::spawn_blocking(move || {
+                let r = f.restart_early(&c);
+                (f, r)
+            })
+            .await
+            {
+                Ok(x) => x,
+                Err(e) => std::panic::resume_unwind(e.into_panic()),
+            };
+            self.fault = Some(f);
+            r
+        })
+    }
+
+    fn revert(mut self: Box<Self>) -> BoxFuture<'static, Result<()>> {
+        let (fault, c) = (self.fault.take(), self.cluster.clone());
+        Box::pin(async move {
+            match fault {
+                Some(f) => blocking(move || f.revert(&c)).await,
+                None => Ok(()),
+            }
+        })
     }
 }

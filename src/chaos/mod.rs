@@ -3,6 +3,7 @@
 //! the fault ledger that makes `heal` possible after a crash, and the recovery figures of each
 //! fault.
 
+pub mod backend;
 pub mod engine;
 pub mod heal;
 pub mod kube;

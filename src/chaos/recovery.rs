@@ -4,7 +4,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::engine::{FaultAcks, FaultOutcome};
+use super::engine::FaultOutcome;
+use crate::measure::fault_acks::FaultAcks;
 use crate::report::{FaultRecord, FaultTarget, Interval, Recovery};
 
 /// Seconds of time series before a fault that make up its baseline.
@@ -235,7 +236,7 @@ fn round(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chaos::engine::PartitionAcks;
+    use crate::measure::fault_acks::PartitionAcks;
     use crate::measure::LatencySummary;
     use std::time::Duration;
 

@@ -33,6 +33,7 @@
 //! assert_eq!(m.seconds[0].counters.acked, 1);
 //! ```
 
+pub mod fault_acks;
 pub mod histogram;
 pub mod hot_clock;
 pub mod ledger;

@@ -1,0 +1,156 @@
+//! The cluster a run goes against: started for the run, found running, or an existing one
+//! with its client settings; the run dir; and the backend its faults go through.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+
+use crate::chaos::backend::FaultBackend;
+use crate::chaos::engine::blocking;
+use crate::chaos::kube::KubeBackend;
+use crate::chaos::local::LocalBackend;
+use crate::cluster::{LocalCluster, UpOptions};
+use crate::error::{Error, Result};
+use crate::scenario::{ClusterTarget, Scenario};
+use crate::stop::{Stop, StopReason};
+
+/// The cluster a scenario runs against, connected.
+pub struct Connection {
+    /// A cluster aftershock started (`local`, owned by the run) or found (`running`).
+    pub local: Option<Arc<Mutex<LocalCluster>>>,
+    pub bootstrap: String,
+    /// Client settings every client of the run starts from.
+    pub base: ClientConfig,
+    pub kafka_version: Option<String>,
+}
+
+/// Starts the scenario's own cluster, opens a running one, or resolves an existing one's
+/// client settings.
+pub async fn connect(scenario: &Scenario, run_dir: &Path) -> Result<Connection> {
+    // The cluster: ours for the run, or the one the file names.
+    let (local, bootstrap, client_settings, kafka_version) = match &scenario.cluster {
+        ClusterTarget::Local { nodes, kafka_version, broker_config, netns, subnet } => {
+            let mut up = UpOptions::new(run_dir.join("cluster"));
+            up.nodes = *nodes;
+            up.netns = *netns;
+            up.subnet = match subnet {
+                Some(s) => Some(s.parse().map_err(|e| Error::Usage(format!("subnet {s}: {e}")))?),
+                None => None,
+            };
+            if let Some(v) = kafka_version {
+                up.kafka_version = v.clone();
+            }
+            up.broker_config = broker_config.clone();
+            eprintln!("starting a local cluster of {nodes} Kafka node(s) in {}", up.dir.display());
+            let c = blocking(move || LocalCluster::up(&up).map(|c| c.stop_on_drop(true))).await?;
+            let b = c.bootstrap();
+            let v = c.state().kafka_version.clone();
+            (Some(Arc::new(Mutex::new(c))), b, BTreeMap::new(), Some(v))
+        }
+        ClusterTarget::Running { dir } => {
+            let c = LocalCluster::open(dir)?;
+            let (b, v) = (c.bootstrap(), c.state().kafka_version.clone());
+            eprintln!("using the cluster running in {}", c.dir().display());
+            (Some(Arc::new(Mutex::new(c))), b, BTreeMap::new(), Some(v))
+        }
+        ClusterTarget::Existing { bootstrap, .. } => {
+            let settings = scenario.cluster.resolve_client_config().map_err(|e| {
+                Error::Usage(format!("{}: {e}", scenario.source.as_deref().unwrap_or(Path::new("scenario")).display()))
+            })?;
+            (None, bootstrap.clone(), settings, None)
+        }
+    };
+    let base = {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &bootstrap);
+        for (k, v) in &client_settings {
+            c.set(k, v);
+        }
+        c
+    };
+
+    Ok(Connection { local, bootstrap, base, kafka_version })
+}
+
+/// Stops the scenario's own cluster (a `running` one is left running).
+pub async fn disconnect(scenario: &Scenario, local: Option<Arc<Mutex<LocalCluster>>>) {
+    let owned = matches!(scenario.cluster, ClusterTarget::Local { .. });
+    if let Some(c) = local.filter(|_| owned) {
+        // The run's own cluster never outlives it. Every fault task has ended by now, so this
+        // is the last handle; if not, dropping it kills the nodes (stop_on_drop).
+        if let Ok(m) = Arc::try_unwrap(c) {
+            let c = m.into_inner().unwrap_or_else(|p| p.into_inner());
+            let _ = blocking(move || c.down(false, Duration::from_secs(30))).await;
+        }
+    }
+}
+
+
+/// Creates the run dir (`out`, or `<reports_root>/<id>`); `shutdown` completing (Ctrl-C,
+/// SIGTERM) stops the run.
+pub fn open_run(
+    id: &str,
+    out: Option<&Path>,
+    reports_root: &Path,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    stop: &Stop,
+) -> Result<PathBuf> {
+    let run_dir = out.map_or_else(|| reports_root.join(id), Path::to_path_buf);
+    std::fs::create_dir_all(&run_dir).map_err(|source| Error::DirNotWritable { dir: run_dir.clone(), source })?;
+    let stop = stop.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = shutdown => stop.stop(StopReason::Interrupted),
+            // The run is over: nothing left to interrupt.
+            _ = stop.cancelled() => {}
+        }
+    });
+    Ok(run_dir)
+}
+
+/// Where the scenario's faults go: the local cluster's processes, or broker pods through the
+/// Kubernetes API; `None` for a scenario without faults on a cluster that can take none.
+///
+/// # Errors
+/// Faults on a cluster no backend reaches, a Kubernetes account that lacks a permission the
+/// faults need, or no broker pod matching the selector: all before any load.
+pub async fn fault_backend(
+    scenario: &Scenario,
+    conn: &Connection,
+    kube_context: Option<&str>,
+    run_id: &str,
+) -> Result<Option<Arc<dyn FaultBackend>>> {
+    if scenario.faults.is_empty() {
+        return Ok(None);
+    }
+    if let Some(c) = &conn.local {
+        return Ok(Some(Arc::new(LocalBackend::new(c.clone()))));
+    }
+    let ClusterTarget::Existing { kubernetes: Some(k), .. } = &scenario.cluster else {
+        return Err(Error::Usage(
+            "this scenario has faults, which need a `local` or `running` cluster, or an existing cluster in Kubernetes (`cluster.existing.kubernetes`)".into(),
+        ));
+    };
+    let kb = KubeBackend::connect(k, kube_context, run_id).await?;
+    // Fail before any load when the account lacks a permission the faults need.
+    let actions: Vec<_> = scenario.faults.iter().map(|f| f.action).collect();
+    kb.preflight(&actions).await?;
+    let pods = kb.brokers().await?;
+    if pods.is_empty() {
+        return Err(Error::Usage(format!(
+            "no pod in namespace {} matches {}: check cluster.existing.kubernetes",
+            k.namespace, k.selector
+        )));
+    }
+    eprintln!(
+        "faults go to {} broker pod(s) in namespace {}: {}",
+        pods.len(),
+        k.namespace,
+        pods.iter().map(|p| format!("{} (node {})", p.name, p.node_id)).collect::<Vec<_>>().join(", ")
+    );
+    Ok(Some(Arc::new(kb)))
+}

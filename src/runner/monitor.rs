@@ -1,0 +1,110 @@
+//! Watches a run while it goes: feeds every worker's snapshots to the aggregator, drives the
+//! progress display, samples the process, and applies the live stop rules (the safety
+//! abort on failed deliveries, checks with `abort_on_fail`), stopping the run with the reason.
+
+use std::time::{Duration, Instant};
+
+use super::progress::{Progress, ProgressView};
+use crate::gate::{LiveGate, LivePhase};
+use crate::measure::{Aggregator, Measurements, PhaseSpec, ProcessSample, RunClock, SnapshotReceiver};
+use crate::scenario::Scenario;
+use crate::scenario::fault::ErrorRateAbort;
+use crate::stop::{Stop, StopReason};
+
+/// The monitor of one run.
+pub struct Monitor {
+    view: ProgressView,
+    abort_rule: Option<ErrorRule>,
+    live_gate: Option<LiveGate>,
+    stop: Stop,
+}
+
+/// The safety rule on failed deliveries and how long they have been failing.
+struct ErrorRule {
+    rule: ErrorRateAbort,
+    bad_streak: u64,
+    checked_sec: u64,
+}
+
+impl Monitor {
+    pub fn new(scenario: &Scenario, phases: Vec<PhaseSpec>, progress: Progress, stop: Stop) -> Monitor {
+        let live_phases = phases
+            .iter()
+            .map(|p| LivePhase {
+                name: p.name.clone(),
+                start_secs: p.start.as_secs_f64(),
+                end_secs: p.end().as_secs_f64(),
+                measured: p.measured,
+            })
+            .collect();
+        Monitor {
+            view: ProgressView::new(progress, phases, scenario.total_duration()),
+            abort_rule: scenario.safety.abort_on_errors.map(|rule| ErrorRule { rule, bad_streak: 0, checked_sec: 0 }),
+            // Checks with `abort_on_fail` stop the run as soon as they have certainly failed.
+            live_gate: LiveGate::new(&scenario.checks, live_phases),
+            stop,
+        }
+    }
+
+    /// Runs until every worker has dropped its sender; returns what the aggregator measured.
+    pub async fn run(mut self, mut agg: Aggregator, mut rx: SnapshotReceiver, clock: RunClock) -> Measurements {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                s = rx.recv() => match s {
+                    Some(s) => {
+                        self.view.observe(&s);
+                        if let Some(gate) = &mut self.live_gate {
+                            gate.observe(&s);
+                        }
+                        agg.ingest(s);
+                    }
+                    None => break,
+                },
+                _ = tick.tick() => {
+                    let now = clock.offset(Instant::now());
+                    if let Some(p) = ProcessSample::of_self(now.as_secs()) {
+                        agg.note_process(p);
+                    }
+                    self.view.show(now);
+                    self.apply_rules(now);
+                }
+            }
+        }
+        self.view.finish();
+        agg.finish()
+    }
+
+    /// The live stop rules, once a second.
+    fn apply_rules(&mut self, now: Duration) {
+        if self.stop.is_cancelled() {
+            return;
+        }
+        if let Some(gate) = &mut self.live_gate
+            && let Some(why) = gate.poll(now.as_secs_f64())
+        {
+            eprintln!("stopping: {why}");
+            self.stop.stop(StopReason::CheckFailed(why));
+            return;
+        }
+        // The abort rule looks at completed seconds: failed share of all reports.
+        if let Some(r) = &mut self.abort_rule {
+            let sec = now.as_secs().saturating_sub(2);
+            if sec <= r.checked_sec {
+                return;
+            }
+            r.checked_sec = sec;
+            let (acked, failed) = self.view.counts(sec);
+            let share = if acked + failed == 0 { 0.0 } else { failed as f64 / (acked + failed) as f64 };
+            r.bad_streak = if share > r.rule.error_rate { r.bad_streak + 1 } else { 0 };
+            if r.bad_streak >= r.rule.for_.as_secs().max(1) {
+                self.stop.stop(StopReason::Safety(format!(
+                    "safety abort: more than {:.0}% of deliveries failed for {} s in a row",
+                    r.rule.error_rate * 100.0,
+                    r.bad_streak
+                )));
+            }
+        }
+    }
+}
