@@ -13,9 +13,9 @@ use std::hint::black_box;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aftershock::measure::fault_acks::FaultMarks;
 use aftershock::load::payload::PayloadBuilder;
 use aftershock::load::producer::{AckBook, MessageSource, SendBook, on_delivery};
+use aftershock::measure::fault_acks::FaultMarks;
 use aftershock::measure::hot_clock::{monotonic_ns, read_tsc};
 use aftershock::measure::{Recorder, RunClock, WorkerId, channel};
 use aftershock::scenario::Rate;

@@ -5,6 +5,15 @@ use std::path::PathBuf;
 /// Result with the library's [`Error`] as the default error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The two kinds of failure, which the exit code tells apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Bad usage, configuration or a missing prerequisite: exit 2, nothing was run.
+    Config,
+    /// The run itself failed: exit 3.
+    Runtime,
+}
+
 /// Everything that can go wrong in aftershock's library code.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -78,9 +87,15 @@ pub enum Error {
     )]
     StartTimeout { registered: usize, expected: usize, waited: std::time::Duration, log: PathBuf, tail: String },
 
-    /// Invalid argument values that clap cannot check by itself.
+    /// Bad usage or configuration that only shows once aftershock looks (an argument clap
+    /// cannot check, a topic that exists with other settings, a node id the cluster lacks).
     #[error("{0}")]
     Usage(String),
+
+    /// The run itself failed, with what happened (a cluster that did not recover in time, a
+    /// pod that never got Ready, a worker that failed).
+    #[error("{0}")]
+    Failed(String),
 
     /// A Kafka client call failed.
     #[error("{context}: {source}")]
@@ -130,6 +145,14 @@ pub enum Error {
         source: Box<crate::report::Error>,
     },
 
+    /// Writing a capacity report failed.
+    #[error("{context}: {source}")]
+    CapacityReport {
+        context: String,
+        #[source]
+        source: Box<crate::capacity::report::WriteError>,
+    },
+
     /// Any other I/O failure, with what was being done.
     #[error("{context}: {source}")]
     Io {
@@ -140,23 +163,40 @@ pub enum Error {
 }
 
 impl Error {
+    /// Which kind of failure this is; every variant is classified here, by name.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::JavaMissing { .. }
+            | Error::JavaTooOld { .. }
+            | Error::NoKafkaSource { .. }
+            | Error::BadKafkaHome { .. }
+            | Error::DirNotWritable { .. }
+            | Error::AlreadyRunning { .. }
+            | Error::NoCluster { .. }
+            | Error::KubeForbidden(_)
+            | Error::KubeConfig(_)
+            | Error::Usage(_)
+            | Error::Plan(_) => ErrorKind::Config,
+            Error::FetchFailed { .. }
+            | Error::BadState { .. }
+            | Error::FormatFailed { .. }
+            | Error::NodeFailed { .. }
+            | Error::StartTimeout { .. }
+            | Error::Failed(_)
+            | Error::Failover(_)
+            | Error::Kafka { .. }
+            | Error::Kube { .. }
+            | Error::Task { .. }
+            | Error::Report { .. }
+            | Error::CapacityReport { .. }
+            | Error::Io { .. } => ErrorKind::Runtime,
+        }
+    }
+
     /// True for errors caused by usage, configuration or missing prerequisites (exit code 2);
     /// everything else means the run itself failed (exit code 3).
     pub fn is_config(&self) -> bool {
-        matches!(
-            self,
-            Error::JavaMissing { .. }
-                | Error::JavaTooOld { .. }
-                | Error::NoKafkaSource { .. }
-                | Error::BadKafkaHome { .. }
-                | Error::DirNotWritable { .. }
-                | Error::AlreadyRunning { .. }
-                | Error::NoCluster { .. }
-                | Error::KubeForbidden(_)
-                | Error::KubeConfig(_)
-                | Error::Usage(_)
-                | Error::Plan(_)
-        )
+        self.kind() == ErrorKind::Config
     }
 
     /// Wraps an I/O error with what was being done.
@@ -186,4 +226,19 @@ pub struct KubeForbidden {
     pub namespace: String,
     pub message: String,
     pub chaos_note: &'static str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_errors_exit_2_and_runtime_failures_exit_3() {
+        assert_eq!(Error::Usage("topic exists with other settings".into()).kind(), ErrorKind::Config);
+        assert_eq!(Error::Plan(crate::plan::PlanError::TooManyProducers).kind(), ErrorKind::Config);
+        assert_eq!(Error::Failed("the cluster was not whole again".into()).kind(), ErrorKind::Runtime);
+        assert_eq!(Error::Failover("no failover".into()).kind(), ErrorKind::Runtime);
+        let io = Error::Io { context: "x".into(), source: std::io::Error::other("y") };
+        assert!(!io.is_config());
+    }
 }

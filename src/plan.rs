@@ -142,7 +142,12 @@ impl RunPlan {
             for instance in 0..p.instances {
                 let producer_id = ids.allocate()?;
                 producer_ids.entry(p.topic.clone()).or_default().push(producer_id);
-                producers.push(ProducerInstance { spec, instance, producer_id, rate: p.rate.per_instance(p.instances) });
+                producers.push(ProducerInstance {
+                    spec,
+                    instance,
+                    producer_id,
+                    rate: p.rate.per_instance(p.instances),
+                });
             }
         }
         let consumers = s
@@ -271,7 +276,10 @@ mod tests {
         assert_eq!(plan.producer_ids["a"], ids[..3].to_vec());
         assert_eq!(plan.producer_ids["b"], vec![ids[3]]);
         assert_eq!(plan.producers[0].rate, Rate::PerSec(1000.0));
-        assert_eq!(plan.consumers, vec![ConsumerInstance { spec: 0, instance: 0 }, ConsumerInstance { spec: 0, instance: 1 }]);
+        assert_eq!(
+            plan.consumers,
+            vec![ConsumerInstance { spec: 0, instance: 0 }, ConsumerInstance { spec: 0, instance: 1 }]
+        );
         assert_eq!(plan.partitions["a"], 6);
         let phases: Vec<(&str, u64, bool)> =
             plan.phases.iter().map(|p| (p.name.as_str(), p.offset.as_secs(), p.measured)).collect();

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aftershock::measure::fault_acks::FaultMarks;
 use aftershock::load::producer::ProducerPlan;
+use aftershock::measure::fault_acks::FaultMarks;
 use aftershock::scenario::{KeyDist, Rate, SizeDist, seeded_rng};
 use rdkafka::config::ClientConfig;
 

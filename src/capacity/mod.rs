@@ -30,20 +30,20 @@ use crate::chaos::ledger::FaultLedger;
 use crate::chaos::local::LocalBackend;
 use crate::cluster::LocalCluster;
 use crate::error::{Error, Result};
-use crate::measure::fault_acks::FaultMarks;
-use crate::plan::{Occurrence, ProducerIds};
-use crate::runner::workers::{self, Groups};
-use crate::scenario::fault::{FaultAction, FaultSpec, FaultStart, TargetSpec};
-use crate::stop::{Stop, StopReason};
 use crate::load::payload::PayloadBuilder;
 use crate::load::producer::{ProducerPlan, run_producer};
+use crate::measure::fault_acks::FaultMarks;
 use crate::measure::{
     Aggregator, LatencyKind, Measurements, PhaseSpec, Recorder, RunClock, SnapshotReceiver, WorkerId, channel,
 };
+use crate::plan::{Occurrence, ProducerIds};
 use crate::report::{ClusterInfo, Environment, RunStatus, Units};
+use crate::runner::workers::{self, Groups};
 use crate::runner::{self, Connection, Progress, admin, connect};
 use crate::scenario::capacity::{CapacitySpec, NodeDown, StepRule};
+use crate::scenario::fault::{FaultAction, FaultSpec, FaultStart, TargetSpec};
 use crate::scenario::{ClusterTarget, Rate, Scenario};
+use crate::stop::{Stop, StopReason};
 use report::{
     CAPACITY_SCHEMA_VERSION, CapacityReport, Criteria, NodeDownRecord, SearchResult, SearchSettings, StepRecord,
     StepSecond, Verdict,
@@ -218,18 +218,20 @@ async fn take_down(
     let nodes = backend.nodes().await?;
     let node = match which {
         NodeDown::Node(id) if nodes.all.contains(&id) => id,
-        NodeDown::Node(id) => return Err(Error::Usage(format!("the cluster has no node {id} (nodes {:?})", nodes.all))),
+        NodeDown::Node(id) => {
+            return Err(Error::Usage(format!("the cluster has no node {id} (nodes {:?})", nodes.all)));
+        }
         _ => {
             let controller = backend.controller(&nodes.alive, probe.as_ref()).await.ok();
             let mut candidates: Vec<i32> = nodes.alive.iter().copied().filter(|id| Some(*id) != controller).collect();
             if candidates.is_empty() {
                 candidates = nodes.alive.clone();
             }
-            *candidates.iter().max().ok_or_else(|| Error::Usage("no node of the cluster is running".into()))?
+            *candidates.iter().max().ok_or_else(|| Error::Failed("no node of the cluster is running".into()))?
         }
     };
     if nodes.alive.len() < 2 {
-        return Err(Error::Usage(format!("only {} node(s) running: none can be taken down", nodes.alive.len())));
+        return Err(Error::Failed(format!("only {} node(s) running: none can be taken down", nodes.alive.len())));
     }
     crate::cluster::registry::remember(run_dir);
     let occ = Occurrence {
@@ -364,9 +366,9 @@ impl Run<'_> {
         };
         let (records, search, abort) = steps;
         let report = self.report(records, &search, abort, node_record, cluster_info, started_wall);
-        report.write_all(self.run_dir).map_err(|e| Error::Io {
+        report.write_all(self.run_dir).map_err(|source| Error::CapacityReport {
             context: format!("writing the capacity report into {}", self.run_dir.display()),
-            source: std::io::Error::other(e.to_string()),
+            source: Box::new(source),
         })?;
         let restore_failed = report.node_down.as_ref().is_some_and(|d| !d.restored);
         let outcome = if report.status == RunStatus::Aborted || restore_failed {
@@ -566,9 +568,11 @@ impl Run<'_> {
                 };
                 let rec = Recorder::new(WorkerId::producer(&p.name, instance), clock, cx.tx.clone());
                 let (pl, st) = (cx.payloads.clone(), stop.token().clone());
-                threads.push(workers::spawn_worker(format!("producer-{}-{instance}", p.name), &self.tracker, move || {
-                    run_producer(plan, clock, rec, pl, st)
-                })?);
+                threads.push(workers::spawn_worker(
+                    format!("producer-{}-{instance}", p.name),
+                    &self.tracker,
+                    move || run_producer(plan, clock, rec, pl, st),
+                )?);
             }
         }
 
@@ -592,7 +596,7 @@ impl Run<'_> {
         let (outcomes, failures) = workers::join(threads).await;
         if !failures.is_empty() {
             let _ = self.take(cx.ctl).await;
-            return Err(Error::Usage(failures.join("; ")));
+            return Err(Error::Failed(failures.join("; ")));
         }
         // Settle: the step's messages read by every group, bounded by the settle time.
         let ends = self.end_offsets(cx.partitions).await.unwrap_or_default();

@@ -209,7 +209,13 @@ async fn inject(occ: &Occurrence, ctx: &Arc<ChaosContext>, stop: &Stop, n_nodes:
 
 /// The window, cut short by cancellation; kill and stop restart early when asked; then the
 /// revert.
-async fn hold(occ: &Occurrence, mut guard: Box<dyn FaultGuard>, injected_at: Instant, stop: &Stop, out: &mut FaultOutcome) {
+async fn hold(
+    occ: &Occurrence,
+    mut guard: Box<dyn FaultGuard>,
+    injected_at: Instant,
+    stop: &Stop,
+    out: &mut FaultOutcome,
+) {
     if let Some(after) = occ.spec.restart_after {
         tokio::select! { _ = sleep_until(injected_at + after) => {}, _ = stop.cancelled() => {} }
         if let Err(e) = guard.restart_early().await {
@@ -236,7 +242,7 @@ pub(crate) async fn wait_healthy(probe: &dyn ClusterProbe, n_nodes: usize, timeo
             return Ok(());
         }
         if now() >= deadline {
-            return Err(Error::Usage(format!("the cluster was not whole again within {timeout:?}")));
+            return Err(Error::Failed(format!("the cluster was not whole again within {timeout:?}")));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -306,7 +312,7 @@ async fn resolve_target(ctx: &ChaosContext, spec: &FaultSpec, seq: u32, nodes: N
         return Ok((nodes.all, "a rolling restart hits every node in turn".into()));
     }
     let ids = nodes.alive;
-    let none = || Error::Usage("no live node to hit".into());
+    let none = || Error::Failed("no live node to hit".into());
     match &spec.target {
         TargetSpec::Node(n) => Ok((vec![*n], format!("node {n} by id"))),
         TargetSpec::Random => {
@@ -322,7 +328,7 @@ async fn resolve_target(ctx: &ChaosContext, spec: &FaultSpec, seq: u32, nodes: N
             let v = ctx.probe.view(Duration::from_secs(10)).await?;
             let l = v
                 .leader_of(topic, *partition)
-                .ok_or_else(|| Error::Usage(format!("{topic}/{partition} has no leader")))?;
+                .ok_or_else(|| Error::Failed(format!("{topic}/{partition} has no leader")))?;
             Ok((vec![l], format!("node {l} led {topic}/{partition}")))
         }
         TargetSpec::MostLeaders => {
@@ -344,7 +350,7 @@ pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Runs blocking cluster or client work off the async workers.
 pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| Error::Usage(format!("background task failed: {e}")))?
+    tokio::task::spawn_blocking(f).await.map_err(|source| Error::Task { what: "a background task", source })?
 }
 
 #[cfg(test)]
@@ -506,7 +512,8 @@ mod tests {
     async fn cancelling_the_run_undoes_an_active_fault_at_once() {
         let s = setup(MockProbe { leader: 1, unhealthy: false }, true);
         let stop = Stop::new();
-        let run = tokio::spawn(run_faults(plan(&[fault("long", 1, 600, TargetSpec::Node(3))]), s.ctx.clone(), stop.clone()));
+        let run =
+            tokio::spawn(run_faults(plan(&[fault("long", 1, 600, TargetSpec::Node(3))]), s.ctx.clone(), stop.clone()));
         tokio::time::sleep(Duration::from_secs(4)).await;
         stop.stop(StopReason::Interrupted);
         let out = run.await.unwrap();
@@ -518,7 +525,8 @@ mod tests {
     async fn a_fault_not_due_before_the_run_ends_is_skipped_and_never_applied() {
         let s = setup(MockProbe { leader: 1, unhealthy: false }, true);
         let stop = Stop::new();
-        let run = tokio::spawn(run_faults(plan(&[fault("late", 30, 5, TargetSpec::Random)]), s.ctx.clone(), stop.clone()));
+        let run =
+            tokio::spawn(run_faults(plan(&[fault("late", 30, 5, TargetSpec::Random)]), s.ctx.clone(), stop.clone()));
         tokio::time::sleep(Duration::from_secs(10)).await;
         stop.cancel();
         let out = run.await.unwrap();
@@ -536,7 +544,11 @@ mod tests {
         let got = events(&s);
         assert_eq!(
             got,
-            vec![("apply kill [1]".to_string(), 2.0), ("restart kill".to_string(), 5.0), ("revert kill".to_string(), 22.0)]
+            vec![
+                ("apply kill [1]".to_string(), 2.0),
+                ("restart kill".to_string(), 5.0),
+                ("revert kill".to_string(), 22.0)
+            ]
         );
     }
 

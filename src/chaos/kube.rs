@@ -275,7 +275,7 @@ impl KubeBackend {
                 "kind": "SelfSubjectAccessReview",
                 "spec": {"resourceAttributes": {"namespace": ns, "verb": a.verb, "resource": a.resource, "group": a.group}}
             }))
-            .map_err(|e| Error::Usage(format!("building an access review: {e}")))?;
+            .map_err(|e| Error::Failed(format!("building an access review: {e}")))?;
             let answer = reviews.create(&PostParams::default(), &review).await.map_err(|e| Error::Kube {
                 context: format!("asking the API server whether aftershock may {} {} in {ns}", a.verb, a.resource),
                 source: Box::new(e),
@@ -349,7 +349,7 @@ impl KubeBackend {
                 Err(e) => tracing::debug!("reading pod {name}: {e}"),
             }
             if Instant::now() >= deadline {
-                return Err(Error::Usage(format!("pod {ns}/{name} was not Ready again within {timeout:?}")));
+                return Err(Error::Failed(format!("pod {ns}/{name} was not Ready again within {timeout:?}")));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -444,7 +444,7 @@ impl KubeBackend {
                         direction,
                     );
                     let policy: NetworkPolicy = serde_json::from_value(obj)
-                        .map_err(|e| Error::Usage(format!("building the NetworkPolicy: {e}")))?;
+                        .map_err(|e| Error::Failed(format!("building the NetworkPolicy: {e}")))?;
                     Api::<NetworkPolicy>::namespaced(self.client.clone(), &ns)
                         .create(&PostParams::default(), &policy)
                         .await
@@ -503,7 +503,7 @@ impl KubeFault {
         let ar = chaos_resource(kind, plural);
         let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), &ns, &ar);
         let dynobj: DynamicObject =
-            serde_json::from_value(obj).map_err(|e| Error::Usage(format!("building the {kind}: {e}")))?;
+            serde_json::from_value(obj).map_err(|e| Error::Failed(format!("building the {kind}: {e}")))?;
         match api.create(&PostParams::default(), &dynobj).await {
             Ok(_) => {}
             Err(e) if is_not_found(&e) => {

@@ -154,7 +154,7 @@ fn rolling_restart(c: &mut LocalCluster) -> Result<()> {
                 break;
             }
             if Instant::now() >= deadline {
-                return Err(Error::Usage(format!(
+                return Err(Error::Failed(format!(
                     "after restarting node {id}, the partitions did not get back in sync within {RESTART_TIMEOUT:?}"
                 )));
             }
@@ -257,7 +257,7 @@ impl FaultBackend for LocalBackend {
         Box::pin(async move {
             let c = lock(&self.cluster);
             active_controller(c.dir(), c.state(), alive)
-                .ok_or_else(|| Error::Usage("no quorum leader found in the nodes' quorum state".into()))
+                .ok_or_else(|| Error::Failed("no quorum leader found in the nodes' quorum state".into()))
         })
     }
 
@@ -277,7 +277,8 @@ impl FaultBackend for LocalBackend {
         nodes: &'a [i32],
         env: &'a ApplyEnv,
     ) -> BoxFuture<'a, Result<Box<dyn FaultGuard>>> {
-        let (c, ledger, spec, nodes, seq) = (self.cluster.clone(), env.ledger.clone(), occ.spec.clone(), nodes.to_vec(), occ.seq);
+        let (c, ledger, spec, nodes, seq) =
+            (self.cluster.clone(), env.ledger.clone(), occ.spec.clone(), nodes.to_vec(), occ.seq);
         Box::pin(async move {
             let cluster = c.clone();
             let fault = blocking(move || apply(&c, &ledger, seq, &spec, &nodes)).await?;

@@ -82,8 +82,8 @@ pub struct PartitionGuard {
 /// needed). Several partitions of the same node can be active at once.
 ///
 /// # Errors
-/// [`Error::Usage`] when the layout has no such node, the node has no peers of that kind, or
-/// its namespace does not exist (the cluster is down); [`Error::Io`] when nft fails.
+/// [`Error::Usage`] when the layout has no such node or the node has no peers of that kind;
+/// [`Error::Failed`] when its namespace does not exist (the cluster is down); [`Error::Io`] when nft fails.
 pub fn apply(layout: &NetnsLayout, node: i32, peers: Peers, direction: Direction) -> Result<PartitionGuard> {
     let n = layout.node(node).ok_or_else(|| Error::Usage(format!("the cluster has no node {node} to partition")))?;
     let addrs = peers.addresses(layout, node);
@@ -93,7 +93,7 @@ pub fn apply(layout: &NetnsLayout, node: i32, peers: Peers, direction: Direction
         )));
     }
     if !netns::namespace_exists(&n.namespace) {
-        return Err(Error::Usage(format!(
+        return Err(Error::Failed(format!(
             "network namespace {} of node {node} does not exist: is the cluster up?",
             n.namespace
         )));

@@ -32,7 +32,7 @@ pub fn describe_quorum_leader(base: &ClientConfig, timeout: Duration) -> Result<
             Err(e) => last = format!("{server}: {e}"),
         }
     }
-    Err(Error::Usage(format!("could not ask the cluster for its active controller (DescribeQuorum): {last}")))
+    Err(Error::Failed(format!("could not ask the cluster for its active controller (DescribeQuorum): {last}")))
 }
 
 fn ask(server: &str, timeout: Duration) -> std::io::Result<i32> {

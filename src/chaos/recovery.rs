@@ -236,8 +236,8 @@ fn round(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::measure::fault_acks::PartitionAcks;
     use crate::measure::LatencySummary;
+    use crate::measure::fault_acks::PartitionAcks;
     use std::time::Duration;
 
     fn sec(sec: u64, acked: u64, p99_ms: u64) -> Interval {

@@ -234,7 +234,7 @@ impl LocalCluster {
                 .collect();
             handles
                 .into_iter()
-                .try_for_each(|h| h.join().unwrap_or_else(|_| Err(Error::Usage("format thread panicked".into()))))
+                .try_for_each(|h| h.join().unwrap_or_else(|_| Err(Error::Failed("format thread panicked".into()))))
         })?;
 
         for id in &ids {
@@ -346,7 +346,7 @@ impl LocalCluster {
     pub fn restart_node(&mut self, id: i32, timeout: Duration) -> Result<()> {
         let node = self.node(id)?.clone();
         if self.pid_alive(&node) {
-            return Err(Error::Usage(format!("node {id} is still running (pid {:?})", node.pid)));
+            return Err(Error::Failed(format!("node {id} is still running (pid {:?})", node.pid)));
         }
         self.spawn(id)?;
         self.wait_registered(&[id], timeout)

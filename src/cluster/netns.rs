@@ -629,7 +629,7 @@ pub fn in_namespace<T: Send>(namespace: &str, f: impl FnOnce() -> T + Send) -> R
             Ok(f())
         })
         .join()
-        .unwrap_or_else(|_| Err(Error::Usage(format!("a thread in network namespace {namespace} panicked"))))
+        .unwrap_or_else(|_| Err(Error::Failed(format!("a thread in network namespace {namespace} panicked"))))
     })
 }
 

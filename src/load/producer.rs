@@ -17,8 +17,8 @@ use tokio_util::sync::CancellationToken;
 use super::ack_stamp::{Stamp, producer_with_ack_stamps};
 use super::payload::{self, Header, PayloadBuilder};
 use super::schedule::Schedule;
-use crate::measure::fault_acks::{FaultAcks, FaultMarks};
 use crate::error::{Error, Result};
+use crate::measure::fault_acks::{FaultAcks, FaultMarks};
 use crate::measure::{HotClock, ProduceLedger, Recorder, RunClock};
 use crate::scenario::{KeySampler, Rate, SizeDist};
 

@@ -88,4 +88,3 @@ pub fn cluster_info(base: &ClientConfig, bootstrap: &str, topics: &[String]) -> 
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
     Ok(ClusterInfo::from_metadata(bootstrap, &md, &names))
 }
-

@@ -136,4 +136,3 @@ fn add(t: &mut Verification, v: &Verification) {
     t.unexpected += v.unexpected;
     t.unacked_consumed += v.unacked_consumed;
 }
-

@@ -89,7 +89,6 @@ pub async fn disconnect(scenario: &Scenario, local: Option<Arc<Mutex<LocalCluste
     }
 }
 
-
 /// Creates the run dir (`out`, or `<reports_root>/<id>`); `shutdown` completing (Ctrl-C,
 /// SIGTERM) stops the run.
 pub fn open_run(

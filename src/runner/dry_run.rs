@@ -67,7 +67,12 @@ pub fn dry_run(s: &Scenario, plan: &RunPlan) -> String {
             if o.repeat > 0 { format!(" #{}", o.repeat + 1) } else { String::new() }
         );
     }
-    let _ = writeln!(out, "  {:>8}  load stops; consumers drain for up to {}", fmt_offset(plan.load_duration()), fmt_offset(s.drain));
+    let _ = writeln!(
+        out,
+        "  {:>8}  load stops; consumers drain for up to {}",
+        fmt_offset(plan.load_duration()),
+        fmt_offset(s.drain)
+    );
     out
 }
 
@@ -76,11 +81,11 @@ fn fmt_offset(d: Duration) -> String {
     if ms.is_multiple_of(1000) { format!("{}s", ms / 1000) } else { format!("{:.3}s", d.as_secs_f64()) }
 }
 
-
 /// `run --dry-run` on Kubernetes: the broker pods each fault would hit if it fired now. Targets
 /// that depend on the moment (leaders, the controller, random picks) are resolved as of now
 /// and say so.
-pub async fn dry_run_pods(s: &Scenario, k: &KubeSpec, context: Option<&str>) -> Result<String> {    let kb = KubeBackend::connect(k, context, "dry-run").await?;
+pub async fn dry_run_pods(s: &Scenario, k: &KubeSpec, context: Option<&str>) -> Result<String> {
+    let kb = KubeBackend::connect(k, context, "dry-run").await?;
     let pods = kb.brokers().await?;
     let mut out = String::new();
     let _ = writeln!(out, "broker pods in namespace {} ({}):", k.namespace, k.selector);

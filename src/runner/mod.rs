@@ -217,7 +217,8 @@ impl Run<'_> {
         }
         let fault_outcomes = self.finish_faults(chaos, &chaos_stop).await;
         let aborted = self.stop.is_cancelled();
-        let consumer_outcomes = self.drain(&consumers.groups, consumers.threads, &consumers_stop, aborted, &mut failures).await;
+        let consumer_outcomes =
+            self.drain(&consumers.groups, consumers.threads, &consumers_stop, aborted, &mut failures).await;
         let measurements: Measurements =
             measurements.await.map_err(|e| Error::Task { what: "the measurement task", source: e })?;
         let rebalances = self.rebalances(&consumers.groups);
@@ -279,7 +280,8 @@ impl Run<'_> {
             let (b, topics) = (self.conn.base.clone(), self.plan.partitions.clone());
             blocking(move || admin::end_offsets(&b, &topics)).await.unwrap_or_default()
         };
-        let all_read = |groups: &Groups| groups.iter().all(|(_, topic, g)| ends.get(topic).is_none_or(|e| g.reached(e)));
+        let all_read =
+            |groups: &Groups| groups.iter().all(|(_, topic, g)| ends.get(topic).is_none_or(|e| g.reached(e)));
         let deadline = Instant::now() + drain;
         while !all_read(groups) && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -335,9 +337,10 @@ impl Run<'_> {
             reason: reason.clone(),
         };
         let report = assemble::report(parts)?;
-        report
-            .write_atomic(self.run_dir)
-            .map_err(|e| Error::Report { context: format!("writing the report into {}", self.run_dir.display()), source: Box::new(e) })?;
+        report.write_atomic(self.run_dir).map_err(|e| Error::Report {
+            context: format!("writing the report into {}", self.run_dir.display()),
+            source: Box::new(e),
+        })?;
         let stopped_by_check = failures.is_empty() && matches!(self.stop.reason(), Some(StopReason::CheckFailed(_)));
         let outcome = if stopped_by_check {
             // Stopped by a failed check: the run worked, the gate failed (exit 1).

@@ -30,7 +30,6 @@ impl Progress {
     }
 }
 
-
 /// The live progress display: phase, time left, rates, p99, errors.
 pub struct ProgressView {
     mode: Progress,
@@ -116,4 +115,3 @@ impl ProgressView {
         }
     }
 }
-
