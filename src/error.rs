@@ -2,6 +2,10 @@
 
 use std::path::PathBuf;
 
+/// A typed error from a module above this one (the report's, the plan's), kept whole as a
+/// source: this module is a leaf and names none of them.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Result with the library's [`Error`] as the default error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -125,9 +129,10 @@ pub enum Error {
     #[error("{0}")]
     Failover(String),
 
-    /// A scenario that validates but cannot be planned (config, exit 2).
+    /// A scenario that validates but cannot be planned (config, exit 2): a
+    /// `plan::PlanError`.
     #[error(transparent)]
-    Plan(#[from] crate::plan::PlanError),
+    Plan(BoxError),
 
     /// A task of the run ended abnormally (a panic).
     #[error("{what} failed: {source}")]
@@ -137,20 +142,13 @@ pub enum Error {
         source: tokio::task::JoinError,
     },
 
-    /// Building or writing a report failed.
+    /// Building or writing a report failed: the report's own typed error (`report::Error`,
+    /// `capacity::report::WriteError`) is the source.
     #[error("{context}: {source}")]
     Report {
         context: String,
         #[source]
-        source: Box<crate::report::Error>,
-    },
-
-    /// Writing a capacity report failed.
-    #[error("{context}: {source}")]
-    CapacityReport {
-        context: String,
-        #[source]
-        source: Box<crate::capacity::report::WriteError>,
+        source: BoxError,
     },
 
     /// Any other I/O failure, with what was being done.
@@ -188,7 +186,6 @@ impl Error {
             | Error::Kube { .. }
             | Error::Task { .. }
             | Error::Report { .. }
-            | Error::CapacityReport { .. }
             | Error::Io { .. } => ErrorKind::Runtime,
         }
     }
@@ -235,7 +232,7 @@ mod tests {
     #[test]
     fn config_errors_exit_2_and_runtime_failures_exit_3() {
         assert_eq!(Error::Usage("topic exists with other settings".into()).kind(), ErrorKind::Config);
-        assert_eq!(Error::Plan(crate::plan::PlanError::TooManyProducers).kind(), ErrorKind::Config);
+        assert_eq!(Error::Plan(Box::new(crate::plan::PlanError::TooManyProducers)).kind(), ErrorKind::Config);
         assert_eq!(Error::Failed("the cluster was not whole again".into()).kind(), ErrorKind::Runtime);
         assert_eq!(Error::Failover("no failover".into()).kind(), ErrorKind::Runtime);
         let io = Error::Io { context: "x".into(), source: std::io::Error::other("y") };

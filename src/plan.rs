@@ -32,6 +32,12 @@ pub enum PlanError {
     NoPhases(String),
 }
 
+impl From<PlanError> for crate::error::Error {
+    fn from(e: PlanError) -> Self {
+        crate::error::Error::Plan(Box::new(e))
+    }
+}
+
 /// Hands out the producer ids of one run: `nonce << 12 | index`, never the same twice.
 #[derive(Debug, Clone)]
 pub struct ProducerIds {

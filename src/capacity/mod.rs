@@ -25,9 +25,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::Outcome;
 use crate::chaos::backend::{ApplyEnv, ClusterProbe, FaultBackend, FaultGuard, KafkaProbe};
-use crate::chaos::engine::blocking;
 use crate::chaos::ledger::FaultLedger;
 use crate::chaos::local::LocalBackend;
+use crate::chaos::task::blocking;
 use crate::cluster::LocalCluster;
 use crate::error::{Error, Result};
 use crate::load::payload::PayloadBuilder;
@@ -366,7 +366,7 @@ impl Run<'_> {
         };
         let (records, search, abort) = steps;
         let report = self.report(records, &search, abort, node_record, cluster_info, started_wall);
-        report.write_all(self.run_dir).map_err(|source| Error::CapacityReport {
+        report.write_all(self.run_dir).map_err(|source| Error::Report {
             context: format!("writing the capacity report into {}", self.run_dir.display()),
             source: Box::new(source),
         })?;

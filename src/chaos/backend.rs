@@ -10,9 +10,10 @@ use futures::future::BoxFuture;
 use rdkafka::config::ClientConfig;
 use tokio_util::sync::CancellationToken;
 
-use super::engine::{FaultOutcome, blocking};
 use super::ledger::FaultLedger;
 use super::observe::ClusterView;
+use super::outcome::FaultOutcome;
+use super::task::blocking;
 use crate::error::Result;
 use crate::plan::Occurrence;
 use crate::scenario::fault::FaultAction;

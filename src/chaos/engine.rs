@@ -11,46 +11,13 @@ use tokio_util::task::TaskTracker;
 
 use super::backend::{ApplyEnv, ClusterProbe, FaultBackend, FaultGuard, Nodes};
 use super::ledger::FaultLedger;
+use super::outcome::FaultOutcome;
 use crate::error::{Error, Result};
 use crate::measure::RunClock;
 use crate::measure::fault_acks::FaultMarks;
 use crate::plan::Occurrence;
 use crate::scenario::fault::{FaultAction, FaultSpec, Safety, TargetSpec};
 use crate::stop::{Stop, StopReason};
-
-/// What happened to one occurrence; times are offsets from the run clock's start.
-#[derive(Debug, Clone, Default)]
-pub struct FaultOutcome {
-    pub seq: u32,
-    pub name: String,
-    pub action: String,
-    pub repeat: u32,
-    pub planned_start: Duration,
-    pub nodes: Vec<i32>,
-    /// Why these nodes were hit.
-    pub reason: String,
-    pub injected: Option<Duration>,
-    pub reverted: Option<Duration>,
-    /// Not applied, and why.
-    pub skipped: Option<String>,
-    /// First time, after injection, that every node was registered and every partition led
-    /// and fully in sync, having been otherwise in between.
-    pub healthy_again: Option<Duration>,
-    /// Whether the cluster was seen degraded at all after the injection.
-    pub degraded_seen: bool,
-    /// First time a restarted node was registered again.
-    pub node_registered: Option<Duration>,
-    /// For controller faults: when another node became the quorum leader, and which.
-    pub new_controller: Option<(Duration, i32)>,
-    /// Kubernetes: the pods hit, and the objects created for the fault.
-    pub pods: Vec<String>,
-    /// Kubernetes: when every pod the fault deleted or failed was Ready again.
-    pub pod_ready: Option<Duration>,
-    /// Anything that went wrong applying, observing or undoing.
-    pub errors: Vec<String>,
-    /// Anything else worth knowing (e.g. a NetworkPolicy that had no visible effect).
-    pub notes: Vec<String>,
-}
 
 /// What the engine needs from the run.
 pub struct ChaosContext {
@@ -342,15 +309,6 @@ async fn resolve_target(ctx: &ChaosContext, spec: &FaultSpec, seq: u32, nodes: N
             Ok((vec![c], format!("node {c} was the active controller (KRaft quorum leader)")))
         }
     }
-}
-
-pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Runs blocking cluster or client work off the async workers.
-pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|source| Error::Task { what: "a background task", source })?
 }
 
 #[cfg(test)]

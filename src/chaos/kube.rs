@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::backend::{ApplyEnv, ClusterProbe, FaultBackend, FaultGuard, Nodes};
-use super::engine::FaultOutcome;
+use super::outcome::FaultOutcome;
 use crate::error::{Error, Result};
 use crate::plan::Occurrence;
 use crate::scenario::fault::{Direction, FaultAction, FaultSpec, KubeSpec, NodeIdRule, Peers};

@@ -11,9 +11,9 @@ use futures::future::BoxFuture;
 use nix::sys::signal::Signal;
 
 use super::backend::{ApplyEnv, ClusterProbe, FaultBackend, FaultGuard, Nodes};
-use super::engine::{blocking, lock};
 use super::ledger::{FaultLedger, LedgerEntry, now_ms};
 use super::observe::active_controller;
+use super::task::{blocking, lock};
 use crate::cluster::{LocalCluster, process};
 use crate::error::{Error, Result};
 use crate::plan::Occurrence;

@@ -10,9 +10,11 @@ pub mod kube;
 pub mod ledger;
 pub mod local;
 pub mod observe;
+pub mod outcome;
 pub mod partition;
 pub mod quorum;
 pub mod recovery;
+pub mod task;
 
 use std::path::Path;
 

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::engine::FaultOutcome;
+use super::outcome::FaultOutcome;
 use crate::measure::fault_acks::FaultAcks;
 use crate::report::{FaultRecord, FaultTarget, Interval, Recovery};
 

@@ -6,8 +6,9 @@ use std::time::SystemTime;
 
 use rdkafka::config::ClientConfig;
 
-use crate::chaos::engine::{FaultOutcome, blocking};
+use crate::chaos::outcome::FaultOutcome;
 use crate::chaos::recovery;
+use crate::chaos::task::blocking;
 use crate::error::{Error, Result};
 use crate::load::consumer::ConsumerOutcome;
 use crate::load::producer::ProducerOutcome;

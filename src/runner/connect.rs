@@ -10,9 +10,9 @@ use std::time::Duration;
 use rdkafka::config::ClientConfig;
 
 use crate::chaos::backend::FaultBackend;
-use crate::chaos::engine::blocking;
 use crate::chaos::kube::KubeBackend;
 use crate::chaos::local::LocalBackend;
+use crate::chaos::task::blocking;
 use crate::cluster::{LocalCluster, UpOptions};
 use crate::error::{Error, Result};
 use crate::scenario::{ClusterTarget, Scenario};

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
 
-use crate::chaos::engine::blocking;
 use crate::chaos::kube::KubeBackend;
+use crate::chaos::task::blocking;
 use crate::error::Result;
 use crate::plan::RunPlan;
 use crate::scenario::fault::{FaultAction, KubeSpec, TargetSpec};

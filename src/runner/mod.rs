@@ -26,8 +26,10 @@ use tokio_util::task::TaskTracker;
 
 use crate::Outcome;
 use crate::chaos::backend::{FaultBackend, KafkaProbe};
-use crate::chaos::engine::{ChaosContext, FaultOutcome, blocking, run_faults};
+use crate::chaos::engine::{ChaosContext, run_faults};
 use crate::chaos::ledger::FaultLedger;
+use crate::chaos::outcome::FaultOutcome;
+use crate::chaos::task::blocking;
 use crate::error::{Error, Result};
 use crate::load::consumer::ConsumerOutcome;
 use crate::load::payload::PayloadBuilder;
