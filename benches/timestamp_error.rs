@@ -49,7 +49,7 @@ use aftershock::load::ack_stamp::producer_with_ack_stamps;
 use aftershock::load::payload::{self, Header, PayloadBuilder};
 use aftershock::load::producer::{AckBook, MessageSource, SendBook, on_delivery, stamp_clock};
 use aftershock::load::schedule::Schedule;
-use aftershock::measure::hot_clock::{monotonic_ns, monotonic_ns_of};
+use aftershock::measure::clock::{monotonic_ns, monotonic_ns_of};
 use aftershock::measure::{LatencyHistogram, Measurements, RunClock};
 use aftershock::scenario::Rate;
 use rdkafka::ClientContext;
