@@ -20,9 +20,10 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::measure::{IntervalSnapshot, LatencyHistogram, LatencyKind, LatencySummary, WorkerKind};
-use crate::report::{FaultRecord, PhaseStats, Report};
-use crate::scenario::checks::{Check, LatencyOf, Metric, Scope, ScopeKind, Stat};
+use crate::measure::{IntervalSnapshot, LatencyHistogram, LatencySummary, WorkerKind};
+use crate::report::{FaultRecord, PhaseLatency, PhaseStats, Report};
+use crate::scenario::checks::{Check, Metric, Scope, ScopeKind, Stat};
+use crate::vocab::latency::LatencyKind;
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,7 +190,7 @@ pub fn measure(report: &Report, metric: Metric, scope: &Scope) -> Vec<(String, R
                     ack_rate: t.ack_rate,
                     secs: t.measured_secs,
                     max_lag: t.max_lag,
-                    latency: [t.latency.produce, t.latency.e2e, t.latency.send_gap],
+                    latency: t.latency,
                 };
                 phase_metric(report, metric, &measured, data)
             };
@@ -205,8 +206,7 @@ struct PhaseData {
     ack_rate: f64,
     secs: f64,
     max_lag: Option<u64>,
-    /// produce, e2e, send_gap.
-    latency: [LatencySummary; 3],
+    latency: PhaseLatency,
 }
 
 impl PhaseData {
@@ -217,16 +217,8 @@ impl PhaseData {
             ack_rate: p.ack_rate,
             secs: p.duration_secs,
             max_lag: p.max_lag,
-            latency: [p.latency.produce, p.latency.e2e, p.latency.send_gap],
+            latency: p.latency,
         }
-    }
-}
-
-fn latency_index(of: LatencyOf) -> usize {
-    match of {
-        LatencyOf::Produce => 0,
-        LatencyOf::E2e => 1,
-        LatencyOf::SendGap => 2,
     }
 }
 
@@ -245,9 +237,9 @@ pub fn stat_of(s: &LatencySummary, stat: Stat) -> f64 {
 fn phase_metric(report: &Report, metric: Metric, phases: &[PhaseStats], d: PhaseData) -> Result<Measured, String> {
     match metric {
         Metric::Latency(of, stat) => {
-            let s = &d.latency[latency_index(of)];
+            let s = d.latency.get(of);
             if s.count == 0 {
-                return Err(format!("no {} latency was recorded", of.key()));
+                return Err(format!("no {} latency was recorded", of.name()));
             }
             Ok(Measured { value: stat_of(s, stat), samples: s.count })
         }
@@ -450,7 +442,7 @@ pub struct LiveGate {
     decided: Vec<bool>,
     phases: Vec<LivePhase>,
     seconds: BTreeMap<u64, LiveSecond>,
-    /// Per phase: produce, e2e, send_gap.
+    /// Per phase, one histogram per latency kind (in [`LatencyKind::ALL`] order).
     latency: Vec<[LatencyHistogram; 3]>,
     faults: Vec<FaultRecord>,
     load_end: f64,
@@ -487,11 +479,11 @@ impl LiveGate {
             sec.lag = Some(sec.lag.map_or(l, |x| x.max(l)));
         }
         if let Some(i) = self.phases.iter().position(|p| p.covers(s.sec)) {
-            for (slot, kind) in [(0, LatencyKind::Produce), (1, LatencyKind::E2e), (2, LatencyKind::SendGap)] {
+            for kind in LatencyKind::ALL {
                 // E2e latency is recorded by consumers, the other two by producers.
                 let from_right_worker = (kind == LatencyKind::E2e) == (s.worker.kind == WorkerKind::Consumer);
                 if let (true, Some(h)) = (from_right_worker, s.histogram(kind)) {
-                    self.latency[i][slot].merge(h);
+                    self.latency[i][kind.index()].merge(h);
                 }
             }
         }
@@ -562,7 +554,7 @@ impl LiveGate {
             Metric::Latency(of, stat) => {
                 let mut h = LatencyHistogram::new();
                 for i in &idx {
-                    h.merge(&self.latency[*i][latency_index(of)]);
+                    h.merge(&self.latency[*i][of.index()]);
                 }
                 let monotonic = stat == Stat::Max && c.max.is_some();
                 (!h.is_empty() && (done || monotonic)).then(|| stat_of(&h.summary(), stat))

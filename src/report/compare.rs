@@ -24,7 +24,8 @@ use serde_json::Value;
 
 use super::{RecoveryFigure, Report};
 use crate::gate::{Measured, md_escape, measure};
-use crate::scenario::checks::{LatencyOf, Metric, Scope, Stat, Unit, VerificationCount};
+use crate::scenario::checks::{Metric, Scope, Stat, Unit, VerificationCount};
+use crate::vocab::latency::LatencyKind;
 use crate::vocab::format;
 
 /// Samples a percentile needs beyond it (see the module's rules).
@@ -258,7 +259,7 @@ pub fn compare(
     }
     let phase_metrics = {
         let mut v = Vec::new();
-        for of in [LatencyOf::Produce, LatencyOf::E2e] {
+        for of in [LatencyKind::Produce, LatencyKind::E2e] {
             for s in [Stat::P50, Stat::P99, Stat::P999, Stat::Max] {
                 v.push(Metric::Latency(of, s));
             }
@@ -574,11 +575,11 @@ mod tests {
 
     #[test]
     fn noise_rules() {
-        let p99 = Metric::Latency(LatencyOf::E2e, Stat::P99);
+        let p99 = Metric::Latency(LatencyKind::E2e, Stat::P99);
         assert!(too_noisy(p99, 999).unwrap().contains("p99 needs 1000"));
         assert_eq!(too_noisy(p99, 1000), None);
-        assert!(too_noisy(Metric::Latency(LatencyOf::E2e, Stat::P999), 9_999).is_some());
-        assert!(too_noisy(Metric::Latency(LatencyOf::E2e, Stat::Max), 1_000_000).is_some());
+        assert!(too_noisy(Metric::Latency(LatencyKind::E2e, Stat::P999), 9_999).is_some());
+        assert!(too_noisy(Metric::Latency(LatencyKind::E2e, Stat::Max), 1_000_000).is_some());
         assert!(too_noisy(Metric::ThroughputMean, 4).is_some());
         assert_eq!(too_noisy(Metric::Recovery(RecoveryFigure::UnavailableMax), 1), None);
     }
@@ -586,7 +587,7 @@ mod tests {
     #[test]
     fn judging_respects_direction_and_resolution() {
         let o = CompareOptions::default();
-        let p99 = Metric::Latency(LatencyOf::E2e, Stat::P99);
+        let p99 = Metric::Latency(LatencyKind::E2e, Stat::P99);
         assert_eq!(judge(p99, 10_000.0, 13_000.0, 25.0, &o), Verdict::Regression);
         assert_eq!(judge(p99, 10_000.0, 12_000.0, 25.0, &o), Verdict::Ok);
         assert_eq!(judge(p99, 10_000.0, 7_000.0, 25.0, &o), Verdict::Improved);

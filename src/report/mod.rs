@@ -35,6 +35,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::measure::histogram::{self, HistogramError, LatencyHistogram, LatencySummary, round_to};
 use crate::measure::{Counters, LatencySet, Measurements, ProcessSample, Verification};
+use crate::vocab::latency::LatencyKind;
 pub use faults::{FaultRecord, FaultTarget, Recovery, RecoveryFigure};
 
 /// Version of the report format written by this aftershock.
@@ -212,6 +213,15 @@ pub struct PhaseLatency {
 impl PhaseLatency {
     fn of(set: &LatencySet) -> PhaseLatency {
         PhaseLatency { produce: set.produce.summary(), e2e: set.e2e.summary(), send_gap: set.send_gap.summary() }
+    }
+
+    /// The summary of `kind`.
+    pub fn get(&self, kind: LatencyKind) -> &LatencySummary {
+        match kind {
+            LatencyKind::Produce => &self.produce,
+            LatencyKind::SendGap => &self.send_gap,
+            LatencyKind::E2e => &self.e2e,
+        }
     }
 }
 
@@ -630,7 +640,7 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
-    use crate::measure::{Aggregator, IntervalSnapshot, LatencyKind, PhaseSpec, RunClock, WorkerId};
+    use crate::measure::{Aggregator, IntervalSnapshot, PhaseSpec, RunClock, WorkerId};
 
     fn meta(outcome: RunOutcome) -> RunMeta {
         RunMeta {
