@@ -209,7 +209,8 @@ impl CapacityReport {
         let path = dir.join(CAPACITY_FILE);
         let mut text = serde_json::to_string_pretty(self).map_err(WriteError::Serialize)?;
         text.push('\n');
-        crate::cluster::state::write_atomic(&path, text.as_bytes())?;
+        crate::vocab::fs::write_atomic(&path, text.as_bytes())
+            .map_err(crate::Error::io(format!("writing {}", path.display())))?;
         Ok(path)
     }
 
@@ -424,7 +425,9 @@ impl CapacityReport {
             Some("capacity.svg")
         };
         let md = self.summary_md(plot);
-        crate::cluster::state::write_atomic(&dir.join(SUMMARY_FILE), md.as_bytes())?;
+        let summary = dir.join(SUMMARY_FILE);
+        crate::vocab::fs::write_atomic(&summary, md.as_bytes())
+            .map_err(crate::Error::io(format!("writing {}", summary.display())))?;
         Ok(path)
     }
 }

@@ -25,8 +25,8 @@ use serde_json::Value;
 use super::{RecoveryFigure, Report};
 use crate::gate::{Measured, md_escape, measure};
 use crate::scenario::checks::{Metric, Scope, Stat, Unit, VerificationCount};
-use crate::vocab::latency::LatencyKind;
 use crate::vocab::format;
+use crate::vocab::latency::LatencyKind;
 
 /// Samples a percentile needs beyond it (see the module's rules).
 pub const MIN_TAIL_SAMPLES: f64 = 10.0;

@@ -482,7 +482,8 @@ impl Report {
         let path = dir.join(REPORT_FILE);
         let mut text = self.to_json()?;
         text.push('\n');
-        crate::cluster::state::write_atomic(&path, text.as_bytes())?;
+        crate::vocab::fs::write_atomic(&path, text.as_bytes())
+            .map_err(crate::Error::io(format!("writing {}", path.display())))?;
         Ok(path)
     }
 

@@ -58,6 +58,8 @@ pub fn render(report: &Report, checks: &ChecksOutcome, dir: &Path) -> Result<Ren
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), RenderError> {
-    crate::cluster::state::write_atomic(path, bytes)
-        .map_err(|source| RenderError::Write { path: path.to_path_buf(), source: Box::new(source) })
+    crate::vocab::fs::write_atomic(path, bytes).map_err(|source| RenderError::Write {
+        path: path.to_path_buf(),
+        source: Box::new(crate::Error::io(format!("writing {}", path.display()))(source)),
+    })
 }
