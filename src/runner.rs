@@ -431,17 +431,8 @@ async fn run_load(
     let abort_rule = scenario.safety.abort_on_errors.map(|r| (r, abort_reason.clone(), cancel.clone()));
     // Checks with `abort_on_fail` stop the run as soon as they have certainly failed.
     let gate_reason: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
-    let live_phases = specs
-        .iter()
-        .map(|p| crate::gate::LivePhase {
-            name: p.name.clone(),
-            start_secs: p.start.as_secs_f64(),
-            end_secs: p.end().as_secs_f64(),
-            measured: p.measured,
-        })
-        .collect();
     let live_gate =
-        crate::gate::LiveGate::new(&scenario.checks, live_phases).map(|g| (g, gate_reason.clone(), cancel.clone()));
+        crate::gate::LiveGate::new(&scenario.checks, specs.clone()).map(|g| (g, gate_reason.clone(), cancel.clone()));
     let agg_task = tokio::spawn(aggregate(aggregator, rx, progress_view, clock, abort_rule, live_gate));
 
     // Producers end at the end of the last phase (or on cancel) and drain their deliveries.

@@ -11,21 +11,15 @@
 //! messages per second, times in seconds since the run start.
 //!
 //! # Outputs read from the report alone
-//! - [`render`]: `summary.md` ([`summary`]), `index.html` ([`html`]) and the [`plots`];
-//! - [`compare`]: a run against a baseline; [`junit`]: checks and comparisons as JUnit XML;
-//! - [`commands`]: `aftershock report`, `aftershock compare` and the end of `aftershock run`.
+//! Elsewhere, above this module: [`crate::render`] (`summary.md`, `index.html`, the plots,
+//! JUnit XML) and [`crate::gate`] (the checks, and [`compare`](crate::gate::compare) against
+//! a baseline). This module imports neither.
 //!
-//! [`faults`] defines the faults section, [`mod@format`] how numbers read.
+//! [`faults`] defines the faults section, [`generator`] the generator's self-check.
 
 pub mod commands;
-pub mod compare;
 pub mod faults;
 pub mod generator;
-pub mod html;
-pub mod junit;
-pub mod plots;
-pub mod render;
-pub mod summary;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

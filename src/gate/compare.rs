@@ -22,8 +22,8 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::{RecoveryFigure, Report};
-use crate::gate::{Measured, md_escape, measure};
+use super::{Measured, md_escape, measure};
+use crate::report::{Environment, FaultRecord, RecoveryFigure, Report};
 use crate::scenario::checks::{Metric, Scope, Stat, Unit, VerificationCount};
 use crate::vocab::format;
 use crate::vocab::latency::LatencyKind;
@@ -304,8 +304,8 @@ pub fn compare(
         }
         for fig in RecoveryFigure::ALL {
             let m = Metric::Recovery(fig);
-            let pick = |f: &super::FaultRecord| fig.of(&f.recovery).map(|value| Measured { value, samples: 1 });
-            let why = |f: &super::FaultRecord| {
+            let pick = |f: &FaultRecord| fig.of(&f.recovery).map(|value| Measured { value, samples: 1 });
+            let why = |f: &FaultRecord| {
                 if f.recovery.notes.is_empty() { "not measured".to_string() } else { f.recovery.notes.join("; ") }
             };
             let (b, c) = (pick(&fb), pick(&fc));
@@ -456,7 +456,7 @@ fn environment_differences(a: &Report, b: &Report) -> Vec<String> {
     diff("OS", x.os.clone(), y.os.clone());
     diff("CPUs", x.cpus.to_string(), y.cpus.to_string());
     diff("brokers", x.cluster.brokers.len().to_string(), y.cluster.brokers.len().to_string());
-    let topics = |e: &super::Environment| {
+    let topics = |e: &Environment| {
         e.cluster
             .topics
             .iter()
