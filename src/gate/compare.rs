@@ -216,22 +216,7 @@ pub fn compare(
     tolerances: &[Tolerance],
     opts: &CompareOptions,
 ) -> Result<Comparison, CompareError> {
-    let mut warnings = Vec::new();
-    if let Some(diff) = scenario_difference(baseline, current) {
-        if !opts.force {
-            return Err(CompareError::DifferentScenarios(diff));
-        }
-        warnings.push(format!("the runs are of different scenarios ({diff}); compared anyway (--force)"));
-    }
-    warnings.extend(environment_differences(baseline, current));
-    for (which, r) in [("baseline", baseline), ("current", current)] {
-        if let Some(why) = &r.abort_reason {
-            warnings.push(format!("the {which} run was aborted: {why}"));
-        }
-        if r.generator.limited {
-            warnings.push(format!("the {which} run was limited by the load generator, not the cluster"));
-        }
-    }
+    let mut warnings = run_warnings(baseline, current, opts)?;
 
     let mut rows = Vec::new();
     let mut add = |scope_label: String,
@@ -332,6 +317,31 @@ pub fn compare(
         rows,
         warnings,
     })
+}
+
+/// What the two runs differ in besides their figures (scenario, environment, aborts, a
+/// limited generator), one message each.
+///
+/// # Errors
+/// [`CompareError::DifferentScenarios`] unless `opts.force`.
+fn run_warnings(baseline: &Report, current: &Report, opts: &CompareOptions) -> Result<Vec<String>, CompareError> {
+    let mut warnings = Vec::new();
+    if let Some(diff) = scenario_difference(baseline, current) {
+        if !opts.force {
+            return Err(CompareError::DifferentScenarios(diff));
+        }
+        warnings.push(format!("the runs are of different scenarios ({diff}); compared anyway (--force)"));
+    }
+    warnings.extend(environment_differences(baseline, current));
+    for (which, r) in [("baseline", baseline), ("current", current)] {
+        if let Some(why) = &r.abort_reason {
+            warnings.push(format!("the {which} run was aborted: {why}"));
+        }
+        if r.generator.limited {
+            warnings.push(format!("the {which} run was limited by the load generator, not the cluster"));
+        }
+    }
+    Ok(warnings)
 }
 
 #[allow(clippy::too_many_arguments)]
