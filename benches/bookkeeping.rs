@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 
 use aftershock::load::payload::PayloadBuilder;
 use aftershock::load::producer::{AckBook, MessageSource, SendBook, on_delivery};
+use aftershock::measure::clock::monotonic_ns;
 use aftershock::measure::fault_acks::FaultMarks;
-use aftershock::measure::hot_clock::{monotonic_ns, read_tsc};
+use aftershock::measure::hot_clock::read_tsc;
 use aftershock::measure::{Recorder, RunClock, WorkerId, channel};
 use aftershock::scenario::Rate;
 use rdkafka::config::ClientConfig;

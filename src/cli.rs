@@ -359,7 +359,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
             },
         )),
         Command::Compare(a) => {
-            let opts = crate::report::compare::CompareOptions {
+            let opts = crate::gate::compare::CompareOptions {
                 force: a.force,
                 strict: a.strict,
                 min_latency_delta_us: a.min_latency_delta.as_secs_f64() * 1e6,
@@ -480,7 +480,7 @@ async fn capacity_command(a: CapacityArgs) -> anyhow::Result<Outcome> {
     let result = crate::capacity::run_capacity(scenario, opts, shutdown_signal()).await?;
     let rep = &result.report;
     if let Some(path) = &a.junit {
-        crate::report::junit::write(path, &[rep.junit_suite()])?;
+        crate::render::junit::write(path, &[rep.junit_suite()])?;
     }
     if a.json {
         println!("{}", serde_json::to_string_pretty(rep)?);

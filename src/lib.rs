@@ -6,11 +6,13 @@
 //! - [`cluster`]: a local cluster of real Apache Kafka processes (KRaft) that aftershock
 //!   fetches, formats, starts, supervises and stops.
 //! - [`error`]: the library's error type.
-//! - [`gate`]: the checks of a scenario evaluated against a report, after and during a run.
+//! - [`gate`]: the checks of a scenario evaluated against a report, after and during a run, and
+//!   the comparison of a run with a baseline.
 //! - [`scenario`]: scenario files, their validation and the validated model.
 //! - [`load`]: open-loop producers and consumers with numbered payloads.
 //! - [`measure`]: histograms, per-second counters and the message ledger.
-//! - [`report`]: the versioned report.json and its writer.
+//! - [`render`]: a report for people and CI: summary.md, index.html, plots and JUnit XML.
+//! - [`report`]: the versioned report.json, its building from the measurements, its writer.
 //! - [`smoke`]: a quick produce/consume check of a cluster.
 //!
 //! The binary is a thin shell around [`run`]: it parses the command line, calls [`run`], and
@@ -35,6 +37,7 @@ pub mod gate;
 pub mod load;
 pub mod measure;
 pub mod plan;
+pub mod render;
 pub mod report;
 pub mod runner;
 pub mod scenario;

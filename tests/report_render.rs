@@ -17,8 +17,8 @@ use aftershock::gate;
 use aftershock::measure::{
     Aggregator, Counters, IntervalSnapshot, LatencyKind, PhaseSpec, RunClock, Verification, WorkerId,
 };
-use aftershock::report::render::{self, HTML_FILE, PLOTS_DIR, SUMMARY_FILE};
-use aftershock::report::summary::ChecksOutcome;
+use aftershock::render::summary::ChecksOutcome;
+use aftershock::render::{self, HTML_FILE, PLOTS_DIR, SUMMARY_FILE};
 use aftershock::report::{
     BrokerInfo, ClusterInfo, Environment, FaultRecord, FaultTarget, Recovery, Report, RunMeta, RunOutcome, TopicInfo,
 };

@@ -195,7 +195,7 @@ pub enum WriteError {
     #[error(transparent)]
     Write(#[from] crate::Error),
     #[error(transparent)]
-    Plot(#[from] crate::report::plots::PlotError),
+    Plot(#[from] crate::render::plots::PlotError),
 }
 
 impl CapacityReport {
@@ -209,7 +209,8 @@ impl CapacityReport {
         let path = dir.join(CAPACITY_FILE);
         let mut text = serde_json::to_string_pretty(self).map_err(WriteError::Serialize)?;
         text.push('\n');
-        crate::cluster::state::write_atomic(&path, text.as_bytes())?;
+        crate::vocab::fs::write_atomic(&path, text.as_bytes())
+            .map_err(crate::Error::io(format!("writing {}", path.display())))?;
         Ok(path)
     }
 
@@ -357,8 +358,8 @@ impl CapacityReport {
 
     /// The result as JUnit: one case for "a sustainable rate was found", one for the required
     /// capacity when the scenario sets one; the step table goes in the output.
-    pub fn junit_suite(&self) -> crate::report::junit::Suite {
-        use crate::report::junit::{Case, CaseOutcome, Suite};
+    pub fn junit_suite(&self) -> crate::render::junit::Suite {
+        use crate::render::junit::{Case, CaseOutcome, Suite};
         let classname = format!("capacity.{}", self.scenario_name);
         let table = Some(self.table());
         let mut cases = vec![Case {
@@ -399,11 +400,11 @@ impl CapacityReport {
     /// the report is safe.
     pub fn write_all(&self, dir: &Path) -> Result<PathBuf, WriteError> {
         let path = self.write_atomic(dir)?;
-        let points: Vec<crate::report::plots::CapacityPoint> = self
+        let points: Vec<crate::render::plots::CapacityPoint> = self
             .steps
             .iter()
             .filter(|s| s.verdict != Verdict::Aborted)
-            .map(|s| crate::report::plots::CapacityPoint {
+            .map(|s| crate::render::plots::CapacityPoint {
                 rate: s.target_rate,
                 produce_p99_us: (s.produce.count > 0).then_some(s.produce.p99_us),
                 e2e_p99_us: (s.e2e.count > 0).then_some(s.e2e.p99_us),
@@ -414,7 +415,7 @@ impl CapacityReport {
             None
         } else {
             let title = format!("p99 latency by target rate: {}", self.conditions());
-            crate::report::plots::capacity(
+            crate::render::plots::capacity(
                 &points,
                 (self.criteria.produce_p99_us, self.criteria.e2e_p99_us),
                 self.result.sustained_rate,
@@ -424,7 +425,9 @@ impl CapacityReport {
             Some("capacity.svg")
         };
         let md = self.summary_md(plot);
-        crate::cluster::state::write_atomic(&dir.join(SUMMARY_FILE), md.as_bytes())?;
+        let summary = dir.join(SUMMARY_FILE);
+        crate::vocab::fs::write_atomic(&summary, md.as_bytes())
+            .map_err(crate::Error::io(format!("writing {}", summary.display())))?;
         Ok(path)
     }
 }
@@ -545,9 +548,9 @@ mod tests {
         assert!(md.contains("![p99 latency by target rate](capacity.svg)"), "{md}");
         let suite = r.junit_suite();
         assert_eq!(suite.cases.len(), 2);
-        assert_eq!(suite.cases[0].outcome, crate::report::junit::CaseOutcome::Pass);
+        assert_eq!(suite.cases[0].outcome, crate::render::junit::CaseOutcome::Pass);
         assert!(
-            matches!(&suite.cases[1].outcome, crate::report::junit::CaseOutcome::Failure { kind, .. } if kind == "threshold")
+            matches!(&suite.cases[1].outcome, crate::render::junit::CaseOutcome::Failure { kind, .. } if kind == "threshold")
         );
 
         let aborted = CapacityReport {
@@ -557,7 +560,7 @@ mod tests {
         };
         assert!(aborted.summary_md(None).contains("> **Aborted**: interrupted (Ctrl-C or SIGTERM)."));
         assert!(
-            matches!(&aborted.junit_suite().cases[0].outcome, crate::report::junit::CaseOutcome::Failure { kind, .. } if kind == "aborted")
+            matches!(&aborted.junit_suite().cases[0].outcome, crate::render::junit::CaseOutcome::Failure { kind, .. } if kind == "aborted")
         );
     }
 

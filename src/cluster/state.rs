@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::netns::NetnsLayout;
 use crate::error::{Error, Result};
+use crate::vocab::fs::write_atomic;
 
 /// File name of the state inside a cluster dir.
 pub const STATE_FILE: &str = "cluster.json";
@@ -101,23 +102,9 @@ impl ClusterState {
     /// leaves a half-written file that would hide running nodes from `down`.
     pub fn save(&self, dir: &Path) -> Result<()> {
         let text = serde_json::to_string_pretty(self).expect("cluster state always serializes");
-        write_atomic(&dir.join(STATE_FILE), text.as_bytes())
+        let path = dir.join(STATE_FILE);
+        write_atomic(&path, text.as_bytes()).map_err(Error::io(format!("writing {}", path.display())))
     }
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write as _;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let ctx = || format!("writing {}", path.display());
-    let mut f = std::fs::File::create(&tmp).map_err(Error::io(ctx()))?;
-    f.write_all(bytes).map_err(Error::io(ctx()))?;
-    f.sync_all().map_err(Error::io(ctx()))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(Error::io(ctx()))?;
-    Ok(())
 }
 
 /// Where each file of a node lives inside the cluster dir.

@@ -34,7 +34,8 @@ use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::producer::{BaseProducer, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
 
-use crate::measure::hot_clock::{monotonic_ns, read_tsc};
+use crate::measure::clock::monotonic_ns;
+use crate::measure::hot_clock::read_tsc;
 
 /// The interceptors' name in librdkafka (it lists interceptors by name in its errors).
 const NAME: &CStr = c"aftershock-ack-stamp";

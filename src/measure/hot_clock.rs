@@ -25,7 +25,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::recorder::RunClock;
+use super::clock::RunClock;
 
 /// How often a hot clock takes a new anchor and rate.
 pub const REANCHOR: Duration = Duration::from_millis(10);
@@ -169,15 +169,6 @@ fn anchor(clock: RunClock) -> Option<(u64, u64)> {
         .map(|(_, x, ns)| (x, ns))
 }
 
-/// Whether the kernel keeps time with the TSC: it checks that the counter is invariant and
-/// synchronised across CPUs, and switches to another clocksource when it is not. Read once
-/// per run, by [`RunClock::new`].
-pub(crate) fn tsc_usable() -> bool {
-    cfg!(target_arch = "x86_64")
-        && std::fs::read_to_string("/sys/devices/system/clocksource/clocksource0/current_clocksource")
-            .is_ok_and(|s| s.trim() == "tsc")
-}
-
 /// The CPU's time-stamp counter (0 off x86_64). Only meaningful when the run clock says the
 /// TSC is usable ([`RunClock::tsc_usable`]); [`HotClock::at_tsc`] maps it to run-clock ns.
 #[cfg(target_arch = "x86_64")]
@@ -185,7 +176,7 @@ pub(crate) fn tsc_usable() -> bool {
 #[allow(unsafe_code)]
 pub fn read_tsc() -> u64 {
     // SAFETY: RDTSC only reads the time-stamp counter into registers; it touches no memory.
-    // Whether its value can be trusted is decided above (`tsc_usable`, the rate check).
+    // Whether its value can be trusted is decided by `RunClock::tsc_usable` and the rate check.
     unsafe { core::arch::x86_64::_rdtsc() }
 }
 
@@ -194,34 +185,6 @@ pub fn read_tsc() -> u64 {
 pub fn read_tsc() -> u64 {
     // Never used: `tsc_usable` is false off x86_64.
     0
-}
-
-/// `CLOCK_MONOTONIC` in ns, as a plain number: the clock behind `Instant`, readable where no
-/// `Instant` can be built (a C callback handing the time to another thread). 0 if the read
-/// fails, which on Linux it does not.
-#[inline]
-pub fn monotonic_ns() -> u64 {
-    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
-        .map_or(0, |t| (t.tv_sec() as u64).saturating_mul(1_000_000_000).saturating_add(t.tv_nsec() as u64))
-}
-
-/// The raw `CLOCK_MONOTONIC` reading at instant `t`: an `Instant::now()` read between two raw
-/// reads, the tightest of a few tries, so off by at most half that bracket (tens of ns).
-pub fn monotonic_ns_of(t: Instant) -> u64 {
-    let (_, mid, at) = (0..5)
-        .map(|_| {
-            let a = monotonic_ns();
-            let i = Instant::now();
-            let b = monotonic_ns();
-            (b.saturating_sub(a), a + b.saturating_sub(a) / 2, i)
-        })
-        .min_by_key(|x| x.0)
-        .unwrap_or((0, monotonic_ns(), Instant::now()));
-    if t >= at {
-        mid.saturating_add((t - at).as_nanos() as u64)
-    } else {
-        mid.saturating_sub((at - t).as_nanos() as u64)
-    }
 }
 
 #[cfg(test)]

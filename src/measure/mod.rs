@@ -2,6 +2,12 @@
 //! turns them into per-phase statistics and a time series, and the ledger of numbered
 //! messages (sent, acked, consumed, lost, duplicated, reordered).
 //!
+//! # Files
+//! [`clock`] (the run clock) and [`hot_clock`] (its cheap reader for hot paths); [`snapshot`]
+//! (what a worker sends each second); [`spares`] (the histogram pool); [`recorder`] (a
+//! worker's side); [`aggregator`] (everything else, and the phase rules); [`histogram`],
+//! [`ledger`] and [`process`].
+//!
 //! # How the pieces fit
 //! Workers never share state on the hot path (goose's design, see `goose:src/metrics.rs`):
 //! each owns a [`Recorder`] for its current one-second interval, and a [`ProduceLedger`] or
@@ -33,18 +39,25 @@
 //! assert_eq!(m.seconds[0].counters.acked, 1);
 //! ```
 
+pub mod aggregator;
+pub mod clock;
 pub mod fault_acks;
 pub mod histogram;
 pub mod hot_clock;
 pub mod ledger;
 pub mod process;
 pub mod recorder;
+pub mod snapshot;
+pub mod spares;
 
+pub use aggregator::{Aggregator, LatencySet, Measurements, PhaseMeasurements, PhaseSpec, SecondMeasurements};
+pub use clock::RunClock;
 pub use histogram::{HistogramError, LatencyHistogram, LatencySummary};
 pub use hot_clock::HotClock;
 pub use ledger::{ConsumeLedger, Delivery, ProduceLedger, SeqBitmap, Verification, verify};
 pub use process::{MemoryLimits, MemoryVerdict, ProcessSample, memory_verdict};
-pub use recorder::{
-    Aggregator, Counters, IntervalSnapshot, LatencyKind, LatencySet, Measurements, PhaseMeasurements, PhaseSpec,
-    Recorder, RunClock, SecondMeasurements, SnapshotReceiver, SnapshotSender, Spares, WorkerId, WorkerKind, channel,
-};
+pub use recorder::Recorder;
+pub use snapshot::{Counters, IntervalSnapshot, SnapshotReceiver, SnapshotSender, WorkerId, WorkerKind, channel};
+pub use spares::Spares;
+// NB: the latency kinds are shared vocabulary (the checks and the report name them too).
+pub use crate::vocab::latency::LatencyKind;

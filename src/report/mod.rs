@@ -11,21 +11,15 @@
 //! messages per second, times in seconds since the run start.
 //!
 //! # Outputs read from the report alone
-//! - [`render`]: `summary.md` ([`summary`]), `index.html` ([`html`]) and the [`plots`];
-//! - [`compare`]: a run against a baseline; [`junit`]: checks and comparisons as JUnit XML;
-//! - [`commands`]: `aftershock report`, `aftershock compare` and the end of `aftershock run`.
+//! Elsewhere, above this module: [`crate::render`] (`summary.md`, `index.html`, the plots,
+//! JUnit XML) and [`crate::gate`] (the checks, and [`compare`](crate::gate::compare) against
+//! a baseline). This module imports neither.
 //!
-//! [`faults`] defines the faults section, [`mod@format`] how numbers read.
+//! [`faults`] defines the faults section, [`generator`] the generator's self-check.
 
 pub mod commands;
-pub mod compare;
 pub mod faults;
 pub mod generator;
-pub mod html;
-pub mod junit;
-pub mod plots;
-pub mod render;
-pub mod summary;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -35,6 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::measure::histogram::{self, HistogramError, LatencyHistogram, LatencySummary, round_to};
 use crate::measure::{Counters, LatencySet, Measurements, ProcessSample, Verification};
+use crate::vocab::latency::LatencyKind;
 pub use faults::{FaultRecord, FaultTarget, Recovery, RecoveryFigure};
 
 /// Version of the report format written by this aftershock.
@@ -212,6 +207,15 @@ pub struct PhaseLatency {
 impl PhaseLatency {
     fn of(set: &LatencySet) -> PhaseLatency {
         PhaseLatency { produce: set.produce.summary(), e2e: set.e2e.summary(), send_gap: set.send_gap.summary() }
+    }
+
+    /// The summary of `kind`.
+    pub fn get(&self, kind: LatencyKind) -> &LatencySummary {
+        match kind {
+            LatencyKind::Produce => &self.produce,
+            LatencyKind::SendGap => &self.send_gap,
+            LatencyKind::E2e => &self.e2e,
+        }
     }
 }
 
@@ -472,7 +476,8 @@ impl Report {
         let path = dir.join(REPORT_FILE);
         let mut text = self.to_json()?;
         text.push('\n');
-        crate::cluster::state::write_atomic(&path, text.as_bytes())?;
+        crate::vocab::fs::write_atomic(&path, text.as_bytes())
+            .map_err(crate::Error::io(format!("writing {}", path.display())))?;
         Ok(path)
     }
 
@@ -630,7 +635,7 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
-    use crate::measure::{Aggregator, IntervalSnapshot, LatencyKind, PhaseSpec, RunClock, WorkerId};
+    use crate::measure::{Aggregator, IntervalSnapshot, PhaseSpec, RunClock, WorkerId};
 
     fn meta(outcome: RunOutcome) -> RunMeta {
         RunMeta {

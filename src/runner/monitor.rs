@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use super::progress::{Progress, ProgressView};
-use crate::gate::{LiveGate, LivePhase};
+use crate::gate::LiveGate;
 use crate::measure::{Aggregator, Measurements, PhaseSpec, ProcessSample, RunClock, SnapshotReceiver};
 use crate::scenario::Scenario;
 use crate::scenario::fault::ErrorRateAbort;
@@ -28,20 +28,12 @@ struct ErrorRule {
 
 impl Monitor {
     pub fn new(scenario: &Scenario, phases: Vec<PhaseSpec>, progress: Progress, stop: Stop) -> Monitor {
-        let live_phases = phases
-            .iter()
-            .map(|p| LivePhase {
-                name: p.name.clone(),
-                start_secs: p.start.as_secs_f64(),
-                end_secs: p.end().as_secs_f64(),
-                measured: p.measured,
-            })
-            .collect();
+        let live_gate = LiveGate::new(&scenario.checks, phases.clone());
         Monitor {
             view: ProgressView::new(progress, phases, scenario.total_duration()),
             abort_rule: scenario.safety.abort_on_errors.map(|rule| ErrorRule { rule, bad_streak: 0, checked_sec: 0 }),
             // Checks with `abort_on_fail` stop the run as soon as they have certainly failed.
-            live_gate: LiveGate::new(&scenario.checks, live_phases),
+            live_gate,
             stop,
         }
     }

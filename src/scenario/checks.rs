@@ -23,6 +23,7 @@ use super::Problem;
 use super::file::closest;
 use super::position::JsonPath;
 use crate::report::RecoveryFigure;
+use crate::vocab::latency::LatencyKind;
 use crate::vocab::units::Rate;
 use crate::vocab::units::{parse_duration, parse_rate};
 
@@ -55,29 +56,6 @@ impl fmt::Display for Scope {
             Scope::Run => f.write_str("run"),
             Scope::Phase(p) => write!(f, "phase {p}"),
             Scope::Fault(x) => write!(f, "fault {x}"),
-        }
-    }
-}
-
-/// The latency a latency metric reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum LatencyOf {
-    /// Ack latency from the intended send time.
-    Produce,
-    /// Producer timestamp to consumer receive.
-    E2e,
-    /// Actual minus intended send time.
-    SendGap,
-}
-
-impl LatencyOf {
-    pub const ALL: [LatencyOf; 3] = [LatencyOf::Produce, LatencyOf::E2e, LatencyOf::SendGap];
-
-    pub fn key(self) -> &'static str {
-        match self {
-            LatencyOf::Produce => "produce",
-            LatencyOf::E2e => "e2e",
-            LatencyOf::SendGap => "send_gap",
         }
     }
 }
@@ -154,7 +132,7 @@ impl VerificationCount {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Metric {
     /// `produce.p99`, `e2e.max`, `send_gap.mean`, ...: a latency statistic.
-    Latency(LatencyOf, Stat),
+    Latency(LatencyKind, Stat),
     /// `throughput.min`: the lowest acknowledged count of any whole second.
     ThroughputMin,
     /// `throughput.mean`: acknowledged messages per second over the phase.
@@ -196,7 +174,7 @@ impl Metric {
     /// Every metric, in a stable order (for messages and docs).
     pub fn all() -> Vec<Metric> {
         let mut v = Vec::new();
-        for of in LatencyOf::ALL {
+        for of in LatencyKind::CHECK_ORDER {
             for s in Stat::ALL {
                 v.push(Metric::Latency(of, s));
             }
@@ -215,7 +193,7 @@ impl Metric {
     /// The name checks use.
     pub fn name(self) -> String {
         match self {
-            Metric::Latency(of, s) => format!("{}.{}", of.key(), s.key()),
+            Metric::Latency(of, s) => format!("{}.{}", of.name(), s.key()),
             Metric::ThroughputMin => "throughput.min".into(),
             Metric::ThroughputMean => "throughput.mean".into(),
             Metric::Errors => "errors".into(),
@@ -570,7 +548,7 @@ mod tests {
         for m in Metric::all() {
             assert_eq!(Metric::parse(&m.name()), Some(m), "{m}");
         }
-        assert_eq!(Metric::parse("e2e.p99"), Some(Metric::Latency(LatencyOf::E2e, Stat::P99)));
+        assert_eq!(Metric::parse("e2e.p99"), Some(Metric::Latency(LatencyKind::E2e, Stat::P99)));
         assert_eq!(Metric::parse("recovery.unavailable.max"), Some(Metric::Recovery(RecoveryFigure::UnavailableMax)));
         assert_eq!(Metric::parse("e2e.p98"), None);
     }

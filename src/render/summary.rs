@@ -5,8 +5,8 @@
 
 use std::fmt::Write as _;
 
-use super::{FaultRecord, PhaseStats, RecoveryFigure, Report, RunStatus};
 use crate::gate::{CheckResult, Status};
+use crate::report::{FaultRecord, PhaseLatency, PhaseStats, RecoveryFigure, Report, RunStatus};
 use crate::vocab::format::{count, latency_us, percent, rate, secs};
 
 /// A piece of the summary. Text may use `` `code` `` and `**bold**`, nothing else.
@@ -231,7 +231,7 @@ fn phase_latency(r: &Report) -> Table {
         "e2e max",
         "samples",
     ];
-    let row = |name: String, l: &super::PhaseLatency| {
+    let row = |name: String, l: &PhaseLatency| {
         let (p, e) = (&l.produce, &l.e2e);
         vec![
             name,

@@ -22,10 +22,11 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::{RecoveryFigure, Report};
-use crate::gate::{Measured, md_escape, measure};
-use crate::scenario::checks::{LatencyOf, Metric, Scope, Stat, Unit, VerificationCount};
+use super::{Measured, md_escape, measure};
+use crate::report::{Environment, FaultRecord, RecoveryFigure, Report};
+use crate::scenario::checks::{Metric, Scope, Stat, Unit, VerificationCount};
 use crate::vocab::format;
+use crate::vocab::latency::LatencyKind;
 
 /// Samples a percentile needs beyond it (see the module's rules).
 pub const MIN_TAIL_SAMPLES: f64 = 10.0;
@@ -215,22 +216,7 @@ pub fn compare(
     tolerances: &[Tolerance],
     opts: &CompareOptions,
 ) -> Result<Comparison, CompareError> {
-    let mut warnings = Vec::new();
-    if let Some(diff) = scenario_difference(baseline, current) {
-        if !opts.force {
-            return Err(CompareError::DifferentScenarios(diff));
-        }
-        warnings.push(format!("the runs are of different scenarios ({diff}); compared anyway (--force)"));
-    }
-    warnings.extend(environment_differences(baseline, current));
-    for (which, r) in [("baseline", baseline), ("current", current)] {
-        if let Some(why) = &r.abort_reason {
-            warnings.push(format!("the {which} run was aborted: {why}"));
-        }
-        if r.generator.limited {
-            warnings.push(format!("the {which} run was limited by the load generator, not the cluster"));
-        }
-    }
+    let mut warnings = run_warnings(baseline, current, opts)?;
 
     let mut rows = Vec::new();
     let mut add = |scope_label: String,
@@ -258,7 +244,7 @@ pub fn compare(
     }
     let phase_metrics = {
         let mut v = Vec::new();
-        for of in [LatencyOf::Produce, LatencyOf::E2e] {
+        for of in [LatencyKind::Produce, LatencyKind::E2e] {
             for s in [Stat::P50, Stat::P99, Stat::P999, Stat::Max] {
                 v.push(Metric::Latency(of, s));
             }
@@ -303,8 +289,8 @@ pub fn compare(
         }
         for fig in RecoveryFigure::ALL {
             let m = Metric::Recovery(fig);
-            let pick = |f: &super::FaultRecord| fig.of(&f.recovery).map(|value| Measured { value, samples: 1 });
-            let why = |f: &super::FaultRecord| {
+            let pick = |f: &FaultRecord| fig.of(&f.recovery).map(|value| Measured { value, samples: 1 });
+            let why = |f: &FaultRecord| {
                 if f.recovery.notes.is_empty() { "not measured".to_string() } else { f.recovery.notes.join("; ") }
             };
             let (b, c) = (pick(&fb), pick(&fc));
@@ -331,6 +317,31 @@ pub fn compare(
         rows,
         warnings,
     })
+}
+
+/// What the two runs differ in besides their figures (scenario, environment, aborts, a
+/// limited generator), one message each.
+///
+/// # Errors
+/// [`CompareError::DifferentScenarios`] unless `opts.force`.
+fn run_warnings(baseline: &Report, current: &Report, opts: &CompareOptions) -> Result<Vec<String>, CompareError> {
+    let mut warnings = Vec::new();
+    if let Some(diff) = scenario_difference(baseline, current) {
+        if !opts.force {
+            return Err(CompareError::DifferentScenarios(diff));
+        }
+        warnings.push(format!("the runs are of different scenarios ({diff}); compared anyway (--force)"));
+    }
+    warnings.extend(environment_differences(baseline, current));
+    for (which, r) in [("baseline", baseline), ("current", current)] {
+        if let Some(why) = &r.abort_reason {
+            warnings.push(format!("the {which} run was aborted: {why}"));
+        }
+        if r.generator.limited {
+            warnings.push(format!("the {which} run was limited by the load generator, not the cluster"));
+        }
+    }
+    Ok(warnings)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -455,7 +466,7 @@ fn environment_differences(a: &Report, b: &Report) -> Vec<String> {
     diff("OS", x.os.clone(), y.os.clone());
     diff("CPUs", x.cpus.to_string(), y.cpus.to_string());
     diff("brokers", x.cluster.brokers.len().to_string(), y.cluster.brokers.len().to_string());
-    let topics = |e: &super::Environment| {
+    let topics = |e: &Environment| {
         e.cluster
             .topics
             .iter()
@@ -574,11 +585,11 @@ mod tests {
 
     #[test]
     fn noise_rules() {
-        let p99 = Metric::Latency(LatencyOf::E2e, Stat::P99);
+        let p99 = Metric::Latency(LatencyKind::E2e, Stat::P99);
         assert!(too_noisy(p99, 999).unwrap().contains("p99 needs 1000"));
         assert_eq!(too_noisy(p99, 1000), None);
-        assert!(too_noisy(Metric::Latency(LatencyOf::E2e, Stat::P999), 9_999).is_some());
-        assert!(too_noisy(Metric::Latency(LatencyOf::E2e, Stat::Max), 1_000_000).is_some());
+        assert!(too_noisy(Metric::Latency(LatencyKind::E2e, Stat::P999), 9_999).is_some());
+        assert!(too_noisy(Metric::Latency(LatencyKind::E2e, Stat::Max), 1_000_000).is_some());
         assert!(too_noisy(Metric::ThroughputMean, 4).is_some());
         assert_eq!(too_noisy(Metric::Recovery(RecoveryFigure::UnavailableMax), 1), None);
     }
@@ -586,7 +597,7 @@ mod tests {
     #[test]
     fn judging_respects_direction_and_resolution() {
         let o = CompareOptions::default();
-        let p99 = Metric::Latency(LatencyOf::E2e, Stat::P99);
+        let p99 = Metric::Latency(LatencyKind::E2e, Stat::P99);
         assert_eq!(judge(p99, 10_000.0, 13_000.0, 25.0, &o), Verdict::Regression);
         assert_eq!(judge(p99, 10_000.0, 12_000.0, 25.0, &o), Verdict::Ok);
         assert_eq!(judge(p99, 10_000.0, 7_000.0, 25.0, &o), Verdict::Improved);

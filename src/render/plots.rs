@@ -20,8 +20,8 @@ use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
-use super::{FaultRecord, Interval, RecoveryFigure, Report};
 use crate::measure::LatencyHistogram;
+use crate::report::{FaultRecord, Interval, RecoveryFigure, Report};
 
 /// The embedded font (see the module notes).
 static FONT: &[u8] = include_bytes!("fonts/DejaVuSans.ttf");

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use quick_xml::Writer;
 use quick_xml::events::{BytesDecl, BytesText, Event};
 
-use super::compare::{Comparison, Verdict};
+use crate::gate::compare::{Comparison, Verdict};
 use crate::gate::{CheckResult, Status};
 
 /// One `<testsuite>`.

@@ -1,11 +1,24 @@
-//! Renders every output of a run dir from its report: `summary.md`, `index.html` and
-//! `plots/*.svg|png`. Called by `aftershock run` at its end and by `aftershock report`.
+//! Renderings of a report for people and CI, read from [`Report`] alone: every output of a
+//! run dir (`summary.md`, `index.html` and `plots/*.svg|png`, written by [`render`]), called by
+//! `aftershock run` at its end and by `aftershock report`.
+//!
+//! - [`summary`]: the summary's document model, as Markdown or HTML; [`html`]: `index.html`;
+//! - [`plots`]: the SVG and PNG plots (with their font in `fonts/`);
+//! - [`junit`]: checks and comparisons as JUnit XML.
+//!
+//! Above [`crate::report`] and [`crate::gate`]: it shows check results and comparisons, and
+//! neither of them imports it.
+
+pub mod html;
+pub mod junit;
+pub mod plots;
+pub mod summary;
 
 use std::path::{Path, PathBuf};
 
-use super::Report;
-use super::plots::{self, PlotError, PlotFile};
-use super::summary::{self, ChecksOutcome, PlotRef};
+use crate::report::Report;
+use plots::{PlotError, PlotFile};
+use summary::{ChecksOutcome, PlotRef};
 
 /// File names inside a run dir.
 pub const SUMMARY_FILE: &str = "summary.md";
@@ -52,12 +65,14 @@ pub fn render(report: &Report, checks: &ChecksOutcome, dir: &Path) -> Result<Ren
     write(&summary_path, md.as_bytes())?;
 
     let html_path = dir.join(HTML_FILE);
-    let page = super::html::page(report, &doc, &|rel: &str| std::fs::read(dir.join(rel)).ok());
+    let page = html::page(report, &doc, &|rel: &str| std::fs::read(dir.join(rel)).ok());
     write(&html_path, page.as_bytes())?;
     Ok(Rendered { summary: summary_path, html: html_path, plots: plot_files })
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), RenderError> {
-    crate::cluster::state::write_atomic(path, bytes)
-        .map_err(|source| RenderError::Write { path: path.to_path_buf(), source: Box::new(source) })
+    crate::vocab::fs::write_atomic(path, bytes).map_err(|source| RenderError::Write {
+        path: path.to_path_buf(),
+        source: Box::new(crate::Error::io(format!("writing {}", path.display()))(source)),
+    })
 }

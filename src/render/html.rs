@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 
 use base64::Engine as _;
 
-use super::Report;
 use super::summary::Block;
+use crate::report::Report;
 
 const STYLE: &str = r#"
 body { font-family: "DejaVu Sans", "Helvetica Neue", Arial, sans-serif; color: #1f2328; margin: 0; background: #f6f8fa; }
