@@ -22,7 +22,8 @@ use serde_json::Value;
 use super::Problem;
 use super::file::closest;
 use super::position::JsonPath;
-use crate::report::RecoveryFigure;
+use crate::vocab::metric::RecoveryFigure;
+pub use crate::vocab::metric::{Stat, VerificationCount};
 use crate::vocab::units::Rate;
 use crate::vocab::units::{parse_duration, parse_rate};
 
@@ -78,74 +79,6 @@ impl LatencyOf {
             LatencyOf::Produce => "produce",
             LatencyOf::E2e => "e2e",
             LatencyOf::SendGap => "send_gap",
-        }
-    }
-}
-
-/// A statistic of a latency distribution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Stat {
-    P50,
-    P90,
-    P99,
-    P999,
-    Max,
-    Mean,
-}
-
-impl Stat {
-    pub const ALL: [Stat; 6] = [Stat::P50, Stat::P90, Stat::P99, Stat::P999, Stat::Max, Stat::Mean];
-
-    pub fn key(self) -> &'static str {
-        match self {
-            Stat::P50 => "p50",
-            Stat::P90 => "p90",
-            Stat::P99 => "p99",
-            Stat::P999 => "p999",
-            Stat::Max => "max",
-            Stat::Mean => "mean",
-        }
-    }
-
-    /// The quantile of a percentile (max is 1.0; the mean has none).
-    pub fn quantile(self) -> Option<f64> {
-        match self {
-            Stat::P50 => Some(0.5),
-            Stat::P90 => Some(0.9),
-            Stat::P99 => Some(0.99),
-            Stat::P999 => Some(0.999),
-            Stat::Max => Some(1.0),
-            Stat::Mean => None,
-        }
-    }
-}
-
-/// A count of the message verification (run-wide only).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum VerificationCount {
-    Lost,
-    Duplicates,
-    Reordered,
-    Unexpected,
-    Unresolved,
-}
-
-impl VerificationCount {
-    pub const ALL: [VerificationCount; 5] = [
-        VerificationCount::Lost,
-        VerificationCount::Duplicates,
-        VerificationCount::Reordered,
-        VerificationCount::Unexpected,
-        VerificationCount::Unresolved,
-    ];
-
-    pub fn key(self) -> &'static str {
-        match self {
-            VerificationCount::Lost => "lost",
-            VerificationCount::Duplicates => "duplicates",
-            VerificationCount::Reordered => "reordered",
-            VerificationCount::Unexpected => "unexpected",
-            VerificationCount::Unresolved => "unresolved",
         }
     }
 }

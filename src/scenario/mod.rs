@@ -29,8 +29,8 @@ use position::{JsonPath, PositionIndex};
 
 pub use crate::vocab::units::{parse_duration, parse_rate, parse_size};
 pub use model::{
-    Acks, ClusterTarget, ConfigValue, ConsumerSpec, KeyDist, KeySampler, Phase, ProducerSpec, Rate, ResolveError, Scenario,
-    SizeDist, StartFrom, TopicSpec, seeded_rng,
+    Acks, ClusterTarget, ConfigValue, ConsumerSpec, KeyDist, KeySampler, Phase, ProducerSpec, Rate, ResolveError,
+    Scenario, SizeDist, StartFrom, TopicSpec, seeded_rng,
 };
 
 /// The defaults and limits of scenario files (documented in `docs/scenarios.md`).
