@@ -87,7 +87,10 @@ pub fn dry_run(s: &Scenario) -> String {
     let cluster = match &s.cluster {
         ClusterTarget::Local { nodes, .. } => format!("a local cluster of {nodes} node(s), started for the run"),
         ClusterTarget::Existing { bootstrap, .. } => format!("the existing cluster at {bootstrap}"),
-        ClusterTarget::Running { dir } => format!("the cluster running in {} (left running)", dir.display()),
+        ClusterTarget::Running { dir } => format!(
+            "the cluster running in {} (left running)",
+            dir.clone().unwrap_or_else(crate::cluster::default_dir).display()
+        ),
     };
     let _ = writeln!(out, "scenario {} on {cluster}", s.name);
     for t in &s.topics {
@@ -258,7 +261,7 @@ pub(crate) async fn connect(scenario: &Scenario, run_dir: &Path) -> Result<Conne
             (Some(Arc::new(Mutex::new(c))), b, BTreeMap::new(), Some(v))
         }
         ClusterTarget::Running { dir } => {
-            let c = LocalCluster::open(dir)?;
+            let c = LocalCluster::open(&dir.clone().unwrap_or_else(crate::cluster::default_dir))?;
             let (b, v) = (c.bootstrap(), c.state().kafka_version.clone());
             eprintln!("using the cluster running in {}", c.dir().display());
             (Some(Arc::new(Mutex::new(c))), b, BTreeMap::new(), Some(v))

@@ -642,3 +642,18 @@ fn capacity_problems_are_located() {
     );
     assert!(e.iter().any(|l| l.contains("capacity.sustain.e2e_p99: an end-to-end bound needs a consumer")), "{e:#?}");
 }
+
+#[test]
+fn a_running_cluster_without_dir_is_left_to_whoever_connects() {
+    // Validation reads no environment: the default dir ($AFTERSHOCK_CLUSTER_DIR or the state
+    // dir) is resolved by the runner, not here.
+    let text = MINIMAL
+        .replace(r#"{"local": {}}"#, r#"{"running": {}}"#)
+        .replace(r#""partitions": 3}"#, r#""partitions": 3, "replication_factor": 1}"#);
+    assert_eq!(parse_str(&text, "f.json").unwrap().cluster, ClusterTarget::Running { dir: None });
+    let text = text.replace(r#"{"running": {}}"#, r#"{"running": {"dir": "/tmp/c"}}"#);
+    assert_eq!(
+        parse_str(&text, "f.json").unwrap().cluster,
+        ClusterTarget::Running { dir: Some(std::path::PathBuf::from("/tmp/c")) }
+    );
+}

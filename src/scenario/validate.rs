@@ -457,8 +457,8 @@ impl Checker<'_> {
                     self.err(at.key("running").key("dir"), "empty dir: leave `dir` out for the default cluster dir");
                     None
                 }
-                Some(d) => Some(ClusterTarget::Running { dir: PathBuf::from(d) }),
-                None => Some(ClusterTarget::Running { dir: crate::cluster::default_dir() }),
+                Some(d) => Some(ClusterTarget::Running { dir: Some(PathBuf::from(d)) }),
+                None => Some(ClusterTarget::Running { dir: None }),
             },
         }
     }
