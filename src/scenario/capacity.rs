@@ -15,17 +15,16 @@
 //! }
 //! ```
 //!
-//! This module holds the raw block, its model ([`CapacitySpec`]) and its pure validation; the
-//! search itself is [`crate::capacity`]. The format is documented in `docs/scenarios.md`.
+//! This module holds the block's model ([`CapacitySpec`]) and its pure validation (the raw
+//! block is read with the rest of the file, in `file`); the search itself is [`crate::capacity`]. The format is documented in `docs/scenarios.md`.
 
 use std::time::Duration;
 
-use serde::Deserialize;
 use serde_json::Value;
 
-use super::Problem;
-use super::file::{DurationText, NumOrText, RateText, Scalar};
+use super::file::{DurationText, NumOrText, RateText, RawCapacity, RawStep, Scalar};
 use super::position::JsonPath;
+use super::problem::Problem;
 use crate::vocab::units::Rate;
 use crate::vocab::units::{parse_duration, parse_rate, rate_from_number};
 
@@ -124,51 +123,6 @@ pub struct CapacitySpec {
     pub node_down: NodeDown,
     /// Lowest acceptable capacity: below it, `aftershock capacity` exits 1.
     pub require: Option<f64>,
-}
-
-/// The block as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(
-    deny_unknown_fields,
-    expecting = "capacity settings, like {\"start\": \"1k\", \"step\": {\"multiply\": 1.5}, \"sustain\": {\"produce_p99\": \"50ms\"}}"
-)]
-pub(crate) struct RawCapacity {
-    pub start: Option<RateText>,
-    pub step: Option<RawStep>,
-    pub warmup: Option<DurationText>,
-    pub initial_warmup: Option<DurationText>,
-    pub duration: Option<DurationText>,
-    pub settle: Option<DurationText>,
-    pub max_rate: Option<RateText>,
-    pub max_steps: Option<i64>,
-    pub refine: Option<i64>,
-    pub sustain: Option<RawSustain>,
-    /// `true`, `false` or a node id; checked in [`validate`].
-    pub node_down: Option<Value>,
-    pub require: Option<RateText>,
-}
-
-/// `capacity.step`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "snake_case", expecting = "a step: {\"multiply\": 1.5} or {\"add\": \"1k\"}")]
-pub(crate) enum RawStep {
-    Multiply(f64),
-    Add(RateText),
-}
-
-/// `capacity.sustain`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(
-    deny_unknown_fields,
-    expecting = "sustain criteria, like {\"produce_p99\": \"50ms\", \"min_achieved\": \"95%\"}"
-)]
-pub(crate) struct RawSustain {
-    pub produce_p99: Option<DurationText>,
-    pub e2e_p99: Option<DurationText>,
-    pub min_achieved: Option<Scalar>,
-    pub max_error_rate: Option<Scalar>,
-    /// A duration, or `false` to not judge consumers.
-    pub max_lag_growth: Option<Value>,
 }
 
 /// What the block may refer to.

@@ -16,12 +16,11 @@
 
 use std::fmt;
 
-use serde::Deserialize;
 use serde_json::Value;
 
-use super::Problem;
-use super::file::closest;
+use super::file::{RawCheck, closest};
 use super::position::JsonPath;
+use super::problem::Problem;
 use crate::vocab::metric::RecoveryFigure;
 pub use crate::vocab::metric::{Stat, VerificationCount};
 use crate::vocab::units::Rate;
@@ -240,22 +239,6 @@ impl fmt::Display for Check {
             s => write!(f, "{} [{s}] {}", self.metric, self.bound_text()),
         }
     }
-}
-
-/// An entry of `checks` as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(
-    deny_unknown_fields,
-    expecting = "a check object, like {\"metric\": \"e2e.p99\", \"phase\": \"steady\", \"max\": \"50ms\"}"
-)]
-pub(crate) struct RawCheck {
-    pub metric: Option<String>,
-    pub phase: Option<String>,
-    pub fault: Option<String>,
-    /// A number or a string; the metric decides which (checked in [`validate`]).
-    pub min: Option<Value>,
-    pub max: Option<Value>,
-    pub abort_on_fail: Option<bool>,
 }
 
 /// What checks may refer to.

@@ -362,10 +362,10 @@ fn schema_names_exactly_the_fields_the_reader_accepts() {
         (names::<RawZipf>(), format!("{keys}/zipf/properties")),
         (names::<RawConsumer>(), "/$defs/consumer/properties".to_string()),
         (names::<RawPhase>(), "/$defs/phase/properties".to_string()),
-        (names::<super::checks::RawCheck>(), "/$defs/check/properties".to_string()),
-        (names::<super::capacity::RawCapacity>(), "/$defs/capacity/properties".to_string()),
-        (names::<super::capacity::RawStep>(), "/$defs/capacity/properties/step/properties".to_string()),
-        (names::<super::capacity::RawSustain>(), "/$defs/capacity/properties/sustain/properties".to_string()),
+        (names::<super::file::RawCheck>(), "/$defs/check/properties".to_string()),
+        (names::<super::file::RawCapacity>(), "/$defs/capacity/properties".to_string()),
+        (names::<super::file::RawStep>(), "/$defs/capacity/properties/step/properties".to_string()),
+        (names::<super::file::RawSustain>(), "/$defs/capacity/properties/sustain/properties".to_string()),
     ];
     for (fields, pointer) in checks {
         assert!(!fields.is_empty(), "{pointer}");

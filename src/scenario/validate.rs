@@ -13,7 +13,6 @@ use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaConfRes;
 use serde_json::Value;
 
-use super::Problem;
 use super::defaults;
 use super::file::{
     AcksText, DurationText, NumOrText, RateText, RawCluster, RawConfigValue, RawConsumer, RawExisting, RawFault,
@@ -25,6 +24,7 @@ use super::model::{
     TopicSpec,
 };
 use super::position::JsonPath;
+use super::problem::Problem;
 use crate::scenario::fault::{
     Direction, ErrorRateAbort, FaultAction, FaultSpec, FaultStart, KubeSpec, NodeIdRule, Peers, Safety, TargetSpec,
 };
