@@ -257,28 +257,9 @@ pub(crate) fn validate(
     broken: &[JsonPath],
     problems: &mut Vec<Problem>,
 ) -> Option<Check> {
+    let metric = metric_of(raw.metric.as_deref(), at, broken, problems);
     let is_broken = |p: &JsonPath| broken.iter().any(|b| p.starts_with(b));
     let mut err = |path: JsonPath, message: String| problems.push(Problem::new(path, message));
-    let metric = match raw.metric.as_deref() {
-        None => {
-            if !is_broken(&at.key("metric")) {
-                err(at.key("metric"), "required field missing: the metric to check, like \"e2e.p99\", \"lost\" or \"recovery.unavailable.max\"".into());
-            }
-            None
-        }
-        Some(name) => match Metric::parse(name) {
-            Some(m) => Some(m),
-            None => {
-                let names: Vec<String> = Metric::all().into_iter().map(Metric::name).collect();
-                let hint = match closest(name, &names) {
-                    Some(s) => format!("; did you mean `{s}`?"),
-                    None => "; see docs/ci.md for the list (latency: produce|e2e|send_gap . p50|p90|p99|p999|max|mean; throughput.min, throughput.mean, errors, error_rate, lag.max; lost, duplicates, reordered, unexpected, unresolved; recovery.*)".into(),
-                };
-                err(at.key("metric"), format!("unknown metric `{name}`{hint}"));
-                None
-            }
-        },
-    };
     let metric = metric?;
 
     let scope = match (metric.scope_kind(), &raw.phase, &raw.fault) {
@@ -376,6 +357,32 @@ pub(crate) fn validate(
         return None;
     }
     Some(Check { metric, scope: scope?, min, max, abort_on_fail })
+}
+
+/// The check's metric, by name, with a suggestion for a misspelt one.
+fn metric_of(name: Option<&str>, at: &JsonPath, broken: &[JsonPath], problems: &mut Vec<Problem>) -> Option<Metric> {
+    let is_broken = |p: &JsonPath| broken.iter().any(|b| p.starts_with(b));
+    let mut err = |path: JsonPath, message: String| problems.push(Problem::new(path, message));
+    match name {
+        None => {
+            if !is_broken(&at.key("metric")) {
+                err(at.key("metric"), "required field missing: the metric to check, like \"e2e.p99\", \"lost\" or \"recovery.unavailable.max\"".into());
+            }
+            None
+        }
+        Some(name) => match Metric::parse(name) {
+            Some(m) => Some(m),
+            None => {
+                let names: Vec<String> = Metric::all().into_iter().map(Metric::name).collect();
+                let hint = match closest(name, &names) {
+                    Some(s) => format!("; did you mean `{s}`?"),
+                    None => "; see docs/ci.md for the list (latency: produce|e2e|send_gap . p50|p90|p99|p999|max|mean; throughput.min, throughput.mean, errors, error_rate, lag.max; lost, duplicates, reordered, unexpected, unresolved; recovery.*)".into(),
+                };
+                err(at.key("metric"), format!("unknown metric `{name}`{hint}"));
+                None
+            }
+        },
+    }
 }
 
 /// Parses a bound in `unit`: durations for times and latencies, rates for throughput, whole
