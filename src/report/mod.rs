@@ -12,12 +12,10 @@
 //!
 //! # Outputs read from the report alone
 //! - [`render`]: `summary.md` ([`summary`]), `index.html` ([`html`]) and the [`plots`];
-//! - [`compare`]: a run against a baseline; [`junit`]: checks and comparisons as JUnit XML;
-//! - [`commands`]: `aftershock report`, `aftershock compare` and the end of `aftershock run`.
+//! - [`compare`]: a run against a baseline; [`junit`]: checks and comparisons as JUnit XML.
 //!
 //! [`faults`] defines the faults section, [`mod@format`] how numbers read.
 
-pub mod commands;
 pub mod compare;
 pub mod faults;
 pub mod generator;

@@ -25,7 +25,6 @@ mod validate;
 
 use std::path::{Path, PathBuf};
 
-use crate::Outcome;
 use position::{JsonPath, PositionIndex};
 use problem::Problem;
 
@@ -126,25 +125,6 @@ fn parse(text: &str, file: &str, source: Option<PathBuf>) -> Result<Scenario, Di
         });
     }
     Err(Diagnostics(diags))
-}
-
-/// `aftershock validate FILE...`: checks each file without touching a cluster; prints
-/// `FILE: ok` on stdout for each valid file and every problem of the others on stderr.
-/// Returns [`Outcome::BadConfig`] when any file is invalid.
-pub fn validate_command(files: &[PathBuf]) -> Outcome {
-    let mut outcome = Outcome::Ok;
-    for f in files {
-        match load(f) {
-            Ok(_) => println!("{}: ok", f.display()),
-            Err(diags) => {
-                for d in diags.iter() {
-                    eprintln!("{d}");
-                }
-                outcome = Outcome::BadConfig;
-            }
-        }
-    }
-    outcome
 }
 
 #[cfg(test)]

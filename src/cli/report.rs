@@ -4,11 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-use super::compare::{self, CompareOptions, Tolerance};
-use super::render;
-use super::{REPORT_FILE, Report};
 use crate::Outcome;
 use crate::gate::{self, CheckResult};
+use crate::report::compare::{self, CompareOptions, Tolerance};
+use crate::report::render;
+use crate::report::{REPORT_FILE, Report};
 
 /// A report given as a run dir or as the report.json file itself.
 pub fn report_path(p: &Path) -> PathBuf {
@@ -105,8 +105,8 @@ fn finish(
             eprint!("{table}");
         }
         if let Some(path) = junit {
-            let xml = super::junit::checks_suite(&report.scenario_name, &report.run_id, results);
-            if let Err(e) = super::junit::write(path, &[xml]) {
+            let xml = crate::report::junit::checks_suite(&report.scenario_name, &report.run_id, results);
+            if let Err(e) = crate::report::junit::write(path, &[xml]) {
                 eprintln!("error: {e}");
                 return Outcome::BadConfig;
             }
@@ -155,8 +155,8 @@ pub fn compare_command(
     }
     print!("{}", compare::markdown(&cmp));
     if let Some(path) = junit {
-        let xml = super::junit::compare_suite(&cmp);
-        if let Err(e) = super::junit::write(path, &[xml]) {
+        let xml = crate::report::junit::compare_suite(&cmp);
+        if let Err(e) = crate::report::junit::write(path, &[xml]) {
             eprintln!("error: {e}");
             return Outcome::BadConfig;
         }
