@@ -1,19 +1,34 @@
 //! aftershock: put Apache Kafka clusters under load and under failure, and report how they held up.
 //!
 //! # Layout
-//! - [`capacity`]: `aftershock capacity`, the search for the highest sustained rate.
-//! - [`cli`]: the command line (clap) and the dispatch of each subcommand.
+//! Listed from the leaves up to the command line; each module imports only those above it in
+//! this list (`tests/layering.rs` checks that no two modules or files import each other).
+//! - [`vocab`]: the shared vocabulary: units and their parsing, numbers for people, metric and
+//!   latency names, recovery figures, atomic file writes. A leaf.
+//! - [`error`]: the library's error type, with a config kind (exit 2) and a runtime kind
+//!   (exit 3). A leaf.
+//! - [`stop`]: a run's cancellation tree and why it stopped. A leaf.
 //! - [`cluster`]: a local cluster of real Apache Kafka processes (KRaft) that aftershock
 //!   fetches, formats, starts, supervises and stops.
-//! - [`error`]: the library's error type.
+//! - [`scenario`]: scenario files, their validation (one file per section in
+//!   `scenario/validate/`) and the validated model; reads no environment.
+//! - [`plan`]: the pure plan of a run: producer ids, instances, phases, the fault timeline.
+//! - [`measure`]: the run clock, per-worker recorders, the aggregator, histograms and the
+//!   message ledger.
+//! - [`load`]: open-loop producers and consumers with numbered payloads.
+//! - [`report`]: the versioned report.json, its building from the measurements, its writer.
+//! - [`chaos`]: the faults: one backend trait with the local and Kubernetes backends, the
+//!   engine that fires them, their ledger, healing, and the recovery figures.
 //! - [`gate`]: the checks of a scenario evaluated against a report, after and during a run, and
 //!   the comparison of a run with a baseline.
-//! - [`scenario`]: scenario files, their validation and the validated model.
-//! - [`load`]: open-loop producers and consumers with numbered payloads.
-//! - [`measure`]: histograms, per-second counters and the message ledger.
 //! - [`render`]: a report for people and CI: summary.md, index.html, plots and JUnit XML.
-//! - [`report`]: the versioned report.json, its building from the measurements, its writer.
 //! - [`smoke`]: a quick produce/consume check of a cluster.
+//! - [`runner`]: `aftershock run`: connect, plan, start the load and the faults, drain,
+//!   assemble the report.
+//! - [`capacity`]: `aftershock capacity`, the search for the highest sustained rate.
+//! - [`cli`]: the command line (clap), the [`Outcome`] of a command and its dispatch; the
+//!   command bodies are in `cli/commands.rs`, and the commands that read reports (`report`,
+//!   `compare`, `bench memory`, the end of `run`) in `cli/report.rs`.
 //!
 //! The binary is a thin shell around [`run`]: it parses the command line, calls [`run`], and
 //! turns the [`Outcome`] into the process exit code.
@@ -45,32 +60,8 @@ pub mod smoke;
 pub mod stop;
 pub mod vocab;
 
+pub use cli::Outcome;
 pub use error::{Error, Result};
-
-/// What a command ended with; each maps to one documented exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Everything asked for worked and every check passed (exit 0).
-    Ok,
-    /// The run worked but a check failed (exit 1).
-    ChecksFailed,
-    /// Bad usage, configuration or a missing prerequisite (exit 2).
-    BadConfig,
-    /// The run itself failed (exit 3).
-    RunFailed,
-}
-
-impl Outcome {
-    /// The process exit code of this outcome.
-    pub fn code(self) -> u8 {
-        match self {
-            Outcome::Ok => 0,
-            Outcome::ChecksFailed => 1,
-            Outcome::BadConfig => 2,
-            Outcome::RunFailed => 3,
-        }
-    }
-}
 
 /// Runs one parsed command line and reports errors on stderr.
 pub async fn run(cli: cli::Cli) -> Outcome {

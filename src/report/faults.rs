@@ -8,6 +8,11 @@
 
 use serde::{Deserialize, Serialize};
 
+// The figures' names live in the shared vocabulary (checks name them without the report);
+// how each is read from a record lives here, with the record's fields.
+pub use crate::vocab::metric::RecoveryFigure;
+use crate::vocab::metric::{FaultTargets, RecoveryValues};
+
 /// One fault as it happened. A fault that repeats (`every`/`times`) has one record per firing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -86,112 +91,26 @@ pub struct Recovery {
     pub notes: Vec<String>,
 }
 
-/// A recovery figure, by the name checks and comparisons use (`recovery.<name>`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum RecoveryFigure {
-    FirstError,
-    UnavailableMax,
-    P99Recovered,
-    ThroughputRecovered,
-    IsrRecovered,
-    NodeRegistered,
-    NewController,
-    PodReady,
-    LatencyMax,
-    LatencyP99,
+impl RecoveryValues for Recovery {
+    fn recovery_value(&self, figure: RecoveryFigure) -> Option<f64> {
+        match figure {
+            RecoveryFigure::FirstError => self.first_error_secs,
+            RecoveryFigure::UnavailableMax => self.unavailable_max_secs,
+            RecoveryFigure::P99Recovered => self.p99_recovered_secs,
+            RecoveryFigure::ThroughputRecovered => self.throughput_recovered_secs,
+            RecoveryFigure::IsrRecovered => self.isr_recovered_secs,
+            RecoveryFigure::NodeRegistered => self.node_registered_secs,
+            RecoveryFigure::NewController => self.new_controller_secs,
+            RecoveryFigure::PodReady => self.pod_ready_secs,
+            RecoveryFigure::LatencyMax => self.max_latency_us.map(|v| v as f64),
+            RecoveryFigure::LatencyP99 => self.p99_latency_us.map(|v| v as f64),
+        }
+    }
 }
 
-impl RecoveryFigure {
-    /// Every figure, in display order.
-    pub const ALL: [RecoveryFigure; 10] = [
-        RecoveryFigure::FirstError,
-        RecoveryFigure::UnavailableMax,
-        RecoveryFigure::P99Recovered,
-        RecoveryFigure::ThroughputRecovered,
-        RecoveryFigure::IsrRecovered,
-        RecoveryFigure::NodeRegistered,
-        RecoveryFigure::NewController,
-        RecoveryFigure::PodReady,
-        RecoveryFigure::LatencyMax,
-        RecoveryFigure::LatencyP99,
-    ];
-
-    /// The figures that are times in seconds (the rest are latencies in microseconds).
-    pub const TIMES: [RecoveryFigure; 8] = [
-        RecoveryFigure::FirstError,
-        RecoveryFigure::UnavailableMax,
-        RecoveryFigure::P99Recovered,
-        RecoveryFigure::ThroughputRecovered,
-        RecoveryFigure::IsrRecovered,
-        RecoveryFigure::NodeRegistered,
-        RecoveryFigure::NewController,
-        RecoveryFigure::PodReady,
-    ];
-
-    /// The time figures worth showing for these faults: pod readiness only when a fault hit
-    /// Kubernetes pods, so local runs keep their tables and plots unchanged.
-    pub fn times_for(faults: &[FaultRecord]) -> Vec<RecoveryFigure> {
-        let pods = faults.iter().any(|f| !f.target.pods.is_empty());
-        RecoveryFigure::TIMES.into_iter().filter(|f| *f != RecoveryFigure::PodReady || pods).collect()
-    }
-
-    /// The metric name after `recovery.`, e.g. `unavailable.max`.
-    pub fn key(self) -> &'static str {
-        match self {
-            RecoveryFigure::FirstError => "first_error",
-            RecoveryFigure::UnavailableMax => "unavailable.max",
-            RecoveryFigure::P99Recovered => "p99_recovered",
-            RecoveryFigure::ThroughputRecovered => "throughput_recovered",
-            RecoveryFigure::IsrRecovered => "isr_recovered",
-            RecoveryFigure::NodeRegistered => "node_registered",
-            RecoveryFigure::NewController => "new_controller",
-            RecoveryFigure::PodReady => "pod_ready",
-            RecoveryFigure::LatencyMax => "latency.max",
-            RecoveryFigure::LatencyP99 => "latency.p99",
-        }
-    }
-
-    /// A short human label, e.g. `unavailable (max)`.
-    pub fn label(self) -> &'static str {
-        match self {
-            RecoveryFigure::FirstError => "first error",
-            RecoveryFigure::UnavailableMax => "unavailable (longest)",
-            RecoveryFigure::P99Recovered => "p99 recovered",
-            RecoveryFigure::ThroughputRecovered => "throughput recovered",
-            RecoveryFigure::IsrRecovered => "ISR complete",
-            RecoveryFigure::NodeRegistered => "node registered",
-            RecoveryFigure::NewController => "new controller",
-            RecoveryFigure::PodReady => "pod Ready",
-            RecoveryFigure::LatencyMax => "max latency",
-            RecoveryFigure::LatencyP99 => "p99 latency",
-        }
-    }
-
-    /// True for latencies (microseconds); false for times (seconds).
-    pub fn is_latency(self) -> bool {
-        matches!(self, RecoveryFigure::LatencyMax | RecoveryFigure::LatencyP99)
-    }
-
-    /// The figure's value in its unit (seconds, or microseconds for latencies).
-    pub fn of(self, r: &Recovery) -> Option<f64> {
-        match self {
-            RecoveryFigure::FirstError => r.first_error_secs,
-            RecoveryFigure::UnavailableMax => r.unavailable_max_secs,
-            RecoveryFigure::P99Recovered => r.p99_recovered_secs,
-            RecoveryFigure::ThroughputRecovered => r.throughput_recovered_secs,
-            RecoveryFigure::IsrRecovered => r.isr_recovered_secs,
-            RecoveryFigure::NodeRegistered => r.node_registered_secs,
-            RecoveryFigure::NewController => r.new_controller_secs,
-            RecoveryFigure::PodReady => r.pod_ready_secs,
-            RecoveryFigure::LatencyMax => r.max_latency_us.map(|v| v as f64),
-            RecoveryFigure::LatencyP99 => r.p99_latency_us.map(|v| v as f64),
-        }
-        .filter(|v| v.is_finite())
-    }
-
-    /// The figure whose key (after `recovery.`) is `key`.
-    pub fn from_key(key: &str) -> Option<RecoveryFigure> {
-        RecoveryFigure::ALL.into_iter().find(|f| f.key() == key)
+impl FaultTargets for FaultRecord {
+    fn hit_pods(&self) -> bool {
+        !self.target.pods.is_empty()
     }
 }
 
@@ -227,15 +146,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn figures_have_unique_keys_and_read_their_field() {
+    fn figures_read_their_field() {
+        // Key uniqueness and the times being no latencies are tested with the names, in vocab::metric.
         let r = Recovery { unavailable_max_secs: Some(4.5), max_latency_us: Some(1200), ..Recovery::default() };
-        for f in RecoveryFigure::ALL {
-            assert_eq!(RecoveryFigure::from_key(f.key()), Some(f));
-        }
         assert_eq!(RecoveryFigure::UnavailableMax.of(&r), Some(4.5));
         assert_eq!(RecoveryFigure::LatencyMax.of(&r), Some(1200.0));
         assert_eq!(RecoveryFigure::FirstError.of(&r), None);
-        assert!(RecoveryFigure::TIMES.iter().all(|f| !f.is_latency()));
     }
 
     #[test]

@@ -17,7 +17,6 @@
 //!
 //! [`faults`] defines the faults section, [`generator`] the generator's self-check.
 
-pub mod commands;
 pub mod faults;
 pub mod generator;
 

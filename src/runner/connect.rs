@@ -52,7 +52,7 @@ pub async fn connect(scenario: &Scenario, run_dir: &Path) -> Result<Connection> 
             (Some(Arc::new(Mutex::new(c))), b, BTreeMap::new(), Some(v))
         }
         ClusterTarget::Running { dir } => {
-            let c = LocalCluster::open(dir)?;
+            let c = LocalCluster::open(&dir.clone().unwrap_or_else(crate::cluster::default_dir))?;
             let (b, v) = (c.bootstrap(), c.state().kafka_version.clone());
             eprintln!("using the cluster running in {}", c.dir().display());
             (Some(Arc::new(Mutex::new(c))), b, BTreeMap::new(), Some(v))

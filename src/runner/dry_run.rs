@@ -20,7 +20,10 @@ pub fn dry_run(s: &Scenario, plan: &RunPlan) -> String {
     let cluster = match &s.cluster {
         ClusterTarget::Local { nodes, .. } => format!("a local cluster of {nodes} node(s), started for the run"),
         ClusterTarget::Existing { bootstrap, .. } => format!("the existing cluster at {bootstrap}"),
-        ClusterTarget::Running { dir } => format!("the cluster running in {} (left running)", dir.display()),
+        ClusterTarget::Running { dir } => format!(
+            "the cluster running in {} (left running)",
+            dir.clone().unwrap_or_else(crate::cluster::default_dir).display()
+        ),
     };
     let _ = writeln!(out, "scenario {} on {cluster}", s.name);
     for t in &s.topics {

@@ -15,17 +15,16 @@
 //! }
 //! ```
 //!
-//! This module holds the raw block, its model ([`CapacitySpec`]) and its pure validation; the
-//! search itself is [`crate::capacity`]. The format is documented in `docs/scenarios.md`.
+//! This module holds the block's model ([`CapacitySpec`]) and its pure validation (the raw
+//! block is read with the rest of the file, in `file`); the search itself is [`crate::capacity`]. The format is documented in `docs/scenarios.md`.
 
 use std::time::Duration;
 
-use serde::Deserialize;
 use serde_json::Value;
 
-use super::Problem;
-use super::file::{DurationText, NumOrText, RateText, Scalar};
+use super::file::{DurationText, NumOrText, RateText, RawCapacity, RawStep, RawSustain, Scalar};
 use super::position::JsonPath;
+use super::problem::Problem;
 use crate::vocab::units::Rate;
 use crate::vocab::units::{parse_duration, parse_rate, rate_from_number};
 
@@ -126,51 +125,6 @@ pub struct CapacitySpec {
     pub require: Option<f64>,
 }
 
-/// The block as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(
-    deny_unknown_fields,
-    expecting = "capacity settings, like {\"start\": \"1k\", \"step\": {\"multiply\": 1.5}, \"sustain\": {\"produce_p99\": \"50ms\"}}"
-)]
-pub(crate) struct RawCapacity {
-    pub start: Option<RateText>,
-    pub step: Option<RawStep>,
-    pub warmup: Option<DurationText>,
-    pub initial_warmup: Option<DurationText>,
-    pub duration: Option<DurationText>,
-    pub settle: Option<DurationText>,
-    pub max_rate: Option<RateText>,
-    pub max_steps: Option<i64>,
-    pub refine: Option<i64>,
-    pub sustain: Option<RawSustain>,
-    /// `true`, `false` or a node id; checked in [`validate`].
-    pub node_down: Option<Value>,
-    pub require: Option<RateText>,
-}
-
-/// `capacity.step`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "snake_case", expecting = "a step: {\"multiply\": 1.5} or {\"add\": \"1k\"}")]
-pub(crate) enum RawStep {
-    Multiply(f64),
-    Add(RateText),
-}
-
-/// `capacity.sustain`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(
-    deny_unknown_fields,
-    expecting = "sustain criteria, like {\"produce_p99\": \"50ms\", \"min_achieved\": \"95%\"}"
-)]
-pub(crate) struct RawSustain {
-    pub produce_p99: Option<DurationText>,
-    pub e2e_p99: Option<DurationText>,
-    pub min_achieved: Option<Scalar>,
-    pub max_error_rate: Option<Scalar>,
-    /// A duration, or `false` to not judge consumers.
-    pub max_lag_growth: Option<Value>,
-}
-
 /// What the block may refer to.
 pub(crate) struct CapacityContext {
     /// Nodes of a cluster aftershock starts or runs (`local`, `running`); `None` for an
@@ -206,6 +160,32 @@ fn share(s: &Scalar) -> Result<f64, String> {
     }
 }
 
+/// A duration above zero.
+fn positive(d: &DurationText, what: &str) -> Result<Duration, String> {
+    let v = parse_duration(&d.0)?;
+    if v.is_zero() { Err(format!("{what} must be longer than 0s")) } else { Ok(v) }
+}
+
+/// A duration of whole seconds: steps are measured in whole one-second intervals (the
+/// recorders' resolution).
+fn whole_secs(d: &DurationText, what: &str, allow_zero: bool) -> Result<Duration, String> {
+    let v = parse_duration(&d.0)?;
+    if v.is_zero() && !allow_zero {
+        return Err(format!("{what} must be longer than 0s"));
+    }
+    if v.subsec_nanos() != 0 {
+        return Err(format!("`{}` is not a whole number of seconds: latency and rates are measured per second", d.0));
+    }
+    Ok(v)
+}
+
+/// The block's problems so far, and where reading already found some (a field missing there
+/// was dropped, not left out, so it gets no default).
+struct Block<'a> {
+    broken: &'a [JsonPath],
+    errs: Vec<Problem>,
+}
+
 /// Validates the block; every problem goes into `problems`.
 pub(crate) fn validate(
     raw: &RawCapacity,
@@ -214,213 +194,44 @@ pub(crate) fn validate(
     broken: &[JsonPath],
     problems: &mut Vec<Problem>,
 ) -> Option<CapacitySpec> {
-    let is_broken = |p: &JsonPath| broken.iter().any(|b| p.starts_with(b));
-    let mut errs: Vec<Problem> = Vec::new();
-    let mut err = |path: JsonPath, message: String| errs.push(Problem::new(path, message));
-    let positive = |d: &DurationText, what: &str| -> Result<Duration, String> {
-        let v = parse_duration(&d.0)?;
-        if v.is_zero() { Err(format!("{what} must be longer than 0s")) } else { Ok(v) }
-    };
-    // Steps are measured in whole one-second intervals (the recorders' resolution).
-    let whole_secs = |d: &DurationText, what: &str, allow_zero: bool| -> Result<Duration, String> {
-        let v = parse_duration(&d.0)?;
-        if v.is_zero() && !allow_zero {
-            return Err(format!("{what} must be longer than 0s"));
-        }
-        if v.subsec_nanos() != 0 {
-            return Err(format!(
-                "`{}` is not a whole number of seconds: latency and rates are measured per second",
-                d.0
-            ));
-        }
-        Ok(v)
-    };
-
-    if !cx.has_producers && !is_broken(&JsonPath::root().key("producers")) {
-        err(at.clone(), "a capacity search needs at least one producer: it steps their rate".into());
+    let mut b = Block { broken, errs: Vec::new() };
+    if !cx.has_producers && !b.is_broken(&JsonPath::root().key("producers")) {
+        b.err(at.clone(), "a capacity search needs at least one producer: it steps their rate");
     }
     let start = match &raw.start {
         None => {
-            if !is_broken(&at.key("start")) {
-                err(at.key("start"), "required field missing: the first target rate, like \"1k\"".into());
+            if !b.is_broken(&at.key("start")) {
+                b.err(at.key("start"), "required field missing: the first target rate, like \"1k\"");
             }
             None
         }
-        Some(r) => rate_value(r).map_err(|e| err(at.key("start"), e)).ok(),
+        Some(r) => b.check(rate_value(r), at.key("start")),
     };
-    let step = match &raw.step {
-        None => (!is_broken(&at.key("step"))).then_some(StepRule::Multiply(defaults::MULTIPLY)),
-        Some(RawStep::Multiply(f)) if f.is_finite() && *f > 1.0 && *f <= 100.0 => Some(StepRule::Multiply(*f)),
-        Some(RawStep::Multiply(f)) => {
-            err(
-                at.key("step").key("multiply"),
-                format!("{f} is not a growth factor: expected a number above 1 (and at most 100), like 1.5"),
-            );
-            None
-        }
-        Some(RawStep::Add(r)) => rate_value(r).map(StepRule::Add).map_err(|e| err(at.key("step").key("add"), e)).ok(),
-    };
-    let warmup = match &raw.warmup {
-        None => (!is_broken(&at.key("warmup"))).then_some(defaults::WARMUP),
-        Some(d) => whole_secs(d, "the warm-up", true).map_err(|e| err(at.key("warmup"), e)).ok(),
-    };
-    let initial_warmup = match &raw.initial_warmup {
-        None => (!is_broken(&at.key("initial_warmup"))).then_some(defaults::INITIAL_WARMUP),
-        Some(d) => whole_secs(d, "the initial warm-up", true).map_err(|e| err(at.key("initial_warmup"), e)).ok(),
-    };
-    let duration = match &raw.duration {
-        None => (!is_broken(&at.key("duration"))).then_some(defaults::DURATION),
-        Some(d) => whole_secs(d, "a step's measured duration", false).map_err(|e| err(at.key("duration"), e)).ok(),
-    };
-    let settle = match &raw.settle {
-        None => (!is_broken(&at.key("settle"))).then_some(defaults::SETTLE),
-        Some(d) => positive(d, "the settle time").map_err(|e| err(at.key("settle"), e)).ok(),
-    };
-    let max_rate = match &raw.max_rate {
-        None => (!is_broken(&at.key("max_rate"))).then_some(None),
-        Some(r) => rate_value(r).map(Some).map_err(|e| err(at.key("max_rate"), e)).ok(),
-    };
+    let step = b.step(raw.step.as_ref(), at);
+    let warmup =
+        b.duration(raw.warmup.as_ref(), at.key("warmup"), defaults::WARMUP, |d| whole_secs(d, "the warm-up", true));
+    let initial_warmup =
+        b.duration(raw.initial_warmup.as_ref(), at.key("initial_warmup"), defaults::INITIAL_WARMUP, |d| {
+            whole_secs(d, "the initial warm-up", true)
+        });
+    let duration = b.duration(raw.duration.as_ref(), at.key("duration"), defaults::DURATION, |d| {
+        whole_secs(d, "a step's measured duration", false)
+    });
+    let settle =
+        b.duration(raw.settle.as_ref(), at.key("settle"), defaults::SETTLE, |d| positive(d, "the settle time"));
+    let max_rate = b.optional_rate(raw.max_rate.as_ref(), at.key("max_rate"));
     if let (Some(s), Some(Some(m))) = (start, max_rate)
         && m < s
     {
-        err(at.key("max_rate"), format!("max_rate {m} is below the start rate {s}"));
+        b.err(at.key("max_rate"), format!("max_rate {m} is below the start rate {s}"));
     }
-    let count =
-        |v: Option<i64>, path: JsonPath, what: &str, min: i64, default: u32, errs: &mut dyn FnMut(JsonPath, String)| {
-            match v {
-                None => (!is_broken(&path)).then_some(default),
-                Some(n) if n >= min && n <= i64::from(defaults::MAX_STEPS_LIMIT) => Some(n as u32),
-                Some(n) => {
-                    errs(path, format!("{what} {n} is out of range: expected {min} to {}", defaults::MAX_STEPS_LIMIT));
-                    None
-                }
-            }
-        };
-    let max_steps = count(raw.max_steps, at.key("max_steps"), "max_steps", 1, defaults::MAX_STEPS, &mut err);
-    let refine = count(raw.refine, at.key("refine"), "refine", 0, defaults::REFINE, &mut err);
-    let require = match &raw.require {
-        None => (!is_broken(&at.key("require"))).then_some(None),
-        Some(r) => rate_value(r).map(Some).map_err(|e| err(at.key("require"), e)).ok(),
-    };
-    let node_down = match &raw.node_down {
-        None | Some(Value::Bool(false)) => Some(NodeDown::No),
-        Some(Value::Bool(true)) => Some(NodeDown::Auto),
-        Some(Value::Number(n)) => match n.as_i64().and_then(|n| i32::try_from(n).ok()) {
-            Some(id) if id >= 1 => Some(NodeDown::Node(id)),
-            _ => {
-                err(at.key("node_down"), format!("{n} is not a node id: expected a node number from 1"));
-                None
-            }
-        },
-        Some(other) => {
-            err(at.key("node_down"), format!("invalid value {other}: expected true, false or a node id like 3"));
-            None
-        }
-    };
-    match (node_down, cx.local_nodes) {
-        (Some(NodeDown::No) | None, _) => {}
-        (Some(_), None) => err(
-            at.key("node_down"),
-            "taking a node down needs a cluster aftershock started (`local`, or `running` for one from `aftershock cluster up`)".into(),
-        ),
-        (Some(NodeDown::Node(id)), Some(Some(n))) if id as usize > n => {
-            err(at.key("node_down"), format!("the local cluster has nodes 1 to {n}, not {id}"))
-        }
-        (Some(_), Some(Some(1))) => {
-            err(at.key("node_down"), "a cluster of one node has nothing left with that node down".into())
-        }
-        _ => {}
-    }
-
-    let sustain_at = at.key("sustain");
-    let sustain = match &raw.sustain {
-        None => {
-            if !is_broken(&sustain_at) {
-                err(
-                    sustain_at.clone(),
-                    "required field missing: what a sustained rate must show, like {\"produce_p99\": \"50ms\"}".into(),
-                );
-            }
-            None
-        }
-        Some(s) => {
-            let p99 = |d: &Option<DurationText>, key: &str, errs: &mut dyn FnMut(JsonPath, String)| match d {
-                None => Some(None),
-                Some(d) => positive(d, "a latency bound").map(Some).map_err(|e| errs(sustain_at.key(key), e)).ok(),
-            };
-            let produce_p99 = p99(&s.produce_p99, "produce_p99", &mut err);
-            let e2e_p99 = p99(&s.e2e_p99, "e2e_p99", &mut err);
-            if s.produce_p99.is_none()
-                && s.e2e_p99.is_none()
-                && !is_broken(&sustain_at.key("produce_p99"))
-                && !is_broken(&sustain_at.key("e2e_p99"))
-            {
-                err(
-                    sustain_at.clone(),
-                    "a latency bound is needed: \"produce_p99\" (ack latency) and/or \"e2e_p99\" (to the consumer), like \"50ms\"".into(),
-                );
-            }
-            if s.e2e_p99.is_some() && !cx.has_consumers {
-                err(sustain_at.key("e2e_p99"), "an end-to-end bound needs a consumer of the produced topic".into());
-            }
-            let min_achieved = match &s.min_achieved {
-                None => Some(defaults::MIN_ACHIEVED),
-                Some(v) => match share(v) {
-                    Ok(x) if x > 0.0 => Some(x),
-                    Ok(_) => {
-                        err(sustain_at.key("min_achieved"), "min_achieved must be above 0%".into());
-                        None
-                    }
-                    Err(e) => {
-                        err(sustain_at.key("min_achieved"), e);
-                        None
-                    }
-                },
-            };
-            let max_error_rate = match &s.max_error_rate {
-                None => Some(defaults::MAX_ERROR_RATE),
-                Some(v) => share(v).map_err(|e| err(sustain_at.key("max_error_rate"), e)).ok(),
-            };
-            let max_lag_growth = match &s.max_lag_growth {
-                None => Some(cx.has_consumers.then_some(defaults::MAX_LAG_GROWTH)),
-                Some(Value::Bool(false)) => Some(None),
-                Some(Value::String(t)) => match parse_duration(t) {
-                    Ok(_) if !cx.has_consumers => {
-                        err(
-                            sustain_at.key("max_lag_growth"),
-                            "consumer lag needs a consumer of the produced topic; leave max_lag_growth out".into(),
-                        );
-                        None
-                    }
-                    Ok(d) => Some(Some(d)),
-                    Err(e) => {
-                        err(sustain_at.key("max_lag_growth"), e);
-                        None
-                    }
-                },
-                Some(other) => {
-                    err(
-                        sustain_at.key("max_lag_growth"),
-                        format!(
-                            "invalid value {other}: expected a duration like \"1s\", or false to not judge consumer lag"
-                        ),
-                    );
-                    None
-                }
-            };
-            (|| {
-                Some(Sustain {
-                    produce_p99: produce_p99?,
-                    e2e_p99: e2e_p99?,
-                    min_achieved: min_achieved?,
-                    max_error_rate: max_error_rate?,
-                    max_lag_growth: max_lag_growth?,
-                })
-            })()
-        }
-    };
-    let failed = !errs.is_empty();
-    problems.extend(errs);
+    let max_steps = b.count(raw.max_steps, at.key("max_steps"), "max_steps", 1, defaults::MAX_STEPS);
+    let refine = b.count(raw.refine, at.key("refine"), "refine", 0, defaults::REFINE);
+    let require = b.optional_rate(raw.require.as_ref(), at.key("require"));
+    let node_down = b.node_down(raw.node_down.as_ref(), &at.key("node_down"), cx);
+    let sustain = b.sustain(raw.sustain.as_ref(), &at.key("sustain"), cx);
+    let failed = !b.errs.is_empty();
+    problems.extend(b.errs);
     if failed {
         return None;
     }
@@ -438,4 +249,194 @@ pub(crate) fn validate(
         node_down: node_down?,
         require: require?,
     })
+}
+
+impl Block<'_> {
+    fn is_broken(&self, p: &JsonPath) -> bool {
+        self.broken.iter().any(|b| p.starts_with(b))
+    }
+
+    fn err(&mut self, path: JsonPath, message: impl Into<String>) {
+        self.errs.push(Problem::new(path, message));
+    }
+
+    /// The value, or `None` with its problem recorded at `path`.
+    fn check<T>(&mut self, r: Result<T, String>, path: JsonPath) -> Option<T> {
+        r.map_err(|e| self.err(path, e)).ok()
+    }
+
+    /// `default` for an absent field, or `None` when the field was dropped because it was bad.
+    fn or_default<T>(&self, path: &JsonPath, default: T) -> Option<T> {
+        (!self.is_broken(path)).then_some(default)
+    }
+
+    /// A duration field with its default.
+    fn duration(
+        &mut self,
+        d: Option<&DurationText>,
+        path: JsonPath,
+        default: Duration,
+        parse: impl FnOnce(&DurationText) -> Result<Duration, String>,
+    ) -> Option<Duration> {
+        match d {
+            None => self.or_default(&path, default),
+            Some(d) => self.check(parse(d), path),
+        }
+    }
+
+    /// An optional rate (`max_rate`, `require`): `Some(None)` when absent.
+    fn optional_rate(&mut self, r: Option<&RateText>, path: JsonPath) -> Option<Option<f64>> {
+        match r {
+            None => self.or_default(&path, None),
+            Some(r) => self.check(rate_value(r).map(Some), path),
+        }
+    }
+
+    /// A number of steps, from `min` to the limit.
+    fn count(&mut self, v: Option<i64>, path: JsonPath, what: &str, min: i64, default: u32) -> Option<u32> {
+        match v {
+            None => self.or_default(&path, default),
+            Some(n) if n >= min && n <= i64::from(defaults::MAX_STEPS_LIMIT) => Some(n as u32),
+            Some(n) => {
+                self.err(path, format!("{what} {n} is out of range: expected {min} to {}", defaults::MAX_STEPS_LIMIT));
+                None
+            }
+        }
+    }
+
+    fn step(&mut self, step: Option<&RawStep>, at: &JsonPath) -> Option<StepRule> {
+        match step {
+            None => self.or_default(&at.key("step"), StepRule::Multiply(defaults::MULTIPLY)),
+            Some(RawStep::Multiply(f)) if f.is_finite() && *f > 1.0 && *f <= 100.0 => Some(StepRule::Multiply(*f)),
+            Some(RawStep::Multiply(f)) => {
+                self.err(
+                    at.key("step").key("multiply"),
+                    format!("{f} is not a growth factor: expected a number above 1 (and at most 100), like 1.5"),
+                );
+                None
+            }
+            Some(RawStep::Add(r)) => self.check(rate_value(r).map(StepRule::Add), at.key("step").key("add")),
+        }
+    }
+
+    /// `node_down`: `true`, `false` or a node id, on a cluster aftershock started.
+    fn node_down(&mut self, v: Option<&Value>, path: &JsonPath, cx: &CapacityContext) -> Option<NodeDown> {
+        let node_down = match v {
+            None | Some(Value::Bool(false)) => Some(NodeDown::No),
+            Some(Value::Bool(true)) => Some(NodeDown::Auto),
+            Some(Value::Number(n)) => match n.as_i64().and_then(|n| i32::try_from(n).ok()) {
+                Some(id) if id >= 1 => Some(NodeDown::Node(id)),
+                _ => {
+                    self.err(path.clone(), format!("{n} is not a node id: expected a node number from 1"));
+                    None
+                }
+            },
+            Some(other) => {
+                self.err(path.clone(), format!("invalid value {other}: expected true, false or a node id like 3"));
+                None
+            }
+        };
+        match (node_down, cx.local_nodes) {
+            (Some(NodeDown::No) | None, _) => {}
+            (Some(_), None) => self.err(
+                path.clone(),
+                "taking a node down needs a cluster aftershock started (`local`, or `running` for one from `aftershock cluster up`)",
+            ),
+            (Some(NodeDown::Node(id)), Some(Some(n))) if id as usize > n => {
+                self.err(path.clone(), format!("the local cluster has nodes 1 to {n}, not {id}"))
+            }
+            (Some(_), Some(Some(1))) => {
+                self.err(path.clone(), "a cluster of one node has nothing left with that node down")
+            }
+            _ => {}
+        }
+        node_down
+    }
+
+    /// `sustain`, required: what a step must show for its rate to count as sustained.
+    fn sustain(&mut self, s: Option<&RawSustain>, at: &JsonPath, cx: &CapacityContext) -> Option<Sustain> {
+        let Some(s) = s else {
+            if !self.is_broken(at) {
+                self.err(
+                    at.clone(),
+                    "required field missing: what a sustained rate must show, like {\"produce_p99\": \"50ms\"}",
+                );
+            }
+            return None;
+        };
+        let mut p99 = |d: &Option<DurationText>, key: &str| match d {
+            None => Some(None),
+            Some(d) => self.check(positive(d, "a latency bound").map(Some), at.key(key)),
+        };
+        let produce_p99 = p99(&s.produce_p99, "produce_p99");
+        let e2e_p99 = p99(&s.e2e_p99, "e2e_p99");
+        if s.produce_p99.is_none()
+            && s.e2e_p99.is_none()
+            && !self.is_broken(&at.key("produce_p99"))
+            && !self.is_broken(&at.key("e2e_p99"))
+        {
+            self.err(
+                at.clone(),
+                "a latency bound is needed: \"produce_p99\" (ack latency) and/or \"e2e_p99\" (to the consumer), like \"50ms\"",
+            );
+        }
+        if s.e2e_p99.is_some() && !cx.has_consumers {
+            self.err(at.key("e2e_p99"), "an end-to-end bound needs a consumer of the produced topic");
+        }
+        let min_achieved = match &s.min_achieved {
+            None => Some(defaults::MIN_ACHIEVED),
+            Some(v) => match share(v) {
+                Ok(x) if x > 0.0 => Some(x),
+                Ok(_) => {
+                    self.err(at.key("min_achieved"), "min_achieved must be above 0%");
+                    None
+                }
+                Err(e) => {
+                    self.err(at.key("min_achieved"), e);
+                    None
+                }
+            },
+        };
+        let max_error_rate = match &s.max_error_rate {
+            None => Some(defaults::MAX_ERROR_RATE),
+            Some(v) => self.check(share(v), at.key("max_error_rate")),
+        };
+        let max_lag_growth = self.max_lag_growth(s.max_lag_growth.as_ref(), at.key("max_lag_growth"), cx);
+        Some(Sustain {
+            produce_p99: produce_p99?,
+            e2e_p99: e2e_p99?,
+            min_achieved: min_achieved?,
+            max_error_rate: max_error_rate?,
+            max_lag_growth: max_lag_growth?,
+        })
+    }
+
+    /// `sustain.max_lag_growth`: a duration, or `false` to not judge consumers; by default one
+    /// second's traffic when there are consumers.
+    fn max_lag_growth(&mut self, v: Option<&Value>, path: JsonPath, cx: &CapacityContext) -> Option<Option<Duration>> {
+        match v {
+            None => Some(cx.has_consumers.then_some(defaults::MAX_LAG_GROWTH)),
+            Some(Value::Bool(false)) => Some(None),
+            Some(Value::String(t)) => match parse_duration(t) {
+                Ok(_) if !cx.has_consumers => {
+                    self.err(path, "consumer lag needs a consumer of the produced topic; leave max_lag_growth out");
+                    None
+                }
+                Ok(d) => Some(Some(d)),
+                Err(e) => {
+                    self.err(path, e);
+                    None
+                }
+            },
+            Some(other) => {
+                self.err(
+                    path,
+                    format!(
+                        "invalid value {other}: expected a duration like \"1s\", or false to not judge consumer lag"
+                    ),
+                );
+                None
+            }
+        }
+    }
 }

@@ -16,14 +16,14 @@
 
 use std::fmt;
 
-use serde::Deserialize;
 use serde_json::Value;
 
-use super::Problem;
-use super::file::closest;
+use super::file::{RawCheck, closest};
 use super::position::JsonPath;
-use crate::report::RecoveryFigure;
+use super::problem::Problem;
 use crate::vocab::latency::LatencyKind;
+use crate::vocab::metric::RecoveryFigure;
+pub use crate::vocab::metric::{Stat, VerificationCount};
 use crate::vocab::units::Rate;
 use crate::vocab::units::{parse_duration, parse_rate};
 
@@ -56,74 +56,6 @@ impl fmt::Display for Scope {
             Scope::Run => f.write_str("run"),
             Scope::Phase(p) => write!(f, "phase {p}"),
             Scope::Fault(x) => write!(f, "fault {x}"),
-        }
-    }
-}
-
-/// A statistic of a latency distribution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Stat {
-    P50,
-    P90,
-    P99,
-    P999,
-    Max,
-    Mean,
-}
-
-impl Stat {
-    pub const ALL: [Stat; 6] = [Stat::P50, Stat::P90, Stat::P99, Stat::P999, Stat::Max, Stat::Mean];
-
-    pub fn key(self) -> &'static str {
-        match self {
-            Stat::P50 => "p50",
-            Stat::P90 => "p90",
-            Stat::P99 => "p99",
-            Stat::P999 => "p999",
-            Stat::Max => "max",
-            Stat::Mean => "mean",
-        }
-    }
-
-    /// The quantile of a percentile (max is 1.0; the mean has none).
-    pub fn quantile(self) -> Option<f64> {
-        match self {
-            Stat::P50 => Some(0.5),
-            Stat::P90 => Some(0.9),
-            Stat::P99 => Some(0.99),
-            Stat::P999 => Some(0.999),
-            Stat::Max => Some(1.0),
-            Stat::Mean => None,
-        }
-    }
-}
-
-/// A count of the message verification (run-wide only).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum VerificationCount {
-    Lost,
-    Duplicates,
-    Reordered,
-    Unexpected,
-    Unresolved,
-}
-
-impl VerificationCount {
-    pub const ALL: [VerificationCount; 5] = [
-        VerificationCount::Lost,
-        VerificationCount::Duplicates,
-        VerificationCount::Reordered,
-        VerificationCount::Unexpected,
-        VerificationCount::Unresolved,
-    ];
-
-    pub fn key(self) -> &'static str {
-        match self {
-            VerificationCount::Lost => "lost",
-            VerificationCount::Duplicates => "duplicates",
-            VerificationCount::Reordered => "reordered",
-            VerificationCount::Unexpected => "unexpected",
-            VerificationCount::Unresolved => "unresolved",
         }
     }
 }
@@ -287,22 +219,6 @@ impl fmt::Display for Check {
     }
 }
 
-/// An entry of `checks` as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(
-    deny_unknown_fields,
-    expecting = "a check object, like {\"metric\": \"e2e.p99\", \"phase\": \"steady\", \"max\": \"50ms\"}"
-)]
-pub(crate) struct RawCheck {
-    pub metric: Option<String>,
-    pub phase: Option<String>,
-    pub fault: Option<String>,
-    /// A number or a string; the metric decides which (checked in [`validate`]).
-    pub min: Option<Value>,
-    pub max: Option<Value>,
-    pub abort_on_fail: Option<bool>,
-}
-
 /// What checks may refer to.
 pub(crate) struct CheckContext<'a> {
     /// The scenario's phase names.
@@ -319,28 +235,9 @@ pub(crate) fn validate(
     broken: &[JsonPath],
     problems: &mut Vec<Problem>,
 ) -> Option<Check> {
+    let metric = metric_of(raw.metric.as_deref(), at, broken, problems);
     let is_broken = |p: &JsonPath| broken.iter().any(|b| p.starts_with(b));
     let mut err = |path: JsonPath, message: String| problems.push(Problem::new(path, message));
-    let metric = match raw.metric.as_deref() {
-        None => {
-            if !is_broken(&at.key("metric")) {
-                err(at.key("metric"), "required field missing: the metric to check, like \"e2e.p99\", \"lost\" or \"recovery.unavailable.max\"".into());
-            }
-            None
-        }
-        Some(name) => match Metric::parse(name) {
-            Some(m) => Some(m),
-            None => {
-                let names: Vec<String> = Metric::all().into_iter().map(Metric::name).collect();
-                let hint = match closest(name, &names) {
-                    Some(s) => format!("; did you mean `{s}`?"),
-                    None => "; see docs/ci.md for the list (latency: produce|e2e|send_gap . p50|p90|p99|p999|max|mean; throughput.min, throughput.mean, errors, error_rate, lag.max; lost, duplicates, reordered, unexpected, unresolved; recovery.*)".into(),
-                };
-                err(at.key("metric"), format!("unknown metric `{name}`{hint}"));
-                None
-            }
-        },
-    };
     let metric = metric?;
 
     let scope = match (metric.scope_kind(), &raw.phase, &raw.fault) {
@@ -438,6 +335,32 @@ pub(crate) fn validate(
         return None;
     }
     Some(Check { metric, scope: scope?, min, max, abort_on_fail })
+}
+
+/// The check's metric, by name, with a suggestion for a misspelt one.
+fn metric_of(name: Option<&str>, at: &JsonPath, broken: &[JsonPath], problems: &mut Vec<Problem>) -> Option<Metric> {
+    let is_broken = |p: &JsonPath| broken.iter().any(|b| p.starts_with(b));
+    let mut err = |path: JsonPath, message: String| problems.push(Problem::new(path, message));
+    match name {
+        None => {
+            if !is_broken(&at.key("metric")) {
+                err(at.key("metric"), "required field missing: the metric to check, like \"e2e.p99\", \"lost\" or \"recovery.unavailable.max\"".into());
+            }
+            None
+        }
+        Some(name) => match Metric::parse(name) {
+            Some(m) => Some(m),
+            None => {
+                let names: Vec<String> = Metric::all().into_iter().map(Metric::name).collect();
+                let hint = match closest(name, &names) {
+                    Some(s) => format!("; did you mean `{s}`?"),
+                    None => "; see docs/ci.md for the list (latency: produce|e2e|send_gap . p50|p90|p99|p999|max|mean; throughput.min, throughput.mean, errors, error_rate, lag.max; lost, duplicates, reordered, unexpected, unresolved; recovery.*)".into(),
+                };
+                err(at.key("metric"), format!("unknown metric `{name}`{hint}"));
+                None
+            }
+        },
+    }
 }
 
 /// Parses a bound in `unit`: durations for times and latencies, rates for throughput, whole

@@ -13,8 +13,8 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 use serde_json::Value;
 
-use super::Problem;
 use super::position::{JsonPath, Seg};
+use super::problem::Problem;
 
 /// The top level of a scenario file. List entries stay JSON values here so that each one is
 /// read on its own and a broken entry does not shift the indexes of the others.
@@ -40,7 +40,7 @@ pub(crate) struct RawTop {
     pub faults: Option<Vec<Value>>,
     pub safety: Option<RawSafety>,
     pub checks: Option<Vec<Value>>,
-    pub capacity: Option<super::capacity::RawCapacity>,
+    pub capacity: Option<RawCapacity>,
 }
 
 /// Everything read from a file. In each list, `None` marks an entry that could not be read
@@ -59,8 +59,8 @@ pub(crate) struct RawScenario {
     pub drain: Option<DurationText>,
     pub faults: Vec<Option<RawFault>>,
     pub safety: Option<RawSafety>,
-    pub checks: Vec<Option<super::checks::RawCheck>>,
-    pub capacity: Option<super::capacity::RawCapacity>,
+    pub checks: Vec<Option<RawCheck>>,
+    pub capacity: Option<RawCapacity>,
 }
 
 /// One entry of `faults`. The target stays a JSON value: it is a word or a small object, and
@@ -299,6 +299,67 @@ pub(crate) enum RawConfigValue {
 pub(crate) enum RawSecretRef {
     Env(String),
     File(String),
+}
+
+/// An entry of `checks` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a check object, like {\"metric\": \"e2e.p99\", \"phase\": \"steady\", \"max\": \"50ms\"}"
+)]
+pub(crate) struct RawCheck {
+    pub metric: Option<String>,
+    pub phase: Option<String>,
+    pub fault: Option<String>,
+    /// A number or a string; the metric decides which (checked in `checks::validate`).
+    pub min: Option<Value>,
+    pub max: Option<Value>,
+    pub abort_on_fail: Option<bool>,
+}
+
+/// `capacity`, the block of a capacity search, as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "capacity settings, like {\"start\": \"1k\", \"step\": {\"multiply\": 1.5}, \"sustain\": {\"produce_p99\": \"50ms\"}}"
+)]
+pub(crate) struct RawCapacity {
+    pub start: Option<RateText>,
+    pub step: Option<RawStep>,
+    pub warmup: Option<DurationText>,
+    pub initial_warmup: Option<DurationText>,
+    pub duration: Option<DurationText>,
+    pub settle: Option<DurationText>,
+    pub max_rate: Option<RateText>,
+    pub max_steps: Option<i64>,
+    pub refine: Option<i64>,
+    pub sustain: Option<RawSustain>,
+    /// `true`, `false` or a node id; checked in `capacity::validate`.
+    pub node_down: Option<Value>,
+    pub require: Option<RateText>,
+}
+
+/// `capacity.step`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case", expecting = "a step: {\"multiply\": 1.5} or {\"add\": \"1k\"}")]
+pub(crate) enum RawStep {
+    Multiply(f64),
+    Add(RateText),
+}
+
+/// `capacity.sustain`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "sustain criteria, like {\"produce_p99\": \"50ms\", \"min_achieved\": \"95%\"}"
+)]
+pub(crate) struct RawSustain {
+    pub produce_p99: Option<DurationText>,
+    pub e2e_p99: Option<DurationText>,
+    pub min_achieved: Option<Scalar>,
+    pub max_error_rate: Option<Scalar>,
+    /// A duration, or `false` to not judge consumers.
+    pub max_lag_growth: Option<Value>,
 }
 
 /// A number or a string, kept as written; units are parsed during validation.

@@ -143,7 +143,11 @@ pub enum ClusterTarget {
     },
     /// A local cluster started earlier by `aftershock cluster up` in `dir`: faults act on its
     /// processes, and the run leaves it running.
-    Running { dir: PathBuf },
+    Running {
+        /// `None` for the default cluster dir, resolved by whoever connects: validation reads
+        /// no environment (`$AFTERSHOCK_CLUSTER_DIR`).
+        dir: Option<PathBuf>,
+    },
     /// A cluster that is already running.
     Existing {
         /// librdkafka `bootstrap.servers`: `host:port[,host:port...]`.

@@ -362,10 +362,10 @@ fn schema_names_exactly_the_fields_the_reader_accepts() {
         (names::<RawZipf>(), format!("{keys}/zipf/properties")),
         (names::<RawConsumer>(), "/$defs/consumer/properties".to_string()),
         (names::<RawPhase>(), "/$defs/phase/properties".to_string()),
-        (names::<super::checks::RawCheck>(), "/$defs/check/properties".to_string()),
-        (names::<super::capacity::RawCapacity>(), "/$defs/capacity/properties".to_string()),
-        (names::<super::capacity::RawStep>(), "/$defs/capacity/properties/step/properties".to_string()),
-        (names::<super::capacity::RawSustain>(), "/$defs/capacity/properties/sustain/properties".to_string()),
+        (names::<super::file::RawCheck>(), "/$defs/check/properties".to_string()),
+        (names::<super::file::RawCapacity>(), "/$defs/capacity/properties".to_string()),
+        (names::<super::file::RawStep>(), "/$defs/capacity/properties/step/properties".to_string()),
+        (names::<super::file::RawSustain>(), "/$defs/capacity/properties/sustain/properties".to_string()),
     ];
     for (fields, pointer) in checks {
         assert!(!fields.is_empty(), "{pointer}");
@@ -641,4 +641,19 @@ fn capacity_problems_are_located() {
         "{e:#?}"
     );
     assert!(e.iter().any(|l| l.contains("capacity.sustain.e2e_p99: an end-to-end bound needs a consumer")), "{e:#?}");
+}
+
+#[test]
+fn a_running_cluster_without_dir_is_left_to_whoever_connects() {
+    // Validation reads no environment: the default dir ($AFTERSHOCK_CLUSTER_DIR or the state
+    // dir) is resolved by the runner, not here.
+    let text = MINIMAL
+        .replace(r#"{"local": {}}"#, r#"{"running": {}}"#)
+        .replace(r#""partitions": 3}"#, r#""partitions": 3, "replication_factor": 1}"#);
+    assert_eq!(parse_str(&text, "f.json").unwrap().cluster, ClusterTarget::Running { dir: None });
+    let text = text.replace(r#"{"running": {}}"#, r#"{"running": {"dir": "/tmp/c"}}"#);
+    assert_eq!(
+        parse_str(&text, "f.json").unwrap().cluster,
+        ClusterTarget::Running { dir: Some(std::path::PathBuf::from("/tmp/c")) }
+    );
 }
