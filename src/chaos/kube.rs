@@ -733,106 +733,6 @@ pub async fn heal(client: &Client, namespace: &str, run_id: Option<&str>) -> Res
     Ok(removed)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pod(name: &str, id: i32, ip: &str) -> BrokerPod {
-        BrokerPod {
-            name: name.into(),
-            uid: format!("uid-{id}"),
-            node_id: id,
-            ready: true,
-            ip: Some(ip.into()),
-            pod_label_value: Some(name.into()),
-            deleting: false,
-        }
-    }
-
-    /// A policy cutting pod `c-0` (label `pn`) from `peers`.
-    fn policy(others: &[BrokerPod], peers: Peers, direction: Direction) -> Value {
-        let refs: Vec<&BrokerPod> = others.iter().collect();
-        network_policy("kafka", "p", BTreeMap::new(), "pn", &["c-0".into()], &refs, peers, direction)
-    }
-
-    #[test]
-    fn node_ids_come_from_the_name_suffix_or_a_label() {
-        let none = BTreeMap::new();
-        assert_eq!(node_id_of(&NodeIdRule::NameSuffix, "my-cluster-dual-role-2", &none), Some(2));
-        assert_eq!(node_id_of(&NodeIdRule::NameSuffix, "kafka", &none), None);
-        let labels = BTreeMap::from([("kafka/id".to_string(), "7".to_string())]);
-        assert_eq!(node_id_of(&NodeIdRule::Label("kafka/id".into()), "x", &labels), Some(7));
-        assert_eq!(node_id_of(&NodeIdRule::Label("other".into()), "x-1", &labels), None);
-    }
-
-    #[test]
-    fn names_and_label_values_are_valid_kubernetes_names() {
-        let n = object_name("Leader-Kill-20261125T170000Z", 3, "isolate_leader");
-        assert_eq!(n, "aftershock-3-isolate-leader-leader-kill-20261125t170000z");
-        let long = object_name(&"x".repeat(100), 1, "f");
-        assert!(long.len() <= 63 && !long.ends_with('-'));
-        assert_eq!(label_value("run/1:a_"), "run-1-a");
-    }
-
-    #[test]
-    fn a_full_isolation_policy_denies_both_ways() {
-        let p = network_policy(
-            "kafka",
-            "p",
-            BTreeMap::new(),
-            "strimzi.io/pod-name",
-            &["c-0".into()],
-            &[],
-            Peers::All,
-            Direction::Both,
-        );
-        assert_eq!(p["spec"]["policyTypes"], json!(["Ingress", "Egress"]));
-        assert_eq!(p["spec"]["ingress"], json!([]));
-        assert_eq!(p["spec"]["egress"], json!([]));
-        assert_eq!(p["spec"]["podSelector"]["matchExpressions"][0]["values"], json!(["c-0"]));
-        // It must parse as a NetworkPolicy.
-        let _: NetworkPolicy = serde_json::from_value(p).unwrap();
-    }
-
-    #[test]
-    fn cutting_only_the_other_brokers_allows_everything_else() {
-        let others = [pod("c-1", 1, "10.0.0.2"), pod("c-2", 2, "10.0.0.3")];
-        let p = policy(&others, Peers::OtherNodes, Direction::Inbound);
-        assert_eq!(p["spec"]["policyTypes"], json!(["Ingress"]));
-        assert!(p["spec"].get("egress").is_none());
-        let from = &p["spec"]["ingress"][0]["from"];
-        assert_eq!(from[0]["podSelector"]["matchExpressions"][0]["operator"], "DoesNotExist");
-        assert_eq!(from[2]["ipBlock"]["except"], json!(["10.0.0.2/32", "10.0.0.3/32"]));
-        let clients = policy(&others, Peers::Clients, Direction::Outbound);
-        assert_eq!(
-            clients["spec"]["egress"][0]["to"][0]["podSelector"]["matchExpressions"][0]["values"],
-            json!(["c-1", "c-2"])
-        );
-        let _: NetworkPolicy = serde_json::from_value(clients).unwrap();
-    }
-
-    #[test]
-    fn network_chaos_names_victims_targets_and_direction() {
-        let victims = [pod("c-0", 0, "10.0.0.1")];
-        let others = [pod("c-1", 1, "10.0.0.2")];
-        let refs: Vec<&BrokerPod> = others.iter().collect();
-        let o = network_chaos(
-            "kafka",
-            "n",
-            BTreeMap::new(),
-            &victims,
-            &refs,
-            Peers::OtherNodes,
-            Direction::Outbound,
-            Duration::from_secs(20),
-        );
-        assert_eq!(o["spec"]["direction"], "to");
-        assert_eq!(o["spec"]["selector"]["pods"]["kafka"], json!(["c-0"]));
-        assert_eq!(o["spec"]["target"]["selector"]["pods"]["kafka"], json!(["c-1"]));
-        assert_eq!(o["spec"]["duration"], "20s");
-    }
-}
-
 /// How long a rolling restart on Kubernetes waits for the cluster to be whole after a pod.
 const RESTART_HEALTHY_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -958,4 +858,104 @@ async fn wait_not_ready(k: &KubeBackend, name: &str, timeout: Duration) -> Resul
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(name: &str, id: i32, ip: &str) -> BrokerPod {
+        BrokerPod {
+            name: name.into(),
+            uid: format!("uid-{id}"),
+            node_id: id,
+            ready: true,
+            ip: Some(ip.into()),
+            pod_label_value: Some(name.into()),
+            deleting: false,
+        }
+    }
+
+    /// A policy cutting pod `c-0` (label `pn`) from `peers`.
+    fn policy(others: &[BrokerPod], peers: Peers, direction: Direction) -> Value {
+        let refs: Vec<&BrokerPod> = others.iter().collect();
+        network_policy("kafka", "p", BTreeMap::new(), "pn", &["c-0".into()], &refs, peers, direction)
+    }
+
+    #[test]
+    fn node_ids_come_from_the_name_suffix_or_a_label() {
+        let none = BTreeMap::new();
+        assert_eq!(node_id_of(&NodeIdRule::NameSuffix, "my-cluster-dual-role-2", &none), Some(2));
+        assert_eq!(node_id_of(&NodeIdRule::NameSuffix, "kafka", &none), None);
+        let labels = BTreeMap::from([("kafka/id".to_string(), "7".to_string())]);
+        assert_eq!(node_id_of(&NodeIdRule::Label("kafka/id".into()), "x", &labels), Some(7));
+        assert_eq!(node_id_of(&NodeIdRule::Label("other".into()), "x-1", &labels), None);
+    }
+
+    #[test]
+    fn names_and_label_values_are_valid_kubernetes_names() {
+        let n = object_name("Leader-Kill-20261125T170000Z", 3, "isolate_leader");
+        assert_eq!(n, "aftershock-3-isolate-leader-leader-kill-20261125t170000z");
+        let long = object_name(&"x".repeat(100), 1, "f");
+        assert!(long.len() <= 63 && !long.ends_with('-'));
+        assert_eq!(label_value("run/1:a_"), "run-1-a");
+    }
+
+    #[test]
+    fn a_full_isolation_policy_denies_both_ways() {
+        let p = network_policy(
+            "kafka",
+            "p",
+            BTreeMap::new(),
+            "strimzi.io/pod-name",
+            &["c-0".into()],
+            &[],
+            Peers::All,
+            Direction::Both,
+        );
+        assert_eq!(p["spec"]["policyTypes"], json!(["Ingress", "Egress"]));
+        assert_eq!(p["spec"]["ingress"], json!([]));
+        assert_eq!(p["spec"]["egress"], json!([]));
+        assert_eq!(p["spec"]["podSelector"]["matchExpressions"][0]["values"], json!(["c-0"]));
+        // It must parse as a NetworkPolicy.
+        let _: NetworkPolicy = serde_json::from_value(p).unwrap();
+    }
+
+    #[test]
+    fn cutting_only_the_other_brokers_allows_everything_else() {
+        let others = [pod("c-1", 1, "10.0.0.2"), pod("c-2", 2, "10.0.0.3")];
+        let p = policy(&others, Peers::OtherNodes, Direction::Inbound);
+        assert_eq!(p["spec"]["policyTypes"], json!(["Ingress"]));
+        assert!(p["spec"].get("egress").is_none());
+        let from = &p["spec"]["ingress"][0]["from"];
+        assert_eq!(from[0]["podSelector"]["matchExpressions"][0]["operator"], "DoesNotExist");
+        assert_eq!(from[2]["ipBlock"]["except"], json!(["10.0.0.2/32", "10.0.0.3/32"]));
+        let clients = policy(&others, Peers::Clients, Direction::Outbound);
+        assert_eq!(
+            clients["spec"]["egress"][0]["to"][0]["podSelector"]["matchExpressions"][0]["values"],
+            json!(["c-1", "c-2"])
+        );
+        let _: NetworkPolicy = serde_json::from_value(clients).unwrap();
+    }
+
+    #[test]
+    fn network_chaos_names_victims_targets_and_direction() {
+        let victims = [pod("c-0", 0, "10.0.0.1")];
+        let others = [pod("c-1", 1, "10.0.0.2")];
+        let refs: Vec<&BrokerPod> = others.iter().collect();
+        let o = network_chaos(
+            "kafka",
+            "n",
+            BTreeMap::new(),
+            &victims,
+            &refs,
+            Peers::OtherNodes,
+            Direction::Outbound,
+            Duration::from_secs(20),
+        );
+        assert_eq!(o["spec"]["direction"], "to");
+        assert_eq!(o["spec"]["selector"]["pods"]["kafka"], json!(["c-0"]));
+        assert_eq!(o["spec"]["target"]["selector"]["pods"]["kafka"], json!(["c-1"]));
+        assert_eq!(o["spec"]["duration"], "20s");
+    }
 }
