@@ -397,7 +397,8 @@ impl Run<'_> {
         let (ctl, ctl_rx) = mpsc::unbounded_channel();
         let router = tokio::spawn(route(rx, ctl_rx));
         let payloads = PayloadBuilder::new(self.scenario.seed);
-        let stop_consumers = self.stop.child();
+        // Their own root: the steps' end stops them, after the last step's messages are read.
+        let stop_consumers = Stop::new();
         // Consumers only count and time messages here: no ledger verification in a search.
         let no_ids = BTreeMap::new();
         let started = workers::start_consumers(

@@ -87,6 +87,9 @@ pub async fn run_scenario(
     let started_wall = SystemTime::now();
     let id = run_id(&scenario.name, started_wall);
     let stop = Stop::new();
+    // The consumers stop on their own root: when the run is interrupted they still drain
+    // (briefly) what was acknowledged, or those messages would count as lost.
+    let consumers_stop = Stop::new();
     let run_dir = connect::open_run(&id, opts.out.as_deref(), &opts.reports_root, shutdown, &stop)?;
     let conn = connect::connect(&scenario, &run_dir).await?;
     let tracker = TaskTracker::new();
@@ -100,6 +103,7 @@ pub async fn run_scenario(
             conn: &conn,
             started_wall,
             stop: &stop,
+            consumers_stop: &consumers_stop,
             tracker: &tracker,
             progress: opts.progress,
         };
@@ -109,6 +113,7 @@ pub async fn run_scenario(
     // An early error must not leave the load, the faults or the consumers running.
     if result.is_err() {
         stop.cancel();
+        consumers_stop.cancel();
     }
     tracker.close();
     tracker.wait().await;
@@ -125,6 +130,7 @@ struct Run<'a> {
     conn: &'a Connection,
     started_wall: SystemTime,
     stop: &'a Stop,
+    consumers_stop: &'a Stop,
     tracker: &'a TaskTracker,
     progress: Progress,
 }
@@ -150,7 +156,7 @@ impl Run<'_> {
         let payloads = PayloadBuilder::new(self.scenario.seed);
 
         // Consumers first, so that a group starting at `latest` is in place before the first send.
-        let consumers_stop = self.stop.child();
+        let consumers_stop = self.consumers_stop;
         let consumers = workers::start_consumers(
             self.scenario,
             &base,
@@ -159,7 +165,7 @@ impl Run<'_> {
             clock,
             &tx,
             &payloads,
-            &consumers_stop,
+            consumers_stop,
             self.tracker,
         )?;
         workers::wait_assigned(&consumers.groups, self.stop).await;
@@ -220,7 +226,7 @@ impl Run<'_> {
         let fault_outcomes = self.finish_faults(chaos, &chaos_stop).await;
         let aborted = self.stop.is_cancelled();
         let consumer_outcomes =
-            self.drain(&consumers.groups, consumers.threads, &consumers_stop, aborted, &mut failures).await;
+            self.drain(&consumers.groups, consumers.threads, consumers_stop, aborted, &mut failures).await;
         let measurements: Measurements =
             measurements.await.map_err(|e| Error::Task { what: "the measurement task", source: e })?;
         let rebalances = self.rebalances(&consumers.groups);
