@@ -125,10 +125,6 @@ pub enum Error {
         source: Box<kube::Error>,
     },
 
-    /// A killed node's partitions did not fail over in time.
-    #[error("{0}")]
-    Failover(String),
-
     /// A scenario that validates but cannot be planned (config, exit 2): a
     /// `plan::PlanError`.
     #[error(transparent)]
@@ -181,7 +177,6 @@ impl Error {
             | Error::NodeFailed { .. }
             | Error::StartTimeout { .. }
             | Error::Failed(_)
-            | Error::Failover(_)
             | Error::Kafka { .. }
             | Error::Kube { .. }
             | Error::Task { .. }
@@ -234,7 +229,6 @@ mod tests {
         assert_eq!(Error::Usage("topic exists with other settings".into()).kind(), ErrorKind::Config);
         assert_eq!(Error::Plan(Box::new(crate::plan::PlanError::TooManyProducers)).kind(), ErrorKind::Config);
         assert_eq!(Error::Failed("the cluster was not whole again".into()).kind(), ErrorKind::Runtime);
-        assert_eq!(Error::Failover("no failover".into()).kind(), ErrorKind::Runtime);
         let io = Error::Io { context: "x".into(), source: std::io::Error::other("y") };
         assert!(!io.is_config());
     }

@@ -1,7 +1,7 @@
 //! The pure plan of a run, built from a validated scenario before anything touches a cluster:
-//! producer ids from one checked allocator, every producer and consumer instance, the phases
-//! with their offsets, and the fault timeline. `run`, `run --dry-run` and `capacity` all
-//! start from it.
+//! producer ids from one checked allocator, every producer instance with its share of the
+//! rate, the ids each topic's consumers expect, the phases with their offsets, and the fault
+//! timeline. `run`, `run --dry-run` and `capacity` all start from it.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -81,14 +81,6 @@ pub struct ProducerInstance {
     pub rate: Rate,
 }
 
-/// One consumer instance of the run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConsumerInstance {
-    /// Index into the scenario's `consumers`.
-    pub spec: usize,
-    pub instance: u32,
-}
-
 /// A phase, laid out from the start of the load.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlannedPhase {
@@ -123,7 +115,6 @@ pub struct Occurrence {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunPlan {
     pub producers: Vec<ProducerInstance>,
-    pub consumers: Vec<ConsumerInstance>,
     /// The producer ids writing to each topic: what the consumers of that topic expect.
     pub producer_ids: BTreeMap<String, Vec<u32>>,
     /// Partitions of each topic of the scenario.
@@ -156,16 +147,10 @@ impl RunPlan {
                 });
             }
         }
-        let consumers = s
-            .consumers
-            .iter()
-            .enumerate()
-            .flat_map(|(spec, c)| (0..c.instances).map(move |instance| ConsumerInstance { spec, instance }))
-            .collect();
         let partitions = s.topics.iter().map(|t| (t.name.clone(), t.partitions as usize)).collect();
         let phases = phases(s);
         let starts: Vec<(String, Duration)> = phases.iter().map(|p| (p.name.clone(), p.offset)).collect();
-        Ok(RunPlan { producers, consumers, producer_ids, partitions, phases, faults: timeline(&s.faults, &starts) })
+        Ok(RunPlan { producers, producer_ids, partitions, phases, faults: timeline(&s.faults, &starts) })
     }
 
     /// How long the load runs: the sum of the phases.
@@ -282,10 +267,6 @@ mod tests {
         assert_eq!(plan.producer_ids["a"], ids[..3].to_vec());
         assert_eq!(plan.producer_ids["b"], vec![ids[3]]);
         assert_eq!(plan.producers[0].rate, Rate::PerSec(1000.0));
-        assert_eq!(
-            plan.consumers,
-            vec![ConsumerInstance { spec: 0, instance: 0 }, ConsumerInstance { spec: 0, instance: 1 }]
-        );
         assert_eq!(plan.partitions["a"], 6);
         let phases: Vec<(&str, u64, bool)> =
             plan.phases.iter().map(|p| (p.name.as_str(), p.offset.as_secs(), p.measured)).collect();

@@ -137,13 +137,7 @@ pub async fn run_capacity(
         opts: &opts,
     };
     let result = run.search(node_down, started_wall).await;
-    // An early error must not leave producers or consumers running.
-    if result.is_err() {
-        stop.cancel();
-    }
-    tracker.close();
-    tracker.wait().await;
-    connect::disconnect(&scenario, conn.local).await;
+    connect::wind_down(&scenario, conn.local, &tracker, &[&stop], result.is_err()).await;
     result
 }
 
@@ -271,7 +265,7 @@ async fn take_down(
     let why = format!("after killing node {node}, partitions did not fail over within {FAILOVER_TIMEOUT:?}: {last}");
     // Put it back before giving up; the search cannot run on a cluster in this state.
     let _ = restore(DownNode { node, guard, failover_secs: None }).await;
-    Err(Error::Failover(why))
+    Err(Error::Failed(why))
 }
 
 /// Restarts the node (the fault's revert) and waits until it is registered; the revert
@@ -326,14 +320,7 @@ impl Run<'_> {
         let partitions: BTreeMap<String, usize> =
             self.scenario.topics.iter().map(|t| (t.name.clone(), t.partitions as usize)).collect();
         // The cluster as it is before a node goes down, for the report.
-        let cluster_info = {
-            let (b, bs, topics) =
-                (base.clone(), self.conn.bootstrap.clone(), partitions.keys().cloned().collect::<Vec<_>>());
-            let bootstrap = self.conn.bootstrap.clone();
-            blocking(move || admin::cluster_info(&b, &bs, &topics))
-                .await
-                .unwrap_or_else(|_| ClusterInfo { bootstrap, ..ClusterInfo::default() })
-        };
+        let cluster_info = runner::assemble::cluster_info(&base, &self.conn.bootstrap, &partitions).await;
         let down = match (node_down, &self.conn.local) {
             (NodeDown::No, _) => None,
             (_, None) => return Err(Error::Usage("taking a node down needs a local or running cluster".into())),

@@ -86,7 +86,8 @@ pub(super) async fn run(a: RunArgs) -> anyhow::Result<Outcome> {
         }
     };
     if a.dry_run {
-        let plan = crate::plan::RunPlan::new(&scenario, crate::plan::ProducerIds::new(0))?;
+        let plan =
+            crate::plan::RunPlan::new(&scenario, crate::plan::ProducerIds::new(0)).map_err(crate::Error::from)?;
         print!("{}", crate::runner::dry_run(&scenario, &plan));
         if let ClusterTarget::Existing { kubernetes: Some(k), .. } = &scenario.cluster
             && !scenario.faults.is_empty()

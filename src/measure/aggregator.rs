@@ -382,21 +382,8 @@ mod tests {
 
     use super::*;
     use crate::measure::recorder::Recorder;
+    use crate::measure::recorder::tests::{S, ms, setup};
     use crate::measure::snapshot::channel;
-
-    const S: Duration = Duration::from_secs(1);
-
-    fn ms(n: u64) -> Duration {
-        Duration::from_millis(n)
-    }
-
-    fn setup() -> (RunClock, SnapshotReceiver, Recorder, Recorder) {
-        let clock = RunClock::new(Instant::now());
-        let (tx, rx) = channel();
-        let p = Recorder::new(WorkerId::producer("p", 0), clock, tx.clone());
-        let c = Recorder::new(WorkerId::consumer("c", 0), clock, tx);
-        (clock, rx, p, c)
-    }
 
     fn drain(rx: &mut SnapshotReceiver, agg: &mut Aggregator) -> usize {
         let mut n = 0;

@@ -186,17 +186,19 @@ impl Drop for Recorder {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::measure::snapshot::{SnapshotReceiver, channel};
 
-    const S: Duration = Duration::from_secs(1);
+    pub(in crate::measure) const S: Duration = Duration::from_secs(1);
 
-    fn ms(n: u64) -> Duration {
+    pub(in crate::measure) fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
     }
 
-    fn setup() -> (RunClock, SnapshotReceiver, Recorder, Recorder) {
+    /// A run clock, the aggregator's end of the channel, and a producer and a consumer
+    /// recorder on it (the aggregator's tests use them too).
+    pub(in crate::measure) fn setup() -> (RunClock, SnapshotReceiver, Recorder, Recorder) {
         let clock = RunClock::new(Instant::now());
         let (tx, rx) = channel();
         let p = Recorder::new(WorkerId::producer("p", 0), clock, tx.clone());

@@ -90,12 +90,9 @@ fn fault_records(p: &Parts<'_>, report: &Report) -> Vec<crate::report::FaultReco
 /// The cluster as it is now, for the report; an empty description when it cannot be read.
 pub async fn cluster_info(base: &ClientConfig, bootstrap: &str, partitions: &BTreeMap<String, usize>) -> ClusterInfo {
     let (b, bs, topics) = (base.clone(), bootstrap.to_string(), partitions.keys().cloned().collect::<Vec<_>>());
-    blocking(move || super::admin::cluster_info(&b, &bs, &topics)).await.unwrap_or_else(|_| ClusterInfo {
-        bootstrap: bootstrap.to_string(),
-        brokers: Vec::new(),
-        controller_id: None,
-        topics: Vec::new(),
-    })
+    blocking(move || super::admin::cluster_info(&b, &bs, &topics))
+        .await
+        .unwrap_or_else(|_| ClusterInfo { bootstrap: bootstrap.to_string(), ..ClusterInfo::default() })
 }
 
 /// Sums the ledger verdict of every consumer group: each group is checked against every

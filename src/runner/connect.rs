@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
+use tokio_util::task::TaskTracker;
 
 use crate::chaos::backend::FaultBackend;
 use crate::chaos::kube::KubeBackend;
@@ -76,8 +77,27 @@ pub async fn connect(scenario: &Scenario, run_dir: &Path) -> Result<Connection> 
     Ok(Connection { local, bootstrap, base, kafka_version })
 }
 
+/// Ends a run or a search. After an error, `stops` are cancelled first, so that nothing it
+/// started (load, faults, consumers) keeps going; then every tracked task and worker thread is
+/// waited for, the scenario's own cluster is stopped, and the wait for Ctrl-C ends.
+pub async fn wind_down(
+    scenario: &Scenario,
+    local: Option<Arc<Mutex<LocalCluster>>>,
+    tracker: &TaskTracker,
+    stops: &[&Stop],
+    failed: bool,
+) {
+    if failed {
+        stops.iter().for_each(|s| s.cancel());
+    }
+    tracker.close();
+    tracker.wait().await;
+    disconnect(scenario, local).await;
+    stops.iter().for_each(|s| s.cancel());
+}
+
 /// Stops the scenario's own cluster (a `running` one is left running).
-pub async fn disconnect(scenario: &Scenario, local: Option<Arc<Mutex<LocalCluster>>>) {
+async fn disconnect(scenario: &Scenario, local: Option<Arc<Mutex<LocalCluster>>>) {
     let owned = matches!(scenario.cluster, ClusterTarget::Local { .. });
     if let Some(c) = local.filter(|_| owned) {
         // The run's own cluster never outlives it. Every fault task has ended by now, so this
@@ -104,7 +124,7 @@ pub fn open_run(
     tokio::spawn(async move {
         tokio::select! {
             _ = shutdown => stop.stop(StopReason::Interrupted),
-            // The run is over: nothing left to interrupt.
+            // The run has ended (or been stopped otherwise): nothing left to interrupt.
             _ = stop.cancelled() => {}
         }
     });

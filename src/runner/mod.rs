@@ -110,14 +110,7 @@ pub async fn run_scenario(
         run.load(backend).await
     }
     .await;
-    // An early error must not leave the load, the faults or the consumers running.
-    if result.is_err() {
-        stop.cancel();
-        consumers_stop.cancel();
-    }
-    tracker.close();
-    tracker.wait().await;
-    connect::disconnect(&scenario, conn.local).await;
+    connect::wind_down(&scenario, conn.local, &tracker, &[&stop, &consumers_stop], result.is_err()).await;
     result
 }
 
@@ -144,7 +137,7 @@ struct Times {
 }
 
 impl Run<'_> {
-    /// Connect, plan, start, drain, assemble.
+    /// On the connected cluster and the plan: start, drain, assemble.
     async fn load(&self, backend: Option<Arc<dyn FaultBackend>>) -> Result<RunResult> {
         let base = self.conn.base.clone();
         {
