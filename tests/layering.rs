@@ -146,6 +146,12 @@ fn modules_depend_one_way() {
         let extra: Vec<&String> = top_graph[leaf].iter().filter(|d| !allowed.contains(&d.as_str())).collect();
         assert!(extra.is_empty(), "{leaf} must import nothing above it, imports {extra:?}");
     }
+    // The command line's exit codes stay in the command line: nothing below it names them.
+    let above_cli: Vec<&String> = top_graph.iter().filter(|(_, d)| d.contains("cli")).map(|(m, _)| m).collect();
+    assert!(above_cli.is_empty(), "modules below the CLI import it: {above_cli:?}");
+    let outcome_users: Vec<&String> =
+        files.iter().filter(|(m, text)| top(m) != "cli" && text.contains("crate::Outcome")).map(|(m, _)| m).collect();
+    assert!(outcome_users.is_empty(), "modules below the CLI use its Outcome: {outcome_users:?}");
     let below_plan = ["vocab", "error", "cluster", "scenario"];
     let extra: Vec<&String> = top_graph["scenario"].iter().filter(|d| !below_plan.contains(&d.as_str())).collect();
     assert!(extra.is_empty(), "scenario imports {extra:?}");

@@ -23,7 +23,6 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::task::TaskTracker;
 
-use crate::Outcome;
 use crate::chaos::backend::{ApplyEnv, ClusterProbe, FaultBackend, FaultGuard, KafkaProbe};
 use crate::chaos::ledger::FaultLedger;
 use crate::chaos::local::LocalBackend;
@@ -31,15 +30,13 @@ use crate::chaos::task::blocking;
 use crate::cluster::LocalCluster;
 use crate::error::{Error, Result};
 use crate::load::payload::PayloadBuilder;
-use crate::load::producer::{ProducerPlan, run_producer};
+use crate::load::producer::ProducerOutcome;
 use crate::measure::fault_acks::FaultMarks;
-use crate::measure::{
-    Aggregator, LatencyKind, Measurements, PhaseSpec, Recorder, RunClock, SnapshotReceiver, WorkerId, channel,
-};
-use crate::plan::{Occurrence, ProducerIds};
+use crate::measure::{Aggregator, LatencyKind, Measurements, PhaseSpec, RunClock, SnapshotReceiver, channel};
+use crate::plan::{Occurrence, ProducerIds, ProducerInstance};
 use crate::report::{ClusterInfo, Environment, RunStatus, Units};
 use crate::runner::workers::{self, Groups};
-use crate::runner::{self, Connection, Progress, admin, connect};
+use crate::runner::{self, Connection, Progress, RunEnd, admin, connect};
 use crate::scenario::capacity::{CapacitySpec, NodeDown, StepRule};
 use crate::scenario::fault::{FaultAction, FaultSpec, FaultStart, TargetSpec};
 use crate::scenario::{ClusterTarget, Rate, Scenario};
@@ -74,9 +71,9 @@ pub struct CapacityOptions {
 /// What a finished (or aborted) search produced.
 #[derive(Debug)]
 pub struct CapacityRun {
-    /// 0 found (and any required capacity met), 1 no sustainable rate or below the required
-    /// capacity, 3 aborted or failed.
-    pub outcome: Outcome,
+    /// Passed: found (and any required capacity met); checks failed: no sustainable rate, or
+    /// below the required capacity; failed: aborted, or the node did not come back.
+    pub outcome: RunEnd,
     pub run_dir: PathBuf,
     pub report: CapacityReport,
 }
@@ -151,6 +148,17 @@ struct Run<'a> {
     stop: Stop,
     tracker: TaskTracker,
     opts: &'a CapacityOptions,
+}
+
+/// What a step saw while it ran, besides its measurements.
+struct StepSeen {
+    /// When its first phase began, on the run clock.
+    start_off: Duration,
+    lag_start: Option<u64>,
+    lag_end: Option<u64>,
+    settled: bool,
+    settle_secs: f64,
+    aborted: bool,
 }
 
 /// Control messages of the snapshot router.
@@ -359,11 +367,11 @@ impl Run<'_> {
         })?;
         let restore_failed = report.node_down.as_ref().is_some_and(|d| !d.restored);
         let outcome = if report.status == RunStatus::Aborted || restore_failed {
-            Outcome::RunFailed
+            RunEnd::Failed
         } else if !report.result.found || report.result.meets_requirement == Some(false) {
-            Outcome::ChecksFailed
+            RunEnd::ChecksFailed
         } else {
-            Outcome::Ok
+            RunEnd::Passed
         };
         Ok(CapacityRun { outcome, run_dir: self.run_dir.to_path_buf(), report })
     }
@@ -532,37 +540,31 @@ impl Run<'_> {
             Rate::Max => 1.0,
         };
         let total: f64 = self.scenario.producers.iter().map(|p| weight(p.rate)).sum();
-        let stop = self.stop.child();
-        let mut threads = Vec::new();
-        for p in &self.scenario.producers {
-            let share = cx.target * weight(p.rate) / total;
+        let mut instances = Vec::new();
+        for (i, p) in self.scenario.producers.iter().enumerate() {
+            let rate = Rate::PerSec(cx.target * weight(p.rate) / total / f64::from(p.instances));
             for instance in 0..p.instances {
-                let producer_id = cx.ids.allocate()?;
-                let plan = ProducerPlan {
-                    name: p.name.clone(),
-                    instance,
-                    producer_id,
-                    topic: p.topic.clone(),
-                    rate: Rate::PerSec(share / f64::from(p.instances)),
-                    ramp: Duration::ZERO,
-                    sizes: p.message_size,
-                    keys: p.keys.sampler(),
-                    rng: self.scenario.rng(&format!("producer/{}/step{}", p.name, cx.index), u64::from(instance)),
-                    config: workers::producer_config(&self.conn.base, p),
-                    start_at,
-                    stop_at: win_end,
-                    drain: spec.settle,
-                    marks: Arc::new(FaultMarks::default()),
-                };
-                let rec = Recorder::new(WorkerId::producer(&p.name, instance), clock, cx.tx.clone());
-                let (pl, st) = (cx.payloads.clone(), stop.token().clone());
-                threads.push(workers::spawn_worker(
-                    format!("producer-{}-{instance}", p.name),
-                    &self.tracker,
-                    move || run_producer(plan, clock, rec, pl, st),
-                )?);
+                instances.push(ProducerInstance { spec: i, instance, producer_id: cx.ids.allocate()?, rate });
             }
         }
+        let stop = self.stop.child();
+        let threads = workers::start_producers(
+            self.scenario,
+            &instances,
+            &workers::ProducerRun {
+                base: &self.conn.base,
+                clock,
+                window: (start_at, win_end),
+                drain: spec.settle,
+                stream: &format!("/step{}", cx.index),
+                ramp: false,
+                tx: cx.tx,
+                payloads: cx.payloads,
+                marks: &Arc::new(FaultMarks::default()),
+                stop: &stop,
+                tracker: &self.tracker,
+            },
+        )?;
 
         // The warm-up does what the window will do, the backlog probe included: on a fresh
         // cluster the first probe after warm-up stalled every broker for up to 0.7 s (most
@@ -601,7 +603,21 @@ impl Run<'_> {
         aborted = aborted || self.stop.is_cancelled();
         let agg = self.take(cx.ctl).await;
         let m = agg.map(|a| a.finish_at(clock.offset(Instant::now())));
-        let phase = |name: &str| m.as_ref().and_then(|m| m.phases.iter().find(|p| p.spec.name == name));
+        let seen = StepSeen { start_off, lag_start, lag_end, settled, settle_secs, aborted };
+        Ok(self.step_record(&cx, m.as_ref(), &outcomes, seen))
+    }
+
+    /// The step's figures, verdict and record, from what its aggregator measured.
+    fn step_record(
+        &self,
+        cx: &StepCx<'_>,
+        m: Option<&Measurements>,
+        outcomes: &[ProducerOutcome],
+        seen: StepSeen,
+    ) -> StepRecord {
+        let spec = self.spec;
+        let StepSeen { start_off, lag_start, lag_end, settled, settle_secs, aborted } = seen;
+        let phase = |name: &str| m.and_then(|m| m.phases.iter().find(|p| p.spec.name == name));
         let (measure, settle) = (phase("measure"), phase("settle"));
         let mut errors = measure.map(|p| p.counters.failed.clone()).unwrap_or_default();
         if let Some(s) = settle {
@@ -637,8 +653,8 @@ impl Run<'_> {
             (if why.is_empty() { Verdict::Pass } else { Verdict::Fail }, why)
         };
         let window = spec.duration.as_secs_f64();
-        let seconds = m.as_ref().map(step_seconds).unwrap_or_default();
-        Ok(StepRecord {
+        let seconds = m.map(step_seconds).unwrap_or_default();
+        StepRecord {
             index: cx.index,
             stage: cx.stage,
             target_rate: cx.target,
@@ -664,7 +680,7 @@ impl Run<'_> {
             verdict,
             reasons,
             seconds,
-        })
+        }
     }
 
     async fn take(&self, ctl: &mpsc::UnboundedSender<Ctl>) -> Option<Aggregator> {

@@ -49,39 +49,8 @@ pub fn record(
     let end = o.reverted.map(|r| r.as_secs_f64()).unwrap_or(start);
     let since = |t: f64| Some(round((t - start).max(0.0)));
 
-    // Unavailability per partition: from the injection to the first ack of a message meant
-    // to be sent after it, or the longest time after the injection without any ack, whichever
-    // is longer. The second counts from when the broker really stopped acknowledging, which on
-    // Kubernetes comes after the API call that kills it.
     let start_ns = injected.as_nanos() as u64;
-    let mut per_partition = BTreeMap::new();
-    let mut missing = Vec::new();
-    for p in partitions {
-        match fault_acks.get(&(o.seq, *p)).and_then(|a| a.first.map(|first| (first, a.longest_gap))) {
-            Some((first, gap)) => {
-                per_partition.insert(*p, round(first.saturating_sub(start_ns).max(gap) as f64 / 1e9));
-            }
-            None => missing.push(*p),
-        }
-    }
-    let unavailable_max_secs = if partitions.is_empty() {
-        notes.push("unavailability not measured: no producer in this run".into());
-        None
-    } else if !missing.is_empty() {
-        notes.push(format!(
-            "partitions {missing:?} had no acknowledged message after the fault: unavailable until the end of the run"
-        ));
-        None
-    } else {
-        per_partition.values().copied().fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
-    };
-    if !per_partition.is_empty() {
-        let list: Vec<String> = per_partition.iter().map(|(p, s)| format!("{p}: {s:.3}s")).collect();
-        notes.push(format!(
-            "unavailable per partition (the longest time without an ack after the fault, or to the first ack of a message sent after it): {}",
-            list.join(", ")
-        ));
-    }
+    let (unavailable_max_secs, per_partition) = unavailability(o, fault_acks, partitions, start_ns, &mut notes);
     let first_error_secs = first_errors.get(&o.seq).map(|ns| round(ns.saturating_sub(start_ns) as f64 / 1e9));
     if first_error_secs.is_none() {
         notes.push("no delivery failed after the fault".into());
@@ -97,51 +66,8 @@ pub fn record(
     let during: Vec<&Interval> =
         series.iter().filter(|i| i.sec >= start_sec && (i.sec as f64) < end.max(start + 1.0)).collect();
 
-    let p99_recovered_secs = match baseline_p99 {
-        None => {
-            notes.push("p99 recovery not measured: no load in the 10 s before the fault".into());
-            None
-        }
-        Some(b) => {
-            let bound = (b * P99_FACTOR).max(1000.0);
-            let ok = |i: &Interval| i.produce.count > 0 && (i.produce.p99_us as f64) <= bound;
-            let mut found = None;
-            for (k, w) in after.windows(P99_STREAK).enumerate() {
-                // Recovery counts once the fault window is over or the fault no longer shows.
-                if w.iter().all(|i| ok(i)) && (after[k].sec as f64) >= start {
-                    found = Some(after[k].sec as f64);
-                    break;
-                }
-            }
-            if found.is_none() {
-                notes.push(format!(
-                    "the per-second p99 never stayed within {P99_FACTOR}x the pre-fault {:.1} ms for {P99_STREAK} s",
-                    b / 1000.0
-                ));
-            }
-            found.and_then(since)
-        }
-    };
-    let throughput_recovered_secs = match baseline_rate {
-        None => None,
-        Some(b) => {
-            let dipped = after.iter().position(|i| (i.acked as f64) < b * THROUGHPUT_SHARE);
-            match dipped {
-                None => {
-                    notes.push("throughput never fell below 90% of its pre-fault level".into());
-                    Some(0.0)
-                }
-                Some(d) => {
-                    let back = after[d..].iter().find(|i| (i.acked as f64) >= b * THROUGHPUT_SHARE);
-                    if back.is_none() {
-                        notes
-                            .push("throughput was not back to 90% of its pre-fault level by the end of the run".into());
-                    }
-                    back.and_then(|i| since(i.sec as f64))
-                }
-            }
-        }
-    };
+    let p99_recovered_secs = p99_recovered(baseline_p99, &after, start, &mut notes).and_then(since);
+    let throughput_recovered_secs = throughput_recovered(baseline_rate, &after, &mut notes, since);
     let isr_recovered_secs = match o.healthy_again {
         Some(t) => since(t.as_secs_f64()),
         None if !o.degraded_seen => {
@@ -173,25 +99,7 @@ pub fn record(
     if peak_lag.is_none() {
         notes.push("consumer lag not measured: no consumer reported lag after the fault".into());
     }
-    // The group's first revocation inside the fault window (from injection until undone), until
-    // its next assignment. Revocations after that are not the fault's (the consumers close
-    // at the end of the run, for one).
-    let end_ns = (end.max(start) * 1e9) as u64;
-    let revoked =
-        rebalances.iter().find(|(assigned, at)| !assigned && *at >= start_ns && *at <= end_ns).map(|(_, at)| *at);
-    let rebalance_secs = match revoked {
-        None => {
-            notes.push("no consumer group rebalance followed the fault".into());
-            None
-        }
-        Some(r) => match rebalances.iter().find(|(assigned, at)| *assigned && *at >= r) {
-            Some((_, a)) => Some(round((a - r) as f64 / 1e9)),
-            None => {
-                notes.push("the consumer group was not assigned partitions again by the end of the run".into());
-                None
-            }
-        },
-    };
+    let rebalance_secs = rebalance_secs(rebalances, start_ns, (end.max(start) * 1e9) as u64, &mut notes);
     let pod_ready_secs = o.pod_ready.and_then(|t| since(t.as_secs_f64()));
     notes.extend(o.notes.iter().cloned());
     notes.extend(o.errors.iter().cloned());
@@ -231,6 +139,112 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
 
 fn round(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
+}
+
+/// Unavailability per partition: from the injection to the first ack of a message meant to
+/// be sent after it, or the longest time after the injection without any ack, whichever is
+/// longer. The second counts from when the broker really stopped acknowledging, which on
+/// Kubernetes comes after the API call that kills it. Returns the longest (`None` when a
+/// partition never had an ack again, or nothing was produced) and each partition's.
+fn unavailability(
+    o: &FaultOutcome,
+    fault_acks: &FaultAcks,
+    partitions: &[i32],
+    start_ns: u64,
+    notes: &mut Vec<String>,
+) -> (Option<f64>, BTreeMap<i32, f64>) {
+    let mut per_partition = BTreeMap::new();
+    let mut missing = Vec::new();
+    for p in partitions {
+        match fault_acks.get(&(o.seq, *p)).and_then(|a| a.first.map(|first| (first, a.longest_gap))) {
+            Some((first, gap)) => {
+                per_partition.insert(*p, round(first.saturating_sub(start_ns).max(gap) as f64 / 1e9));
+            }
+            None => missing.push(*p),
+        }
+    }
+    let max = if partitions.is_empty() {
+        notes.push("unavailability not measured: no producer in this run".into());
+        None
+    } else if !missing.is_empty() {
+        notes.push(format!(
+            "partitions {missing:?} had no acknowledged message after the fault: unavailable until the end of the run"
+        ));
+        None
+    } else {
+        per_partition.values().copied().fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
+    };
+    if !per_partition.is_empty() {
+        let list: Vec<String> = per_partition.iter().map(|(p, s)| format!("{p}: {s:.3}s")).collect();
+        notes.push(format!(
+            "unavailable per partition (the longest time without an ack after the fault, or to the first ack of a message sent after it): {}",
+            list.join(", ")
+        ));
+    }
+    (max, per_partition)
+}
+
+/// The first second (run time) from which the per-second p99 stayed within
+/// [`P99_FACTOR`]× the pre-fault baseline for [`P99_STREAK`] seconds.
+fn p99_recovered(baseline_p99: Option<f64>, after: &[&Interval], start: f64, notes: &mut Vec<String>) -> Option<f64> {
+    let Some(b) = baseline_p99 else {
+        notes.push("p99 recovery not measured: no load in the 10 s before the fault".into());
+        return None;
+    };
+    let bound = (b * P99_FACTOR).max(1000.0);
+    let ok = |i: &Interval| i.produce.count > 0 && (i.produce.p99_us as f64) <= bound;
+    // Recovery counts once the fault window is over or the fault no longer shows.
+    let found = after
+        .windows(P99_STREAK)
+        .enumerate()
+        .find(|(k, w)| w.iter().all(|i| ok(i)) && (after[*k].sec as f64) >= start)
+        .map(|(k, _)| after[k].sec as f64);
+    if found.is_none() {
+        notes.push(format!(
+            "the per-second p99 never stayed within {P99_FACTOR}x the pre-fault {:.1} ms for {P99_STREAK} s",
+            b / 1000.0
+        ));
+    }
+    found
+}
+
+/// When the acknowledged rate was back to [`THROUGHPUT_SHARE`] of its pre-fault level after
+/// it first fell below it (0 when it never fell), as seconds after the fault by `since`.
+fn throughput_recovered(
+    baseline_rate: Option<f64>,
+    after: &[&Interval],
+    notes: &mut Vec<String>,
+    since: impl Fn(f64) -> Option<f64>,
+) -> Option<f64> {
+    let b = baseline_rate?;
+    let Some(d) = after.iter().position(|i| (i.acked as f64) < b * THROUGHPUT_SHARE) else {
+        notes.push("throughput never fell below 90% of its pre-fault level".into());
+        return Some(0.0);
+    };
+    let back = after[d..].iter().find(|i| (i.acked as f64) >= b * THROUGHPUT_SHARE);
+    if back.is_none() {
+        notes.push("throughput was not back to 90% of its pre-fault level by the end of the run".into());
+    }
+    back.and_then(|i| since(i.sec as f64))
+}
+
+/// The group's first revocation inside the fault window (from injection until undone, in
+/// run-clock ns), until its next assignment. Revocations after that are not the fault's (the
+/// consumers close at the end of the run, for one).
+fn rebalance_secs(rebalances: &[(bool, u64)], start_ns: u64, end_ns: u64, notes: &mut Vec<String>) -> Option<f64> {
+    let revoked =
+        rebalances.iter().find(|(assigned, at)| !assigned && *at >= start_ns && *at <= end_ns).map(|(_, at)| *at);
+    let Some(r) = revoked else {
+        notes.push("no consumer group rebalance followed the fault".into());
+        return None;
+    };
+    match rebalances.iter().find(|(assigned, at)| *assigned && *at >= r) {
+        Some((_, a)) => Some(round((a - r) as f64 / 1e9)),
+        None => {
+            notes.push("the consumer group was not assigned partitions again by the end of the run".into());
+            None
+        }
+    }
 }
 
 #[cfg(test)]

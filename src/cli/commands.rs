@@ -113,7 +113,7 @@ pub(super) async fn run(a: RunArgs) -> anyhow::Result<Outcome> {
             .await
             .context("report thread")?;
     println!("{}", result.run_dir.display());
-    Ok(match (result.outcome, gate) {
+    Ok(match (Outcome::from(result.outcome), gate) {
         (Outcome::Ok, g) => g,
         (o, _) => o,
     })
@@ -158,7 +158,7 @@ pub(super) async fn capacity(a: CapacityArgs) -> anyhow::Result<Outcome> {
         eprintln!("{} ({})", rep.result.summary, rep.conditions());
         println!("{}", result.run_dir.display());
     }
-    Ok(result.outcome)
+    Ok(result.outcome.into())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -39,6 +39,23 @@ impl Outcome {
     }
 }
 
+impl From<crate::runner::RunEnd> for Outcome {
+    fn from(end: crate::runner::RunEnd) -> Outcome {
+        match end {
+            crate::runner::RunEnd::Passed => Outcome::Ok,
+            crate::runner::RunEnd::ChecksFailed => Outcome::ChecksFailed,
+            crate::runner::RunEnd::Failed => Outcome::RunFailed,
+        }
+    }
+}
+
+/// A run's end is the outcome it maps to (what `tests/run.rs` compares).
+impl PartialEq<Outcome> for crate::runner::RunEnd {
+    fn eq(&self, other: &Outcome) -> bool {
+        Outcome::from(*self) == *other
+    }
+}
+
 /// Put Apache Kafka clusters under load and under failure, and report how they held up.
 ///
 /// Exit codes: 0 ok, 1 checks failed, 2 bad usage or configuration, 3 the run itself failed.

@@ -275,6 +275,22 @@ impl Aggregator {
         self.close_before(sec.saturating_sub(GRACE_SECS));
     }
 
+    /// Second `sec` as far as its snapshots have arrived, for the live view: its counts and
+    /// its produce p99 in µs (0 without acks).
+    pub fn second_so_far(&self, sec: u64) -> Option<(&Counters, u64)> {
+        let acc = self.seconds.get(&sec)?;
+        let p99 = match self.open.get(&sec) {
+            Some(open) => open.produce.as_ref().map_or(0, |h| h.value_at_quantile(0.99)),
+            None => acc.produce.p99_us,
+        };
+        Some((&acc.counters, p99))
+    }
+
+    /// Failed deliveries so far, over every worker.
+    pub fn failed_so_far(&self) -> u64 {
+        self.workers.values().map(Counters::failed_total).sum()
+    }
+
     /// Records the process's footprint for the report (one sample per second is plenty).
     pub fn note_process(&mut self, sample: ProcessSample) {
         self.process.push(sample);
@@ -561,5 +577,26 @@ mod tests {
         worker.await.unwrap();
         let m = agg.finish();
         assert_eq!(m.total_counters.acked, 1);
+    }
+
+    #[test]
+    fn the_live_view_reads_seconds_as_far_as_they_have_arrived() {
+        let (clock, mut rx, mut p, mut c) = setup();
+        let t0 = clock.start();
+        let mut agg = Aggregator::new(clock);
+        p.sent(t0, t0 + ms(1));
+        p.acked(t0, t0 + ms(40));
+        p.failed("MsgTimedOut", t0 + ms(500));
+        c.consumed(t0 + ms(50), Some(ms(45)));
+        p.flush();
+        c.flush();
+        while let Ok(s) = rx.try_recv() {
+            agg.ingest(s);
+        }
+        let (counts, p99) = agg.second_so_far(0).expect("second 0 arrived");
+        assert_eq!((counts.sent, counts.acked, counts.consumed, counts.failed_total()), (1, 1, 1, 1));
+        assert!((40_000..41_000).contains(&p99), "the open second's produce p99: {p99}");
+        assert_eq!(agg.failed_so_far(), 1);
+        assert!(agg.second_so_far(1).is_none());
     }
 }

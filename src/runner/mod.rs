@@ -24,7 +24,6 @@ use rdkafka::config::ClientConfig;
 use tokio::task::JoinHandle;
 use tokio_util::task::TaskTracker;
 
-use crate::Outcome;
 use crate::chaos::backend::{FaultBackend, KafkaProbe};
 use crate::chaos::engine::{ChaosContext, run_faults};
 use crate::chaos::ledger::FaultLedger;
@@ -56,10 +55,22 @@ pub struct RunOptions {
     pub kube_context: Option<String>,
 }
 
+/// How a run (or a capacity search) ended, before the command line turns it into an exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEnd {
+    /// It worked and nothing it checks itself failed.
+    Passed,
+    /// It worked, but a check failed: acknowledged messages were lost, a check with
+    /// `abort_on_fail` stopped it, a search found no sustainable rate.
+    ChecksFailed,
+    /// It failed or was aborted.
+    Failed,
+}
+
 /// What a finished (or aborted) run produced.
 #[derive(Debug)]
 pub struct RunResult {
-    pub outcome: Outcome,
+    pub outcome: RunEnd,
     pub run_dir: PathBuf,
     pub report: Report,
 }
@@ -188,15 +199,20 @@ impl Run<'_> {
         let chaos = backend.map(|b| self.start_faults(b, &base, times, &marks, &chaos_stop));
         let producers = workers::start_producers(
             self.scenario,
-            self.plan,
-            &base,
-            times.clock,
-            (times.load_start, times.stop_at),
-            &tx,
-            &payloads,
-            &marks,
-            self.stop,
-            self.tracker,
+            &self.plan.producers,
+            &workers::ProducerRun {
+                base: &base,
+                clock,
+                window: (times.load_start, times.stop_at),
+                drain: self.scenario.drain,
+                stream: "",
+                ramp: true,
+                tx: &tx,
+                payloads: &payloads,
+                marks: &marks,
+                stop: self.stop,
+                tracker: self.tracker,
+            },
         )?;
         drop(tx);
 
@@ -345,13 +361,13 @@ impl Run<'_> {
         let stopped_by_check = failures.is_empty() && matches!(self.stop.reason(), Some(StopReason::CheckFailed(_)));
         let outcome = if stopped_by_check {
             // Stopped by a failed check: the run worked, the gate failed (exit 1).
-            Outcome::ChecksFailed
+            RunEnd::ChecksFailed
         } else if reason.is_some() {
-            Outcome::RunFailed
+            RunEnd::Failed
         } else if report.verification.lost > 0 {
-            Outcome::ChecksFailed
+            RunEnd::ChecksFailed
         } else {
-            Outcome::Ok
+            RunEnd::Passed
         };
         Ok(RunResult { outcome, run_dir: self.run_dir.to_path_buf(), report })
     }

@@ -46,7 +46,6 @@ impl Monitor {
             tokio::select! {
                 s = rx.recv() => match s {
                     Some(s) => {
-                        self.view.observe(&s);
                         if let Some(gate) = &mut self.live_gate {
                             gate.observe(&s);
                         }
@@ -59,8 +58,8 @@ impl Monitor {
                     if let Some(p) = ProcessSample::of_self(now.as_secs()) {
                         agg.note_process(p);
                     }
-                    self.view.show(now);
-                    self.apply_rules(now);
+                    self.view.show(now, &agg);
+                    self.apply_rules(now, &agg);
                 }
             }
         }
@@ -69,7 +68,7 @@ impl Monitor {
     }
 
     /// The live stop rules, once a second.
-    fn apply_rules(&mut self, now: Duration) {
+    fn apply_rules(&mut self, now: Duration, agg: &Aggregator) {
         if self.stop.is_cancelled() {
             return;
         }
@@ -87,7 +86,7 @@ impl Monitor {
                 return;
             }
             r.checked_sec = sec;
-            let (acked, failed) = self.view.counts(sec);
+            let (acked, failed) = agg.second_so_far(sec).map_or((0, 0), |(c, _)| (c.acked, c.failed_total()));
             let share = if acked + failed == 0 { 0.0 } else { failed as f64 / (acked + failed) as f64 };
             r.bad_streak = if share > r.rule.error_rate { r.bad_streak + 1 } else { 0 };
             if r.bad_streak >= r.rule.for_.as_secs().max(1) {

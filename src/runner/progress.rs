@@ -1,10 +1,9 @@
 //! The live progress display: phase, time left, rates, p99 and errors, as a bar on a
 //! terminal or a line every few seconds in logs.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::measure::{IntervalSnapshot, LatencyHistogram, LatencyKind, PhaseSpec, WorkerKind};
+use crate::measure::{Aggregator, PhaseSpec};
 
 /// How progress is shown while the run goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,15 +29,13 @@ impl Progress {
     }
 }
 
-/// The live progress display: phase, time left, rates, p99, errors.
+/// The live progress display: phase, time left, rates, p99, errors, read from the aggregator
+/// (it keeps no counts of its own).
 pub struct ProgressView {
     mode: Progress,
     phases: Vec<PhaseSpec>,
     total: Duration,
     bar: Option<indicatif::ProgressBar>,
-    /// Per-second sums of the most recent seconds.
-    recent: BTreeMap<u64, (u64, u64, u64, u64, LatencyHistogram)>,
-    errors: u64,
     last_line: Instant,
 }
 
@@ -52,32 +49,11 @@ impl ProgressView {
             );
             b
         });
-        ProgressView { mode, phases, total, bar, recent: BTreeMap::new(), errors: 0, last_line: Instant::now() }
+        ProgressView { mode, phases, total, bar, last_line: Instant::now() }
     }
 
-    pub fn observe(&mut self, s: &IntervalSnapshot) {
-        let e = self.recent.entry(s.sec).or_insert_with(|| (0, 0, 0, 0, LatencyHistogram::new()));
-        e.0 += s.counters.sent;
-        e.1 += s.counters.acked;
-        e.2 += s.counters.consumed;
-        e.3 += s.counters.failed_total();
-        self.errors += s.counters.failed_total();
-        if s.worker.kind == WorkerKind::Producer
-            && let Some(h) = s.histogram(LatencyKind::Produce)
-        {
-            e.4.merge(h);
-        }
-        while self.recent.len() > 8 {
-            self.recent.pop_first();
-        }
-    }
-
-    /// Acked and failed deliveries in second `sec`, if it is still remembered.
-    pub fn counts(&self, sec: u64) -> (u64, u64) {
-        self.recent.get(&sec).map(|(_, a, _, f, _)| (*a, *f)).unwrap_or((0, 0))
-    }
-
-    pub fn show(&mut self, now: Duration) {
+    /// Shows the run at `now`, from what the aggregator has so far.
+    pub fn show(&mut self, now: Duration, agg: &Aggregator) {
         if self.mode == Progress::None {
             return;
         }
@@ -87,14 +63,14 @@ impl ProgressView {
         let left = end.saturating_sub(now).as_secs();
         // The last complete second: the newest one may still be filling.
         let sec = now.as_secs().saturating_sub(1);
-        let (sent, acked, consumed, failed, p99) = match self.recent.get(&sec) {
-            Some((s, a, c, f, h)) => (*s, *a, *c, *f, h.value_at_quantile(0.99)),
+        let (sent, acked, consumed, failed, p99) = match agg.second_so_far(sec) {
+            Some((c, p99)) => (c.sent, c.acked, c.consumed, c.failed_total(), p99),
             None => (0, 0, 0, 0, 0),
         };
         let msg = format!(
             "{phase:<8} {left:>4}s left  sent {sent}/s  acked {acked}/s  consumed {consumed}/s  p99 {:.1} ms  errors {} (+{failed})",
             p99 as f64 / 1000.0,
-            self.errors
+            agg.failed_so_far()
         );
         match (&self.bar, self.mode) {
             (Some(bar), _) => {

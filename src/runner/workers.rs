@@ -14,7 +14,7 @@ use crate::load::payload::PayloadBuilder;
 use crate::load::producer::{ProducerOutcome, ProducerPlan, run_producer};
 use crate::measure::fault_acks::FaultMarks;
 use crate::measure::{Recorder, RunClock, SnapshotSender, WorkerId};
-use crate::plan::RunPlan;
+use crate::plan::ProducerInstance;
 use crate::scenario::Scenario;
 use crate::stop::Stop;
 
@@ -106,44 +106,55 @@ pub fn start_consumers(
     Ok(Consumers { groups, threads })
 }
 
-/// Starts every producer instance of the plan on its own thread, open loop from `window.0`
-/// to `window.1`, until then or until `stop`.
-#[allow(clippy::too_many_arguments)]
+/// What the producers of one run (or of one capacity step) share.
+pub struct ProducerRun<'a> {
+    pub base: &'a ClientConfig,
+    pub clock: RunClock,
+    /// Open loop from the first instant to the second.
+    pub window: (Instant, Instant),
+    /// How long deliveries may drain after the window.
+    pub drain: Duration,
+    /// Appended to each instance's random stream name (a capacity step's own streams).
+    pub stream: &'a str,
+    /// Whether the producers' `ramp` applies (a capacity step starts at its rate).
+    pub ramp: bool,
+    pub tx: &'a SnapshotSender,
+    pub payloads: &'a PayloadBuilder,
+    pub marks: &'a Arc<FaultMarks>,
+    pub stop: &'a Stop,
+    pub tracker: &'a TaskTracker,
+}
+
+/// Starts each producer instance on its own thread, open loop through the run's window, until
+/// its end or `stop`.
 pub fn start_producers(
     scenario: &Scenario,
-    plan: &RunPlan,
-    base: &ClientConfig,
-    clock: RunClock,
-    window: (Instant, Instant),
-    tx: &SnapshotSender,
-    payloads: &PayloadBuilder,
-    marks: &Arc<FaultMarks>,
-    stop: &Stop,
-    tracker: &TaskTracker,
+    instances: &[ProducerInstance],
+    run: &ProducerRun<'_>,
 ) -> Result<Vec<Worker<ProducerOutcome>>> {
     let mut threads = Vec::new();
-    for pi in &plan.producers {
+    for pi in instances {
         let p = &scenario.producers[pi.spec];
-        let instance = pi.instance;
+        let (instance, clock) = (pi.instance, run.clock);
         let plan = ProducerPlan {
             name: p.name.clone(),
             instance,
             producer_id: pi.producer_id,
             topic: p.topic.clone(),
             rate: pi.rate,
-            ramp: p.ramp,
+            ramp: if run.ramp { p.ramp } else { Duration::ZERO },
             sizes: p.message_size,
             keys: p.keys.sampler(),
-            rng: scenario.rng(&format!("producer/{}", p.name), u64::from(instance)),
-            config: producer_config(base, p),
-            start_at: window.0,
-            stop_at: window.1,
-            drain: scenario.drain,
-            marks: marks.clone(),
+            rng: scenario.rng(&format!("producer/{}{}", p.name, run.stream), u64::from(instance)),
+            config: producer_config(run.base, p),
+            start_at: run.window.0,
+            stop_at: run.window.1,
+            drain: run.drain,
+            marks: run.marks.clone(),
         };
-        let rec = Recorder::new(WorkerId::producer(&p.name, instance), clock, tx.clone());
-        let (pl, cn) = (payloads.clone(), stop.token().clone());
-        threads.push(spawn_worker(format!("producer-{}-{instance}", p.name), tracker, move || {
+        let rec = Recorder::new(WorkerId::producer(&p.name, instance), clock, run.tx.clone());
+        let (pl, cn) = (run.payloads.clone(), run.stop.token().clone());
+        threads.push(spawn_worker(format!("producer-{}-{instance}", p.name), run.tracker, move || {
             run_producer(plan, clock, rec, pl, cn)
         })?);
     }
