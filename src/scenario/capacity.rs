@@ -22,9 +22,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::checker::Checker;
 use super::file::{DurationText, NumOrText, RateText, RawCapacity, RawStep, RawSustain, Scalar};
 use super::position::JsonPath;
-use super::problem::Problem;
 use crate::vocab::units::Rate;
 use crate::vocab::units::{parse_duration, parse_rate, rate_from_number};
 
@@ -181,20 +181,14 @@ fn whole_secs(d: &DurationText, what: &str, allow_zero: bool) -> Result<Duration
 
 /// The block's problems so far, and where reading already found some (a field missing there
 /// was dropped, not left out, so it gets no default).
-struct Block<'a> {
-    broken: &'a [JsonPath],
-    errs: Vec<Problem>,
-}
-
-/// Validates the block; every problem goes into `problems`.
-pub(crate) fn validate(
+/// Validates the block; every problem goes into the checker.
+pub(in crate::scenario) fn validate(
     raw: &RawCapacity,
     at: &JsonPath,
     cx: &CapacityContext,
-    broken: &[JsonPath],
-    problems: &mut Vec<Problem>,
+    b: &mut Checker<'_>,
 ) -> Option<CapacitySpec> {
-    let mut b = Block { broken, errs: Vec::new() };
+    let before = b.problems.len();
     if !cx.has_producers && !b.is_broken(&JsonPath::root().key("producers")) {
         b.err(at.clone(), "a capacity search needs at least one producer: it steps their rate");
     }
@@ -209,30 +203,28 @@ pub(crate) fn validate(
     };
     let step = b.step(raw.step.as_ref(), at);
     let warmup =
-        b.duration(raw.warmup.as_ref(), at.key("warmup"), defaults::WARMUP, |d| whole_secs(d, "the warm-up", true));
+        b.duration_or(raw.warmup.as_ref(), at.key("warmup"), defaults::WARMUP, |d| whole_secs(d, "the warm-up", true));
     let initial_warmup =
-        b.duration(raw.initial_warmup.as_ref(), at.key("initial_warmup"), defaults::INITIAL_WARMUP, |d| {
+        b.duration_or(raw.initial_warmup.as_ref(), at.key("initial_warmup"), defaults::INITIAL_WARMUP, |d| {
             whole_secs(d, "the initial warm-up", true)
         });
-    let duration = b.duration(raw.duration.as_ref(), at.key("duration"), defaults::DURATION, |d| {
+    let duration = b.duration_or(raw.duration.as_ref(), at.key("duration"), defaults::DURATION, |d| {
         whole_secs(d, "a step's measured duration", false)
     });
     let settle =
-        b.duration(raw.settle.as_ref(), at.key("settle"), defaults::SETTLE, |d| positive(d, "the settle time"));
+        b.duration_or(raw.settle.as_ref(), at.key("settle"), defaults::SETTLE, |d| positive(d, "the settle time"));
     let max_rate = b.optional_rate(raw.max_rate.as_ref(), at.key("max_rate"));
     if let (Some(s), Some(Some(m))) = (start, max_rate)
         && m < s
     {
         b.err(at.key("max_rate"), format!("max_rate {m} is below the start rate {s}"));
     }
-    let max_steps = b.count(raw.max_steps, at.key("max_steps"), "max_steps", 1, defaults::MAX_STEPS);
-    let refine = b.count(raw.refine, at.key("refine"), "refine", 0, defaults::REFINE);
+    let max_steps = b.steps_count(raw.max_steps, at.key("max_steps"), "max_steps", 1, defaults::MAX_STEPS);
+    let refine = b.steps_count(raw.refine, at.key("refine"), "refine", 0, defaults::REFINE);
     let require = b.optional_rate(raw.require.as_ref(), at.key("require"));
     let node_down = b.node_down(raw.node_down.as_ref(), &at.key("node_down"), cx);
     let sustain = b.sustain(raw.sustain.as_ref(), &at.key("sustain"), cx);
-    let failed = !b.errs.is_empty();
-    problems.extend(b.errs);
-    if failed {
+    if b.problems.len() > before {
         return None;
     }
     Some(CapacitySpec {
@@ -251,27 +243,10 @@ pub(crate) fn validate(
     })
 }
 
-impl Block<'_> {
-    fn is_broken(&self, p: &JsonPath) -> bool {
-        self.broken.iter().any(|b| p.starts_with(b))
-    }
-
-    fn err(&mut self, path: JsonPath, message: impl Into<String>) {
-        self.errs.push(Problem::new(path, message));
-    }
-
-    /// The value, or `None` with its problem recorded at `path`.
-    fn check<T>(&mut self, r: Result<T, String>, path: JsonPath) -> Option<T> {
-        r.map_err(|e| self.err(path, e)).ok()
-    }
-
-    /// `default` for an absent field, or `None` when the field was dropped because it was bad.
-    fn or_default<T>(&self, path: &JsonPath, default: T) -> Option<T> {
-        (!self.is_broken(path)).then_some(default)
-    }
-
+// The capacity block's own readers, on the scenario validator's checker.
+impl Checker<'_> {
     /// A duration field with its default.
-    fn duration(
+    fn duration_or(
         &mut self,
         d: Option<&DurationText>,
         path: JsonPath,
@@ -293,7 +268,7 @@ impl Block<'_> {
     }
 
     /// A number of steps, from `min` to the limit.
-    fn count(&mut self, v: Option<i64>, path: JsonPath, what: &str, min: i64, default: u32) -> Option<u32> {
+    fn steps_count(&mut self, v: Option<i64>, path: JsonPath, what: &str, min: i64, default: u32) -> Option<u32> {
         match v {
             None => self.or_default(&path, default),
             Some(n) if n >= min && n <= i64::from(defaults::MAX_STEPS_LIMIT) => Some(n as u32),

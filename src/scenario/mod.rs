@@ -14,6 +14,7 @@
 //! for editors.
 
 pub mod capacity;
+mod checker;
 pub mod checks;
 pub mod defaults;
 pub mod fault;

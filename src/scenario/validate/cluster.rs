@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::checker::Checker;
 use super::settings::{is_secret_key, librdkafka_check, reserved_client_key};
+use crate::scenario::checker::Checker;
 use crate::scenario::defaults;
 use crate::scenario::fault::{KubeSpec, NodeIdRule};
 use crate::scenario::file::{RawCluster, RawConfigValue, RawExisting, RawKubernetes, RawLocal, RawSecretRef};

@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use super::checker::{Checker, Context};
 use super::settings::CONSUMER_FIELDS;
+use crate::scenario::checker::{Checker, Context};
 use crate::scenario::defaults;
 use crate::scenario::file::{RawConsumer, RawStart};
 use crate::scenario::model::{ConsumerSpec, StartFrom};

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::checker::{Checker, entries, fmt_duration};
+use crate::scenario::checker::{Checker, entries, fmt_duration};
 use crate::scenario::fault::{Direction, FaultAction, FaultSpec, FaultStart, Peers, TargetSpec};
 use crate::scenario::file::RawFault;
 use crate::scenario::model::ClusterTarget;

@@ -7,7 +7,6 @@
 //! librdkafka settings are checked against librdkafka's own property table in memory (no
 //! client is created).
 
-mod checker;
 mod cluster;
 mod consumers;
 mod faults;
@@ -23,6 +22,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::scenario::capacity::{self, CapacityContext, CapacitySpec};
+use crate::scenario::checker::{Checker, Context, entries, fmt_duration};
 use crate::scenario::checks::{self, Check, CheckContext};
 use crate::scenario::defaults;
 use crate::scenario::fault::{FaultSpec, Safety};
@@ -31,7 +31,6 @@ use crate::scenario::model::{ClusterTarget, ConsumerSpec, Phase, ProducerSpec, S
 use crate::scenario::position::JsonPath;
 use crate::scenario::problem::Problem;
 use crate::vocab::units::Rate;
-use checker::{Checker, Context, entries, fmt_duration};
 
 /// Checks a read scenario. `broken` lists the paths where reading already found a problem:
 /// a field missing there was dropped, not left out, so it gets no default and no second report.
@@ -266,6 +265,5 @@ fn capacity_section(
             .flatten()
             .any(|k| raw.producers.iter().flatten().any(|p| p.topic.is_some() && p.topic == k.topic)),
     };
-    let broken = c.broken;
-    capacity::validate(k, &JsonPath::root().key("capacity"), &cx, broken, &mut c.problems).map(Some)
+    capacity::validate(k, &JsonPath::root().key("capacity"), &cx, c).map(Some)
 }

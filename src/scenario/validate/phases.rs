@@ -1,6 +1,6 @@
 //! `phases`: the run's timeline, each phase's name, duration and whether it is measured.
 
-use super::checker::{Checker, entries};
+use crate::scenario::checker::{Checker, entries};
 use crate::scenario::file::RawPhase;
 use crate::scenario::model::Phase;
 use crate::scenario::position::JsonPath;

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::checker::{Checker, fmt_duration};
 use super::settings::PRODUCER_FIELDS;
+use crate::scenario::checker::{Checker, fmt_duration};
 use crate::scenario::defaults;
 use crate::scenario::file::{AcksText, DurationText, NumOrText, RateText, RawKeys, RawProducer, RawSize, RawSizeDist};
 use crate::scenario::model::{Acks, KeyDist, ProducerSpec, SizeDist};

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::checker::Checker;
+use crate::scenario::checker::Checker;
 use crate::scenario::fault::{ErrorRateAbort, Safety};
 use crate::scenario::file::{RawSafety, Scalar};
 use crate::scenario::position::JsonPath;

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaConfRes;
 
-use super::checker::Checker;
+use crate::scenario::checker::Checker;
 use crate::scenario::file::Scalar;
 use crate::scenario::position::JsonPath;
 

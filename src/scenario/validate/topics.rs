@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use super::checker::{Checker, Context};
 use super::cluster::local_defaults;
+use crate::scenario::checker::{Checker, Context};
 use crate::scenario::file::{RawScenario, RawTopic, closest};
 use crate::scenario::model::{Acks, ClusterTarget, ProducerSpec, TopicSpec};
 use crate::scenario::position::JsonPath;

@@ -10,40 +10,45 @@ use crate::scenario::position::JsonPath;
 use crate::scenario::problem::Problem;
 use crate::vocab::units::{format_size, parse_duration, parse_size};
 
-pub(super) struct Checker<'a> {
-    pub(super) problems: Vec<Problem>,
+pub(in crate::scenario) struct Checker<'a> {
+    pub(in crate::scenario) problems: Vec<Problem>,
     /// Some entry could not be read at all, so no scenario can be built even without problems here.
-    pub(super) incomplete: bool,
+    pub(in crate::scenario) incomplete: bool,
     /// Paths where reading found a problem.
-    pub(super) broken: &'a [JsonPath],
+    pub(in crate::scenario) broken: &'a [JsonPath],
 }
 
 impl<'a> Checker<'a> {
-    pub(super) fn new(broken: &'a [JsonPath]) -> Checker<'a> {
+    pub(in crate::scenario) fn new(broken: &'a [JsonPath]) -> Checker<'a> {
         Checker { problems: Vec::new(), incomplete: false, broken }
     }
 }
 
 impl Checker<'_> {
     /// True when reading found a problem at `path` or around it (so a missing value there was dropped).
-    pub(super) fn is_broken(&self, path: &JsonPath) -> bool {
+    pub(in crate::scenario) fn is_broken(&self, path: &JsonPath) -> bool {
         self.broken.iter().any(|b| path.starts_with(b))
     }
 
     /// `default` for an absent field, or `None` when the field was dropped because it was bad.
-    pub(super) fn or_default<T>(&self, path: &JsonPath, default: T) -> Option<T> {
+    pub(in crate::scenario) fn or_default<T>(&self, path: &JsonPath, default: T) -> Option<T> {
         (!self.is_broken(path)).then_some(default)
     }
 
-    pub(super) fn err(&mut self, path: JsonPath, message: impl Into<String>) {
+    pub(in crate::scenario) fn err(&mut self, path: JsonPath, message: impl Into<String>) {
         self.problems.push(Problem::new(path, message));
     }
 
-    pub(super) fn err_key(&mut self, path: JsonPath, message: impl Into<String>) {
+    /// The value, or `None` with its problem recorded at `path`.
+    pub(in crate::scenario) fn check<T>(&mut self, r: Result<T, String>, path: JsonPath) -> Option<T> {
+        r.map_err(|e| self.err(path, e)).ok()
+    }
+
+    pub(in crate::scenario) fn err_key(&mut self, path: JsonPath, message: impl Into<String>) {
         self.problems.push(Problem { path, on_key: true, message: message.into(), meant: None });
     }
 
-    pub(super) fn missing(&mut self, path: JsonPath, what: &str) {
+    pub(in crate::scenario) fn missing(&mut self, path: JsonPath, what: &str) {
         if !self.is_broken(&path) {
             self.err(path, format!("required field missing: {what}"));
         }
@@ -51,7 +56,7 @@ impl Checker<'_> {
 
     /// A required name of letters, digits, `.`, `_` and `-` (it ends up in client ids, group
     /// ids and report file names).
-    pub(super) fn name(&mut self, kind: &str, v: Option<&str>, path: JsonPath) -> Option<String> {
+    pub(in crate::scenario) fn name(&mut self, kind: &str, v: Option<&str>, path: JsonPath) -> Option<String> {
         let Some(v) = v else {
             self.missing(path, &format!("the {kind}'s name"));
             return None;
@@ -67,11 +72,16 @@ impl Checker<'_> {
         Some(v.to_string())
     }
 
-    pub(super) fn duration(&mut self, d: &DurationText, path: JsonPath) -> Option<Duration> {
+    pub(in crate::scenario) fn duration(&mut self, d: &DurationText, path: JsonPath) -> Option<Duration> {
         parse_duration(&d.0).map_err(|e| self.err(path, e)).ok()
     }
 
-    pub(super) fn positive_duration(&mut self, d: &DurationText, path: JsonPath, what: &str) -> Option<Duration> {
+    pub(in crate::scenario) fn positive_duration(
+        &mut self,
+        d: &DurationText,
+        path: JsonPath,
+        what: &str,
+    ) -> Option<Duration> {
         let v = self.duration(d, path.clone())?;
         if v.is_zero() {
             self.err(path, format!("{what} must be longer than 0s"));
@@ -80,7 +90,7 @@ impl Checker<'_> {
         Some(v)
     }
 
-    pub(super) fn size(&mut self, s: &SizeText, path: JsonPath) -> Option<u64> {
+    pub(in crate::scenario) fn size(&mut self, s: &SizeText, path: JsonPath) -> Option<u64> {
         let r = match &s.0 {
             NumOrText::Text(t) => parse_size(t),
             NumOrText::Number(n) => match (n.as_u64(), n.as_f64()) {
@@ -95,7 +105,14 @@ impl Checker<'_> {
     }
 
     /// A size within `min..=max` bytes.
-    pub(super) fn size_in(&mut self, s: &SizeText, path: JsonPath, what: &str, min: u64, max: u64) -> Option<usize> {
+    pub(in crate::scenario) fn size_in(
+        &mut self,
+        s: &SizeText,
+        path: JsonPath,
+        what: &str,
+        min: u64,
+        max: u64,
+    ) -> Option<usize> {
         let v = self.size(s, path.clone())?;
         if v < min || v > max {
             self.err(
@@ -113,7 +130,14 @@ impl Checker<'_> {
     }
 
     /// A count within `1..=max`, `default` when absent.
-    pub(super) fn count(&mut self, v: Option<i64>, path: JsonPath, what: &str, max: i64, default: i64) -> Option<i64> {
+    pub(in crate::scenario) fn count(
+        &mut self,
+        v: Option<i64>,
+        path: JsonPath,
+        what: &str,
+        max: i64,
+        default: i64,
+    ) -> Option<i64> {
         let n = match v {
             Some(n) => n,
             None => return self.or_default(&path, default),
@@ -125,14 +149,24 @@ impl Checker<'_> {
         Some(n)
     }
 
-    pub(super) fn required<'a, T>(&mut self, v: Option<&'a T>, path: JsonPath, what: &str) -> Option<&'a T> {
+    pub(in crate::scenario) fn required<'a, T>(
+        &mut self,
+        v: Option<&'a T>,
+        path: JsonPath,
+        what: &str,
+    ) -> Option<&'a T> {
         if v.is_none() {
             self.missing(path, what);
         }
         v
     }
 
-    pub(super) fn unique<'a>(&mut self, kind: &str, at: &JsonPath, names: impl Iterator<Item = Option<&'a str>>) {
+    pub(in crate::scenario) fn unique<'a>(
+        &mut self,
+        kind: &str,
+        at: &JsonPath,
+        names: impl Iterator<Item = Option<&'a str>>,
+    ) {
         let mut seen: HashMap<&str, usize> = HashMap::new();
         for (i, n) in names.enumerate() {
             let Some(n) = n else { continue };
@@ -147,7 +181,7 @@ impl Checker<'_> {
         }
     }
 
-    pub(super) fn topic_ref(&mut self, t: Option<&str>, path: JsonPath, kind: &str) -> Option<String> {
+    pub(in crate::scenario) fn topic_ref(&mut self, t: Option<&str>, path: JsonPath, kind: &str) -> Option<String> {
         match t {
             None => {
                 self.missing(path, &format!("the declared topic this {kind} uses"));
@@ -163,17 +197,17 @@ impl Checker<'_> {
 }
 
 /// What entries need to know about the rest of the file.
-pub(super) struct Context {
-    pub(super) scenario: String,
+pub(in crate::scenario) struct Context {
+    pub(in crate::scenario) scenario: String,
     /// Whether it is known if topics get a default replication factor.
-    pub(super) cluster_known: bool,
-    pub(super) local_nodes: Option<usize>,
+    pub(in crate::scenario) cluster_known: bool,
+    pub(in crate::scenario) local_nodes: Option<usize>,
     /// A local cluster's replication factor for topics that give none.
-    pub(super) default_rf: Option<i32>,
+    pub(in crate::scenario) default_rf: Option<i32>,
 }
 
 /// Validates each readable entry of a list; unreadable ones were reported while reading.
-pub(super) fn entries<R, T>(
+pub(in crate::scenario) fn entries<R, T>(
     c: &mut Checker,
     raw: &[Option<R>],
     at: &JsonPath,
@@ -191,6 +225,6 @@ pub(super) fn entries<R, T>(
         .collect()
 }
 
-pub(super) fn fmt_duration(d: Duration) -> String {
+pub(in crate::scenario) fn fmt_duration(d: Duration) -> String {
     humantime::format_duration(d).to_string()
 }
