@@ -27,8 +27,8 @@
 //!   assemble the report.
 //! - [`capacity`]: `aftershock capacity`, the search for the highest sustained rate.
 //! - [`cli`]: the command line (clap), the [`Outcome`] of a command and its dispatch; the
-//!   command bodies are in `cli/commands.rs`, and the commands that read reports (`report`,
-//!   `compare`, `bench memory`, the end of `run`) in `cli/report.rs`.
+//!   command bodies are in `cli/commands/` (those that read reports, `report`, `compare`,
+//!   `bench memory` and the end of `run`, in `cli/commands/report.rs`).
 //!
 //! The binary is a thin shell around [`run`]: it parses the command line, calls [`run`], and
 //! turns the [`Outcome`] into the process exit code.

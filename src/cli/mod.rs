@@ -3,7 +3,6 @@
 //! reports, in `report`).
 
 mod commands;
-mod report;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -386,10 +385,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Heal(a) if a.kubernetes.is_some() => commands::heal_kube(a).await,
         Command::Heal(a) => tokio::task::spawn_blocking(move || commands::heal(a)).await.context("heal thread")?,
         Command::Report(a) => {
-            let run = move || report::report_command(&a.run, a.out.as_deref(), a.junit.as_deref());
+            let run = move || commands::report::report_command(&a.run, a.out.as_deref(), a.junit.as_deref());
             tokio::task::spawn_blocking(run).await.context("report thread")
         }
-        Command::Bench(BenchCommand::Memory(a)) => Ok(report::memory_command(
+        Command::Bench(BenchCommand::Memory(a)) => Ok(commands::report::memory_command(
             &a.run,
             &crate::measure::MemoryLimits {
                 max_rss_bytes: a.max_rss,
@@ -403,7 +402,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
                 strict: a.strict,
                 min_latency_delta_us: a.min_latency_delta.as_secs_f64() * 1e6,
             };
-            Ok(report::compare_command(&a.baseline, &a.current, &a.max_regression, opts, a.junit.as_deref()))
+            Ok(commands::report::compare_command(&a.baseline, &a.current, &a.max_regression, opts, a.junit.as_deref()))
         }
     }
 }

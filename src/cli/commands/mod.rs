@@ -1,6 +1,10 @@
-//! The bodies of the commands that drive clusters and runs: `cluster`, `validate`, `run`,
-//! `capacity` and `heal`. Each takes its parsed arguments and returns the [`Outcome`] the
-//! binary turns into an exit code; errors go up to [`crate::run`], which prints them.
+//! The bodies of every command: here those that drive clusters and runs (`cluster`,
+//! `validate`, `run`, `capacity`, `heal`), in [`report`] those that read reports (`report`,
+//! `compare`, `bench memory`, the end of `run`). Each takes its parsed arguments and returns the
+//! [`Outcome`] the binary turns into an exit code; errors go up to [`crate::run`], which prints
+//! them.
+
+pub mod report;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -108,10 +112,9 @@ pub(super) async fn run(a: RunArgs) -> anyhow::Result<Outcome> {
     // Render the outputs and gate on the checks; a failed check (or lost messages) exits 1,
     // a failed run keeps its 3.
     let (report, run_dir, junit) = (result.report.clone(), result.run_dir.clone(), a.junit);
-    let gate =
-        tokio::task::spawn_blocking(move || super::report::after_run(&report, &checks, &run_dir, junit.as_deref()))
-            .await
-            .context("report thread")?;
+    let gate = tokio::task::spawn_blocking(move || report::after_run(&report, &checks, &run_dir, junit.as_deref()))
+        .await
+        .context("report thread")?;
     println!("{}", result.run_dir.display());
     Ok(match (Outcome::from(result.outcome), gate) {
         (Outcome::Ok, g) => g,
