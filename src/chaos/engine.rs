@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::seq::IndexedRandom as _;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::backend::{ApplyEnv, ClusterProbe, FaultBackend, FaultGuard, Nodes};
@@ -132,13 +133,14 @@ async fn inject(occ: &Occurrence, ctx: &Arc<ChaosContext>, stop: &Stop, n_nodes:
     ctx.marks.set(occ.seq, ctx.clock.offset_nanos(injected_at));
     // Observe while the fault is on and after it is undone.
     let observer_stop = stop.child();
+    let undone = CancellationToken::new();
     let observer = ctx.tracker.spawn(observe(
         ctx.clone(),
         out.nodes.clone(),
         occ.spec.target.clone(),
         n_nodes,
         injected_at,
-        observer_stop.clone(),
+        Watch { undone: undone.clone(), stop: observer_stop.clone() },
     ));
     let env = ApplyEnv { ledger: ctx.ledger.clone(), probe: ctx.probe.clone(), n_nodes };
     let mut ready_watch = None;
@@ -153,6 +155,7 @@ async fn inject(occ: &Occurrence, ctx: &Arc<ChaosContext>, stop: &Stop, n_nodes:
             out.reverted = Some(ctx.clock.offset(now()));
         }
     }
+    undone.cancel();
     let obs = observer.await.unwrap_or_default();
     observer_stop.cancel();
     out.healthy_again = obs.healthy_again;
@@ -226,24 +229,44 @@ struct Observed {
     errors: Vec<String>,
 }
 
+/// How long the observer goes on watching after a fault that Kafka never showed was undone.
+/// An effect can lag its cause by up to Kafka's session timeout (9 s in aftershock's clusters,
+/// the broker's default for `broker.session.timeout.ms`): a broker killed and restarted inside
+/// that time is fenced, if at all, after the restart.
+const QUIET_AFTER_UNDO: Duration = Duration::from_secs(10);
+
+/// When the observer learns that the fault was undone, and when it must stop.
+struct Watch {
+    undone: CancellationToken,
+    stop: Stop,
+}
+
 /// Polls metadata (and the quorum) every 250 ms from injection until the cluster is whole
-/// again or the run ends.
+/// again, or, if it never looked degraded, until [`QUIET_AFTER_UNDO`] after the fault was
+/// undone (there is nothing to recover from, and waiting for the end of the run would hold
+/// the drain up); in any case no longer than the run.
 async fn observe(
     ctx: Arc<ChaosContext>,
     victims: Vec<i32>,
     target: TargetSpec,
     n_nodes: usize,
     injected_at: Instant,
-    stop: Stop,
+    watch: Watch,
 ) -> Observed {
     let mut o = Observed::default();
     let deadline = ctx.observe_until.max(injected_at + Duration::from_secs(5));
     let wants_controller = target == TargetSpec::Controller && ctx.backend.sees_quorum();
-    while !stop.is_cancelled() && now() < deadline {
+    let mut undone_at = None;
+    while !watch.stop.is_cancelled() && now() < deadline {
+        if undone_at.is_none() && watch.undone.is_cancelled() {
+            undone_at = Some(now());
+        }
         let view = ctx.probe.view(Duration::from_secs(2)).await;
         let at = ctx.clock.offset(now());
+        let mut whole_now = false;
         if let Ok(v) = view {
-            if v.brokers.len() < n_nodes || !v.healthy(n_nodes) {
+            whole_now = v.healthy(n_nodes);
+            if !whole_now {
                 o.degraded_seen = true;
             }
             if victims.iter().any(|id| !v.brokers.contains(id)) {
@@ -261,10 +284,11 @@ async fn observe(
         {
             o.new_controller = Some((at, leader));
         }
-        let done = o.healthy_again.is_some()
+        let recovered = o.healthy_again.is_some()
             && (!o.victim_left || o.node_registered.is_some())
             && (!wants_controller || o.new_controller.is_some());
-        if done {
+        let never_seen = !o.degraded_seen && whole_now && undone_at.is_some_and(|t| now() >= t + QUIET_AFTER_UNDO);
+        if recovered || never_seen {
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -464,6 +488,28 @@ mod tests {
         assert_eq!(o.injected, Some(Duration::from_secs(5)));
         assert_eq!(o.reverted, Some(Duration::from_secs(15)));
         assert_eq!(s.ctx.marks.current(), Some((1, 5_000_000_000)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fault_kafka_never_showed_is_watched_briefly_after_its_undo_not_to_the_end_of_the_run() {
+        let s = setup(MockProbe { leader: 1, unhealthy: false }, true);
+        let started = now();
+        let out = run_faults(plan(&[fault("quiet", 2, 8, TargetSpec::Node(2))]), s.ctx.clone(), Stop::new()).await;
+        let took = now() - started;
+        assert_eq!(out[0].reverted, Some(Duration::from_secs(10)));
+        // Undone at 10 s, then QUIET_AFTER_UNDO; observe_until is 60 s.
+        assert!(took >= Duration::from_secs(20) && took < Duration::from_secs(22), "{took:?}");
+        assert!(!out[0].degraded_seen && out[0].healthy_again.is_none(), "{:?}", out[0]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fault_kafka_showed_is_watched_until_the_cluster_is_whole_again() {
+        let s = setup(MockProbe { leader: 1, unhealthy: true }, false);
+        let started = now();
+        let out = run_faults(plan(&[fault("visible", 2, 8, TargetSpec::Node(2))]), s.ctx.clone(), Stop::new()).await;
+        // The mock stays degraded: observation lasts until observe_until.
+        assert!(now() - started >= Duration::from_secs(60), "{:?}", now() - started);
+        assert!(out[0].degraded_seen && out[0].healthy_again.is_none(), "{:?}", out[0]);
     }
 
     #[tokio::test(start_paused = true)]
