@@ -2,7 +2,8 @@
 //! message except librdkafka's own work. The send side (schedule, size and key draws, the send
 //! time's clock read, the numbered payload, the sent ledger and send-gap histogram) and the
 //! delivery side (the ack-stamp interceptor's clock read, which runs on librdkafka's broker
-//! thread; then mutex, header decode, fault marks, ack ledger, produce-latency histogram) run
+//! thread; then mutex, header decode, fault marks, ack ledger, produce-latency histogram, the
+//! oldest-unacked frontier) run
 //! through the very functions `run_producer` calls. Target: at most 150 ns per message.
 //!
 //! Run: `cargo bench --bench bookkeeping` (AFTERSHOCK_BENCH_MESSAGES sets the batch size).
@@ -49,7 +50,7 @@ fn batch(n: u64) -> f64 {
         common::plan(ClientConfig::new(), "bench", Rate::PerSec(1e9), 100, clock.start(), Duration::from_secs(3600));
     let mut source = MessageSource::new(&plan, clock, PayloadBuilder::new(1));
     let mut sends = SendBook::new(send_rec, 1);
-    let acks = Mutex::new(AckBook::new(clock, Arc::new(FaultMarks::default()), ack_rec, 1));
+    let acks = Mutex::new(AckBook::new(clock, Arc::new(FaultMarks::default()), ack_rec, 1).tracking_oldest(&plan));
 
     // Thread CPU time, not wall time: the machine is shared, and a preempted batch would
     // otherwise count the other jobs' time.

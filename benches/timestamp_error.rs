@@ -435,7 +435,8 @@ impl Aftershock {
     fn new(config: &ClientConfig, rate: f64, start: Instant, length: Duration) -> Aftershock {
         let (clock, recorder, aggregator) = common::live_aggregator();
         let plan = common::plan(config.clone(), TOPIC, Rate::PerSec(rate), 100, start, length);
-        let book = AckBook::new(clock, Arc::new(FaultMarks::default()), recorder.sibling(), plan.producer_id);
+        let book = AckBook::new(clock, Arc::new(FaultMarks::default()), recorder.sibling(), plan.producer_id)
+            .tracking_oldest(&plan);
         let capacity = (rate * length.as_secs_f64()) as usize + 1;
         let context = Books { clock, book: Mutex::new(book), acks: Mutex::new(Vec::with_capacity(capacity)) };
         // NB: the plugin's interceptor is registered first (when `plugin.library.paths` is set),

@@ -1,7 +1,7 @@
 //! Open-loop producer instances: each on its own thread, sending numbered messages on the
 //! schedule, with a delivery thread that records acks where the delivery report arrives.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,7 +19,7 @@ use super::payload::{self, Header, PayloadBuilder};
 use super::schedule::Schedule;
 use crate::error::{Error, Result};
 use crate::measure::fault_acks::{FaultAcks, FaultMarks};
-use crate::measure::{HotClock, ProduceLedger, Recorder, RunClock};
+use crate::measure::{HotClock, ProduceLedger, Recorder, RunClock, SeqBitmap};
 use crate::scenario::{KeySampler, Rate, SizeDist};
 
 /// What one producer instance needs to run.
@@ -224,6 +224,48 @@ pub struct AckBook {
     /// The latest ack time per partition (run-clock ns), for the gaps in `fault_acks`.
     last_ack: Vec<u64>,
     first_errors: HashMap<u32, u64>,
+    /// The oldest message still waiting for its report, on a rate schedule.
+    frontier: Option<Frontier>,
+}
+
+/// The oldest message of a producer still waiting for its delivery report: the lowest seq
+/// neither acknowledged nor failed. Seqs are handed out in due order, so it is the oldest,
+/// and the schedule says when it was due: its age is the latency users feel during an outage,
+/// while no ack arrives to show it.
+#[derive(Debug)]
+struct Frontier {
+    next: u64,
+    /// Failed seqs above `next`: failures are rare, and the ledger counts them without a bitmap.
+    failed_above: BTreeSet<u64>,
+    origin_ns: u64,
+    schedule: Schedule,
+    stop_ns: u64,
+}
+
+impl Frontier {
+    /// Message `seq` got its report; returns whether the frontier moved. Amortized, one bitmap
+    /// lookup per message.
+    #[inline]
+    fn resolved(&mut self, seq: u64, failed: bool, acked: &SeqBitmap) -> bool {
+        if seq != self.next {
+            if failed && seq > self.next {
+                self.failed_above.insert(seq);
+            }
+            return false;
+        }
+        self.next += 1;
+        while acked.contains(self.next) || self.failed_above.remove(&self.next) {
+            self.next += 1;
+        }
+        true
+    }
+
+    /// When the oldest unresolved message was due (run-clock ns); `None` once the schedule
+    /// has nothing left before the end of the load.
+    fn oldest_due_ns(&self) -> Option<u64> {
+        let at = self.origin_ns + self.schedule.due_ns(self.next);
+        (at < self.stop_ns).then_some(at)
+    }
 }
 
 impl AckBook {
@@ -241,6 +283,35 @@ impl AckBook {
             fault_acks: FaultAcks::new(),
             last_ack: Vec::new(),
             first_errors: HashMap::new(),
+            frontier: None,
+        }
+    }
+
+    /// Also tracks the oldest unresolved message of `plan`'s schedule (none at rate "max":
+    /// there, nothing is due before it is sent) and reports when it was due with every
+    /// snapshot in which it changes.
+    pub fn tracking_oldest(mut self, plan: &ProducerPlan) -> AckBook {
+        let clock = self.hot.clock();
+        if let Rate::PerSec(r) = plan.rate {
+            let f = Frontier {
+                next: 0,
+                failed_above: BTreeSet::new(),
+                origin_ns: clock.offset_nanos(plan.start_at),
+                schedule: Schedule::new(r, plan.ramp),
+                stop_ns: clock.offset_nanos(plan.stop_at),
+            };
+            self.recorder.unacked(f.oldest_due_ns());
+            self.frontier = Some(f);
+        }
+        self
+    }
+
+    /// Message `seq` was refused by the client on the sending thread: it will get no report.
+    pub fn refused(&mut self, seq: u64) {
+        if let Some(f) = &mut self.frontier
+            && f.resolved(seq, true, self.ledger.acked_bitmap())
+        {
+            self.recorder.unacked(f.oldest_due_ns());
         }
     }
 
@@ -280,6 +351,11 @@ impl AckBook {
                 self.recorder.failed_ns(&kind, now_ns);
             }
         }
+        if let Some(f) = &mut self.frontier
+            && f.resolved(h.seq, err.is_some(), self.ledger.acked_bitmap())
+        {
+            self.recorder.unacked(f.oldest_due_ns());
+        }
         now_ns
     }
 
@@ -317,7 +393,8 @@ pub fn stamp_clock(clock: RunClock) -> Stamp {
 }
 
 /// The delivery callback's state. NB: only the delivery thread calls `poll` (and the worker
-/// thread once, after that thread ended), so the mutex is never contended; it exists because
+/// thread once, after that thread ended), so the mutex is not contended but for the rare
+/// message the client refuses at once (the sending thread books it); it exists because
 /// librdkafka's context must be `Sync`.
 struct Ctx {
     book: Mutex<AckBook>,
@@ -386,7 +463,7 @@ pub fn run_producer(
     payloads: PayloadBuilder,
     cancel: CancellationToken,
 ) -> Result<ProducerOutcome> {
-    let acks = AckBook::new(clock, plan.marks.clone(), recorder.sibling(), plan.producer_id);
+    let acks = AckBook::new(clock, plan.marks.clone(), recorder.sibling(), plan.producer_id).tracking_oldest(&plan);
     // Acks are stamped on librdkafka's broker thread, not after the hand-off to ours.
     let producer: BaseProducer<Ctx> =
         producer_with_ack_stamps(&plan.config, stamp_clock(clock), Ctx { book: Mutex::new(acks) })
@@ -481,6 +558,9 @@ fn send_until(
         // last attempt's send time.
         let (intended_ns, sent_ns) = source.stamped();
         sends.sent(seq, intended_ns, sent_ns, refused.as_deref());
+        if refused.is_some() {
+            producer.context().book.lock().unwrap_or_else(|p| p.into_inner()).refused(seq);
+        }
         seq += 1;
     }
 }
@@ -498,6 +578,86 @@ mod tests {
             64,
         );
         buf
+    }
+
+    fn plan_at(rate: Rate, start: Instant, length: Duration) -> ProducerPlan {
+        ProducerPlan {
+            name: "p".into(),
+            instance: 0,
+            producer_id: 1,
+            topic: "t".into(),
+            rate,
+            ramp: Duration::ZERO,
+            sizes: SizeDist::Fixed(64),
+            keys: crate::scenario::KeyDist::None.sampler(),
+            rng: crate::scenario::seeded_rng(1, "p", 0),
+            config: ClientConfig::new(),
+            start_at: start,
+            stop_at: start + length,
+            drain: Duration::from_secs(1),
+            marks: Arc::new(FaultMarks::default()),
+        }
+    }
+
+    fn numbered(seq: u64) -> Vec<u8> {
+        let mut buf = Vec::new();
+        PayloadBuilder::new(1).build(&mut buf, &Header { producer_id: 1, seq, intended_ns: 0, sent_ns: 0 }, 64);
+        buf
+    }
+
+    /// The gauge of the snapshots `book` sent so far, last one first.
+    fn gauges(book: &mut AckBook, rx: &mut crate::measure::SnapshotReceiver) -> Vec<Option<u64>> {
+        book.recorder.flush();
+        let mut out = Vec::new();
+        while let Ok(s) = rx.try_recv() {
+            if let Some(g) = s.unacked {
+                out.push(g.oldest_due_ns);
+            }
+        }
+        out.reverse();
+        out
+    }
+
+    /// At 1000 msg/s message n is due n ms after the start: the gauge follows the lowest seq
+    /// without a report through out-of-order acks, failures and refusals.
+    #[test]
+    fn the_oldest_message_without_a_report_is_tracked_with_its_due_time() {
+        let clock = RunClock::new(Instant::now());
+        let (tx, mut rx) = channel();
+        let recorder = Recorder::new(WorkerId::producer("t", 0), clock, tx);
+        let plan = plan_at(Rate::PerSec(1000.0), clock.start(), Duration::from_millis(10));
+        let mut book = AckBook::new(clock, Arc::new(FaultMarks::default()), recorder, 1).tracking_oldest(&plan);
+        assert_eq!(gauges(&mut book, &mut rx), vec![Some(0)], "message 0 is the oldest at first");
+        let ms = |n: u64| Some(n * 1_000_000);
+        // 1 and 2 acked before 0: 0 is still the oldest, and nothing new is reported.
+        book.delivered(0, Some(&numbered(1)), 1, None);
+        book.delivered(0, Some(&numbered(2)), 2, None);
+        assert_eq!(gauges(&mut book, &mut rx), Vec::<Option<u64>>::new());
+        // 0 acked: the frontier skips 1 and 2.
+        book.delivered(0, Some(&numbered(0)), 0, None);
+        assert_eq!(gauges(&mut book, &mut rx), vec![ms(3)]);
+        // 4 failed, 5 refused by the client, then 3 acked: 6 is the oldest.
+        let err = KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut);
+        book.delivered(0, Some(&numbered(4)), 1, Some(&err));
+        book.refused(5);
+        book.delivered(0, Some(&numbered(3)), 0, None);
+        assert_eq!(gauges(&mut book, &mut rx), vec![ms(6)]);
+        // Everything up to the end of the load (10 ms: messages 0..=9) resolved: none waits.
+        for seq in 6..10 {
+            book.delivered(0, Some(&numbered(seq)), 0, None);
+        }
+        assert_eq!(gauges(&mut book, &mut rx), vec![None]);
+    }
+
+    #[test]
+    fn at_rate_max_no_message_is_due_before_it_is_sent() {
+        let clock = RunClock::new(Instant::now());
+        let (tx, mut rx) = channel();
+        let recorder = Recorder::new(WorkerId::producer("t", 0), clock, tx);
+        let plan = plan_at(Rate::Max, clock.start(), Duration::from_secs(1));
+        let mut book = AckBook::new(clock, Arc::new(FaultMarks::default()), recorder, 1).tracking_oldest(&plan);
+        book.delivered(0, Some(&numbered(0)), 0, None);
+        assert!(gauges(&mut book, &mut rx).is_empty());
     }
 
     /// The longest silence after a fault counts from the later of the fault and the previous

@@ -184,6 +184,8 @@ pub struct Aggregator {
     /// Seconds below this were reduced to summaries.
     closed_below: u64,
     workers: BTreeMap<WorkerId, Counters>,
+    /// Each producer's latest [`UnackedGauge`](super::snapshot::UnackedGauge) reading.
+    oldest_due: BTreeMap<WorkerId, Option<u64>>,
     late: u64,
     process: Vec<ProcessSample>,
     /// Emptied histograms of closed seconds, for the next open ones.
@@ -203,6 +205,7 @@ impl Aggregator {
             open: BTreeMap::new(),
             closed_below: 0,
             workers: BTreeMap::new(),
+            oldest_due: BTreeMap::new(),
             late: 0,
             process: Vec::new(),
             free: Spares::pool(),
@@ -240,8 +243,12 @@ impl Aggregator {
 
     /// Merges one worker's interval into its second and its phase.
     pub fn ingest(&mut self, snapshot: IntervalSnapshot) {
-        let IntervalSnapshot { worker, sec, counters, lag, latency, spares } = snapshot;
+        let IntervalSnapshot { worker, sec, counters, lag, latency, unacked, spares } = snapshot;
         let [produce, send_gap, e2e] = latency;
+        if let Some(g) = unacked {
+            // One delivery side per worker sends these, in order.
+            self.oldest_due.insert(worker.clone(), g.oldest_due_ns);
+        }
 
         self.workers.entry(worker).or_default().add(&counters);
         let second = self.seconds.entry(sec).or_default();
@@ -289,6 +296,18 @@ impl Aggregator {
     /// Failed deliveries so far, over every worker.
     pub fn failed_so_far(&self) -> u64 {
         self.workers.values().map(Counters::failed_total).sum()
+    }
+
+    /// Messages sent and not yet acknowledged or failed, over every producer, as far as the
+    /// snapshots so far tell (they lag by up to a second).
+    pub fn in_flight_so_far(&self) -> u64 {
+        self.workers.values().map(|c| c.sent.saturating_sub(c.acked + c.failed_total())).sum()
+    }
+
+    /// When the oldest message still waiting for its delivery report, over every producer on
+    /// a rate schedule, was due (run-clock ns); `None` when none is waiting or none is known.
+    pub fn oldest_unacked_due_ns(&self) -> Option<u64> {
+        self.oldest_due.values().flatten().copied().min()
     }
 
     /// Records the process's footprint for the report (one sample per second is plenty).
@@ -598,5 +617,36 @@ mod tests {
         assert!((40_000..41_000).contains(&p99), "the open second's produce p99: {p99}");
         assert_eq!(agg.failed_so_far(), 1);
         assert!(agg.second_so_far(1).is_none());
+    }
+
+    #[test]
+    fn the_live_view_counts_messages_in_flight_and_the_oldest_due_time_over_producers() {
+        let clock = RunClock::new(Instant::now());
+        let (tx, mut rx) = channel();
+        let t0 = clock.start();
+        let mut agg = Aggregator::new(clock);
+        let mut a = Recorder::new(WorkerId::producer("a", 0), clock, tx.clone());
+        let mut a_acks = a.sibling();
+        let mut b_acks = Recorder::new(WorkerId::producer("b", 0), clock, tx);
+        for _ in 0..5 {
+            a.sent(t0, t0 + ms(1));
+        }
+        a_acks.acked(t0, t0 + ms(3));
+        a_acks.failed("MsgTimedOut", t0 + ms(4));
+        a_acks.unacked(Some(7_000_000));
+        b_acks.unacked(Some(3_000_000));
+        for r in [&mut a, &mut a_acks, &mut b_acks] {
+            r.flush();
+        }
+        while let Ok(s) = rx.try_recv() {
+            agg.ingest(s);
+        }
+        assert_eq!(agg.in_flight_so_far(), 3, "5 sent, 1 acked, 1 failed");
+        assert_eq!(agg.oldest_unacked_due_ns(), Some(3_000_000), "the older of the two producers'");
+        // b has nothing waiting any more; a's reading stands.
+        b_acks.unacked(None);
+        b_acks.flush();
+        agg.ingest(rx.try_recv().unwrap());
+        assert_eq!(agg.oldest_unacked_due_ns(), Some(7_000_000));
     }
 }

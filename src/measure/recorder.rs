@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use super::clock::RunClock;
-use super::snapshot::{IntervalSnapshot, SnapshotSender, WorkerId};
+use super::snapshot::{IntervalSnapshot, SnapshotSender, UnackedGauge, WorkerId};
 use super::spares::Spares;
 use crate::vocab::latency::LatencyKind;
 
@@ -128,6 +128,13 @@ impl Recorder {
     pub fn lag(&mut self, now: Instant, value: u64) {
         let c = self.at(now);
         c.lag = Some(c.lag.map_or(value, |l| l.max(value)));
+    }
+
+    /// When the producer's oldest message still waiting for its report was due (see
+    /// [`UnackedGauge`]); goes out with the current second.
+    #[inline]
+    pub fn unacked(&mut self, oldest_due_ns: Option<u64>) {
+        self.current.unacked = Some(UnackedGauge { oldest_due_ns });
     }
 
     /// Records any latency of `kind` at `now`.

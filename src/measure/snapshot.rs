@@ -103,8 +103,19 @@ pub struct IntervalSnapshot {
     /// One histogram per [`LatencyKind`], in [`LatencyKind::ALL`] order; `None` when nothing
     /// of that kind was recorded (a producer has no e2e, a consumer no produce latency).
     pub latency: [Option<LatencyHistogram>; 3],
+    /// A producer's delivery side: when its oldest message still waiting for a report was
+    /// due, as of this snapshot (sent only when it changed; `None`: the side keeps no such
+    /// gauge, at rate "max" or on the sending side).
+    pub unacked: Option<UnackedGauge>,
     /// Where the aggregator hands the histograms back once merged.
     pub spares: Spares,
+}
+
+/// When a producer's oldest message still waiting for its delivery report was due.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnackedGauge {
+    /// Run-clock ns; `None` when nothing due before the end of the load is still waiting.
+    pub oldest_due_ns: Option<u64>,
 }
 
 impl IntervalSnapshot {
@@ -116,6 +127,7 @@ impl IntervalSnapshot {
             counters: Counters::default(),
             lag: None,
             latency: [None, None, None],
+            unacked: None,
             spares: Spares::default(),
         }
     }
@@ -131,7 +143,10 @@ impl IntervalSnapshot {
     }
 
     pub(super) fn is_empty(&self) -> bool {
-        self.counters.is_empty() && self.lag.is_none() && self.latency.iter().all(Option::is_none)
+        self.counters.is_empty()
+            && self.lag.is_none()
+            && self.latency.iter().all(Option::is_none)
+            && self.unacked.is_none()
     }
 }
 

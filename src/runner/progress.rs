@@ -39,6 +39,18 @@ pub struct ProgressView {
     last_line: Instant,
 }
 
+/// The messages waiting for their acks and how long the oldest has waited since it was due:
+/// while nothing is acknowledged (an outage), the latency users feel is only visible here.
+fn waiting(in_flight: u64, oldest_due_ns: Option<u64>, now: Duration) -> String {
+    match oldest_due_ns {
+        Some(due) if in_flight > 0 => {
+            let age = Duration::from_nanos((now.as_nanos() as u64).saturating_sub(due));
+            format!("in flight {in_flight} (oldest {:.1} s)", age.as_secs_f64())
+        }
+        _ => format!("in flight {in_flight}"),
+    }
+}
+
 impl ProgressView {
     pub fn new(mode: Progress, phases: Vec<PhaseSpec>, total: Duration) -> ProgressView {
         let bar = (mode == Progress::Live).then(|| {
@@ -68,8 +80,9 @@ impl ProgressView {
             None => (0, 0, 0, 0, 0),
         };
         let msg = format!(
-            "{phase:<8} {left:>4}s left  sent {sent}/s  acked {acked}/s  consumed {consumed}/s  p99 {:.1} ms  errors {} (+{failed})",
-            p99 as f64 / 1000.0,
+            "{phase:<8} {left:>4}s left  sent {sent}/s  acked {acked}/s  consumed {consumed}/s  p99 {}  {}  errors {} (+{failed})",
+            if acked > 0 { format!("{:.1} ms", p99 as f64 / 1000.0) } else { "-".into() },
+            waiting(agg.in_flight_so_far(), agg.oldest_unacked_due_ns(), now),
             agg.failed_so_far()
         );
         match (&self.bar, self.mode) {
@@ -89,5 +102,19 @@ impl ProgressView {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_waiting_part_shows_the_oldest_age_only_while_messages_wait() {
+        let now = Duration::from_secs(30);
+        assert_eq!(waiting(1200, Some(22_500_000_000), now), "in flight 1200 (oldest 7.5 s)");
+        assert_eq!(waiting(0, Some(22_500_000_000), now), "in flight 0");
+        // At rate "max" nothing is due before it is sent: no age.
+        assert_eq!(waiting(5, None, now), "in flight 5");
     }
 }
