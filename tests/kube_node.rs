@@ -381,47 +381,20 @@ async fn kafka_on_a_real_kubernetes_node() {
     let kubeconfig = node.cp.kubeconfig(AFTERSHOCK);
     let work = tempfile::tempdir().unwrap();
     let pods: Api<Pod> = Api::namespaced(admin.clone(), NS);
+    let step = |what: &str| println!("[kube-node] {:.1} s: {what}", started.elapsed().as_secs_f64());
 
-    // 1. Kill the partition leader's pod under load: the StatefulSet controller recreates it,
-    //    the kubelet starts it, the readiness probe makes it Ready.
-    let kill = json!([{"name": "kill-leader", "at": "8s", "action": "kill",
-        "target": {"leader_of": {"topic": "node-kill", "partition": 0}}, "duration": "30s"}]);
-    let file = write(work.path(), "kill", &scenario("node-kill", &bootstrap, &kubeconfig, "40s", kill));
-    let uids: Vec<Option<String>> = pod_uids(&pods).await;
-    let run_dir = work.path().join("kill-run");
-    let out = run_file(&file, &run_dir).await;
-    node.check_alive();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    common::validate_against_schema(&run_dir.join("report.json"));
-    let r = report(&run_dir);
-    let f = &r["faults"][0];
-    println!("leader-pod kill on the real node: {f:#}");
-    let victim = f["target"]["nodes"][0].as_i64().unwrap() as i32;
-    assert_eq!(f["target"]["pods"], json!([pod_name(victim)]), "{f:#}");
-    let new_uid = pod_uid(&pods, &pod_name(victim)).await;
-    assert!(new_uid.is_some() && new_uid != uids[victim as usize], "the StatefulSet recreated the pod: {new_uid:?}");
-    let ready = f["recovery"]["pod_ready_secs"].as_f64().unwrap_or_else(|| panic!("no pod_ready: {f:#}"));
-    let unavailable = f["recovery"]["unavailable_max_secs"].as_f64().unwrap_or_else(|| panic!("{f:#}"));
-    let isr = f["recovery"]["isr_recovered_secs"].as_f64().unwrap_or_else(|| panic!("{f:#}"));
-    println!(
-        "[kube-node] pod kill: pod Ready {ready:.1} s, unavailable (max) {unavailable:.2} s, ISR recovered {isr:.1} s"
-    );
-    assert!(ready > 2.0, "a recreated JVM broker is not Ready in {ready} s");
-    assert!(unavailable > 0.0, "killing a partition leader makes it unavailable for a while: {f:#}");
-    assert_eq!(r["verification"]["lost"], 0, "{:#}", r["verification"]);
-    wait_brokers(&bootstrap, 3, Duration::from_secs(120)).await;
-
-    // 2. A NetworkPolicy partition of one broker from the others, as kube-router enforces
+    step("policy, connections kept");
+    // 1. A NetworkPolicy partition of one broker from the others, as kube-router enforces
     //    it: new connections to the broker are refused, but its pod chain accepts ESTABLISHED
     //    traffic first, so the connections Kafka already has carry on and Kafka sees nothing.
     //    The report says so.
     let victim = 2;
     let victim_ip = pod_ip(&pods, &pod_name(victim)).await;
-    let cut = |name: &str| json!([{"name": name, "at": "8s", "action": "partition", "target": {"node": victim}, "peers": "nodes", "duration": "17s"}]);
+    let cut = |name: &str| json!([{"name": name, "at": "6s", "action": "partition", "target": {"node": victim}, "peers": "nodes", "duration": "17s"}]);
     let file = write(
         work.path(),
         "cut-established",
-        &scenario("node-cut-established", &bootstrap, &kubeconfig, "28s", cut("isolate")),
+        &scenario("node-cut-established", &bootstrap, &kubeconfig, "22s", cut("isolate")),
     );
     let run_dir = work.path().join("cut-established-run");
     let (out, seen) = watch_partition(&admin, &bootstrap, victim, &victim_ip, false, run_file(&file, &run_dir)).await;
@@ -436,10 +409,11 @@ async fn kafka_on_a_real_kubernetes_node() {
     assert!(notes.contains("no visible effect") && notes.contains("new connections only"), "{notes}");
     assert!(aftershock_policies(&admin).await.is_empty(), "the policy outlived its window");
 
-    // 3. The same partition with the broker's conntrack entries flushed as the policy lands:
+    step("enforced partition");
+    // 2. The same partition with the broker's conntrack entries flushed as the policy lands:
     //    every packet meets the policy, the broker is fenced within the session timeout (9 s)
     //    and leaves every ISR, acks=all goes on through the other two, nothing is lost.
-    let file = write(work.path(), "cut", &scenario("node-cut", &bootstrap, &kubeconfig, "28s", cut("isolate")));
+    let file = write(work.path(), "cut", &scenario("node-cut", &bootstrap, &kubeconfig, "22s", cut("isolate")));
     let run_dir = work.path().join("cut-run");
     let (out, seen) = watch_partition(&admin, &bootstrap, victim, &victim_ip, true, run_file(&file, &run_dir)).await;
     node.check_alive();
@@ -463,14 +437,15 @@ async fn kafka_on_a_real_kubernetes_node() {
     assert!(r["verification"]["acked"].as_u64().unwrap() > 0, "{:#}", r["verification"]);
     wait_brokers(&bootstrap, 3, Duration::from_secs(120)).await;
 
-    // 4. Cut from the clients only (run from a namespace on the pod network: the node itself
+    step("client cut");
+    // 3. Cut from the clients only (run from a namespace on the pod network: the node itself
     //    may always reach its pods). Kafka keeps the broker, its peers still connect, and the
     //    partitions it leads take no acks while the cut lasts.
     node.add_client_netns();
-    let client_cut = json!([{"name": "no-clients", "at": "8s", "action": "partition", "target": {"node": victim},
+    let client_cut = json!([{"name": "no-clients", "at": "6s", "action": "partition", "target": {"node": victim},
         "peers": "clients", "duration": "17s"}]);
     let file =
-        write(work.path(), "client-cut", &scenario("node-client-cut", &bootstrap, &kubeconfig, "28s", client_cut));
+        write(work.path(), "client-cut", &scenario("node-client-cut", &bootstrap, &kubeconfig, "22s", client_cut));
     let run_dir = work.path().join("client-cut-run");
     let (out, seen) =
         watch_partition(&admin, &bootstrap, victim, &victim_ip, true, run_file_as_client(&file, &run_dir)).await;
@@ -485,13 +460,14 @@ async fn kafka_on_a_real_kubernetes_node() {
     assert_eq!(r["verification"]["lost"], 0, "{:#}", r["verification"]);
     wait_brokers(&bootstrap, 3, Duration::from_secs(120)).await;
 
-    // 5. A one-way cut (inbound from the other brokers): new connections to the broker are
+    step("one-way cut");
+    // 4. A one-way cut (inbound from the other brokers): new connections to the broker are
     //    refused, but on a stateful engine a connection the broker sends on first after the
     //    flush counts as its own, so the peers' replies pass: every connection between brokers
     //    carries traffic both ways, and Kafka sees nothing. The report says so.
-    let one_way = json!([{"name": "inbound", "at": "8s", "action": "partition", "target": {"node": victim},
+    let one_way = json!([{"name": "inbound", "at": "6s", "action": "partition", "target": {"node": victim},
         "peers": "nodes", "direction": "inbound", "duration": "17s"}]);
-    let file = write(work.path(), "one-way", &scenario("node-one-way", &bootstrap, &kubeconfig, "28s", one_way));
+    let file = write(work.path(), "one-way", &scenario("node-one-way", &bootstrap, &kubeconfig, "22s", one_way));
     let run_dir = work.path().join("one-way-run");
     let (out, seen) = watch_partition(&admin, &bootstrap, victim, &victim_ip, true, run_file(&file, &run_dir)).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -505,10 +481,11 @@ async fn kafka_on_a_real_kubernetes_node() {
     assert_eq!(r["verification"]["lost"], 0, "{:#}", r["verification"]);
     wait_brokers(&bootstrap, 3, Duration::from_secs(120)).await;
 
+    step("no engine");
     // The same with nothing enforcing policies: new connections get through as well.
     node.stop_policy_engine();
     let short = json!([{"name": "unenforced", "at": "6s", "action": "partition", "target": {"node": victim}, "peers": "nodes", "duration": "16s"}]);
-    let file = write(work.path(), "unenforced", &scenario("node-unenforced", &bootstrap, &kubeconfig, "24s", short));
+    let file = write(work.path(), "unenforced", &scenario("node-unenforced", &bootstrap, &kubeconfig, "22s", short));
     let run_dir = work.path().join("unenforced-run");
     let (out, seen) = watch_partition(&admin, &bootstrap, victim, &victim_ip, true, run_file(&file, &run_dir)).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -521,7 +498,8 @@ async fn kafka_on_a_real_kubernetes_node() {
     let admin_kubeconfig = node.cp.kubeconfig(control_plane::ADMIN);
     node.start_policy_engine(&admin_kubeconfig);
 
-    // 6. A graceful stop (the pod's own grace period: Kafka's controlled shutdown) and then a
+    step("stop and roll");
+    // 5. A graceful stop (the pod's own grace period: Kafka's controlled shutdown) and then a
     //    rolling restart through the API, each pod Ready and every partition in sync before
     //    the next.
     let faults = json!([
@@ -553,7 +531,8 @@ async fn kafka_on_a_real_kubernetes_node() {
         roll["end_secs"].as_f64().unwrap() - roll["start_secs"].as_f64().unwrap()
     );
 
-    // 7. Without `delete` on pods, on the real node too: Forbidden before any load, exit 2.
+    step("forbidden");
+    // 6. Without `delete` on pods, on the real node too: Forbidden before any load, exit 2.
     bind_limited_role(&admin, control_plane::LIMITED.0).await;
     let kill_0 = json!([{"name": "kill", "at": "6s", "action": "kill", "target": {"node": 0}, "duration": "20s"}]);
     let file = write(
@@ -566,7 +545,8 @@ async fn kafka_on_a_real_kubernetes_node() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("the verb `delete` on `pods`"), "{}", text(&out));
 
-    // 8. aftershock SIGKILLed during a partition: the policy stays until `heal --kubernetes`.
+    step("stuck and heal");
+    // 7. aftershock SIGKILLed during a partition: the policy stays until `heal --kubernetes`.
     let long = json!([{"name": "stuck", "at": "3s", "action": "partition", "target": {"node": 1}, "duration": "120s"}]);
     let file = write(work.path(), "stuck", &scenario("node-stuck", &bootstrap, &kubeconfig, "150s", long));
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_aftershock"))
@@ -609,8 +589,12 @@ async fn kafka_on_a_real_kubernetes_node() {
     }
     wait_brokers(&bootstrap, 3, Duration::from_secs(120)).await;
 
-    // 9. aftershock in the cluster: the shipped manifests as shipped, but for the image.
+    step("in-cluster job");
+    // 8. aftershock in the cluster: the shipped manifests as shipped, but for the image. Its
+    //    scenario kills the pod leading aftershock/0 under load: the StatefulSet controller
+    //    recreates it, the kubelet starts it, the readiness probe makes it Ready.
     run_shipped_job(&mut node, &admin, &reports_volume).await;
+    wait_brokers(&bootstrap, 3, Duration::from_secs(120)).await;
 
     node.stop();
     // Nothing left behind: the host's settings, chains and links are as before.
@@ -635,6 +619,8 @@ async fn pod_uids(pods: &Api<Pod>) -> Vec<Option<String>> {
 /// ConfigMap that k8s/kustomization.yaml generates from k8s/scenario.json, the image set to the
 /// locally built one; waits for the Job and reads its report from the volume.
 async fn run_shipped_job(node: &mut KubeNode, admin: &Client, reports_volume: &Path) {
+    let pods: Api<Pod> = Api::namespaced(admin.clone(), NS);
+    let uids = pod_uids(&pods).await;
     let scenario = manifest("k8s/scenario.json");
     let config_map = json!({"apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "aftershock-scenario"}, "data": {"scenario.json": scenario}});
@@ -670,8 +656,21 @@ async fn run_shipped_job(node: &mut KubeNode, admin: &Client, reports_volume: &P
     );
     common::validate_against_schema(&report_path);
     let r: Value = serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).unwrap();
-    println!("in-cluster Job fault record: {:#}", r["faults"][0]);
+    let f = &r["faults"][0];
+    println!("in-cluster Job fault record: {f:#}");
+    let victim = f["target"]["nodes"][0].as_i64().unwrap() as i32;
+    assert_eq!(f["target"]["pods"], json!([pod_name(victim)]), "{f:#}");
+    let new_uid = pod_uid(&pods, &pod_name(victim)).await;
+    assert!(new_uid.is_some() && new_uid != uids[victim as usize], "the StatefulSet recreated the pod: {new_uid:?}");
+    let ready = f["recovery"]["pod_ready_secs"].as_f64().unwrap_or_else(|| panic!("no pod_ready: {f:#}"));
+    let unavailable = f["recovery"]["unavailable_max_secs"].as_f64().unwrap_or_else(|| panic!("{f:#}"));
+    let isr = f["recovery"]["isr_recovered_secs"].as_f64().unwrap_or_else(|| panic!("{f:#}"));
+    println!(
+        "[kube-node] leader-pod kill (the in-cluster Job): pod Ready {ready:.1} s, unavailable (max) {unavailable:.2} s, ISR recovered {isr:.1} s"
+    );
+    assert!(ready > 2.0, "a recreated JVM broker is not Ready in {ready} s");
+    assert!(unavailable > 0.0, "killing a partition leader makes it unavailable for a while: {f:#}");
     assert_eq!(r["verification"]["lost"], 0, "{:#}", r["verification"]);
-    assert!(r["faults"][0]["recovery"]["pod_ready_secs"].as_f64().is_some(), "{:#}", r["faults"][0]);
+    assert!(r["verification"]["acked"].as_u64().unwrap() > 0, "{:#}", r["verification"]);
     assert!(reports_volume.join("junit.xml").is_file(), "the Job's JUnit file is on the volume");
 }

@@ -278,9 +278,13 @@ impl KubeNode {
         let mut node = KubeNode { dir, cp, images: references, procs: Vec::new(), bin, stopped: false };
         let admin_kubeconfig = node.cp.kubeconfig(ADMIN);
         node.start_containerd();
-        for (reference, archive) in images.values() {
-            node.import_image(reference, archive);
-        }
+        // One import at a time takes about 12 s per image; side by side they overlap.
+        std::thread::scope(|s| {
+            for (reference, archive) in images.values() {
+                let node = &node;
+                s.spawn(move || node.import_image(reference, archive));
+            }
+        });
         node.start_kubelet(&admin_kubeconfig);
         node.start_controllers(&admin_kubeconfig, &ca);
         node.start_network(&admin_kubeconfig);
