@@ -247,7 +247,9 @@ async fn an_unsafe_configuration_shows_the_loss_the_fault_caused() {
 }
 
 /// aftershock is SIGKILLed while a node is paused and another killed: `heal` resumes the
-/// one and restarts the other, from the ledger and the cluster state alone.
+/// one and restarts the other, from the ledger and the cluster state alone. Meanwhile, with
+/// no node able to take a write, the progress lines show the messages waiting and how long
+/// the oldest has waited.
 #[test]
 fn heal_after_sigkill_leaves_no_paused_node_and_every_node_back() {
     let _turn = TURN.blocking_lock();
@@ -266,10 +268,13 @@ fn heal_after_sigkill_leaves_no_paused_node_and_every_node_back() {
     let file = tmp.path().join("crash.json");
     std::fs::write(&file, v.to_string()).unwrap();
     let run_dir = tmp.path().join("run");
+    // Not quiet, and not on a terminal: a progress line every 5 s on stderr.
     let mut child = Command::new(env!("CARGO_BIN_EXE_aftershock"))
-        .args(["run", "--quiet", "--out"])
+        .args(["run", "--out"])
         .arg(&run_dir)
         .arg(&file)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let ledger = run_dir.join("faults.jsonl");
@@ -278,9 +283,17 @@ fn heal_after_sigkill_leaves_no_paused_node_and_every_node_back() {
         assert!(Instant::now() < deadline, "the faults never started");
         std::thread::sleep(Duration::from_millis(200));
     }
-    std::thread::sleep(Duration::from_secs(1));
+    // Two progress lines into the outage.
+    std::thread::sleep(Duration::from_secs(11));
     child.kill().unwrap(); // SIGKILL: no clean-up code runs
-    child.wait().unwrap();
+    let progress = String::from_utf8_lossy(&child.wait_with_output().unwrap().stderr).into_owned();
+    println!("{progress}");
+    let oldest = progress
+        .lines()
+        .filter_map(|l| l.split_once("(oldest ")?.1.split_once(" s)")?.0.parse::<f64>().ok())
+        .fold(0.0, f64::max);
+    assert!(oldest >= 5.0, "the oldest waiting message's age grows through the outage:\n{progress}");
+    assert!(progress.contains("acked 0/s") && progress.contains("p99 -"), "{progress}");
 
     let cluster_dir = run_dir.join("cluster");
     let state = ClusterState::load(&cluster_dir).unwrap();
