@@ -94,6 +94,31 @@ async fn leader_kill_loses_nothing_and_recovers_within_the_session_timeout() {
     assert!(ledger.contains("\"event\":\"applying\"") && ledger.contains("\"event\":\"reverted\""), "{ledger}");
 }
 
+/// A recovery check with `abort_on_fail` is decided when the fault's observation ends, not
+/// when the run does: the ISR takes far longer than 1 s to be whole again after a kill.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_recovery_check_with_abort_on_fail_stops_the_run_once_the_fault_is_observed() {
+    let _turn = TURN.lock().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut v = scenario(
+        "slow-isr",
+        "90s",
+        safe_producer(),
+        json!([{ "name": "kill-leader", "phase": "steady", "offset": "4s", "action": "kill",
+                 "target": { "leader_of": { "topic": "t", "partition": 0 } }, "duration": "4s" }]),
+    );
+    v["checks"] =
+        json!([{ "metric": "recovery.isr_recovered", "fault": "kill-leader", "max": "1s", "abort_on_fail": true }]);
+    let r = run(&v, tmp.path()).await;
+    assert_eq!(r.status, RunStatus::Aborted, "{:?}", r.abort_reason);
+    let why = r.abort_reason.clone().unwrap_or_default();
+    assert!(why.contains("abort_on_fail") && why.contains("recovery.isr_recovered"), "{why}");
+    let isr = only_fault(&r).recovery.isr_recovered_secs.expect("measured");
+    assert!(isr > 1.0, "{isr}");
+    // Stopped soon after the ISR was whole again, long before the 94 s of load.
+    assert!(r.duration_secs < 60.0, "ran {} s", r.duration_secs);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn controller_kill_elects_a_new_quorum_leader() {
     let _turn = TURN.lock().await;

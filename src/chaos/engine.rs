@@ -34,6 +34,9 @@ pub struct ChaosContext {
     pub observe_until: Instant,
     /// The run's tasks: every task the engine starts is tracked, so the run can wait for all.
     pub tracker: TaskTracker,
+    /// Gets each occurrence's outcome as soon as its observation ends, while the run goes on
+    /// (the live gate decides recovery checks with `abort_on_fail` on it).
+    pub finished: Option<tokio::sync::mpsc::UnboundedSender<FaultOutcome>>,
 }
 
 /// The time now, from tokio's clock: the same as `Instant::now()` in a run, and virtual in
@@ -55,7 +58,14 @@ pub async fn run_faults(plan: Vec<Occurrence>, ctx: Arc<ChaosContext>, stop: Sto
     for occ in plan {
         let (c, stop) = (ctx.clone(), stop.clone());
         let check_health = Some(occ.seq) == first && ctx.safety.require_healthy;
-        handles.push(ctx.tracker.spawn(async move { run_one(occ, c, stop, check_health).await }));
+        handles.push(ctx.tracker.spawn(async move {
+            let o = run_one(occ, c.clone(), stop, check_health).await;
+            if let Some(tx) = &c.finished {
+                // NB: a closed receiver means the run is winding down; the outcome is returned anyway.
+                let _ = tx.send(o.clone());
+            }
+            o
+        }));
     }
     let mut out = Vec::new();
     for h in handles {
@@ -465,6 +475,7 @@ mod tests {
             safety: Safety { abort_on_errors: None, require_healthy },
             observe_until: start + Duration::from_secs(60),
             tracker: TaskTracker::new(),
+            finished: None,
         });
         Setup { ctx, events, dir }
     }

@@ -17,6 +17,13 @@ const P99_STREAK: usize = 3;
 /// Throughput counts as recovered at this share of the baseline ack rate.
 const THROUGHPUT_SHARE: f64 = 0.9;
 
+/// The record of one occurrence as far as the engine alone knows it, while the run goes on:
+/// the figures it observed (ISR recovered, node registered, new controller, pod Ready); those
+/// timed from the producers' acks and the time series stay `None` until the run ends.
+pub fn record_so_far(o: &FaultOutcome) -> FaultRecord {
+    record(o, &FaultAcks::new(), &HashMap::new(), &[], &[], &[])
+}
+
 /// Builds the report's record of one fault occurrence.
 ///
 /// `partitions` lists every (topic index, partition) the producers write to, by the

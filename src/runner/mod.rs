@@ -196,7 +196,8 @@ impl Run<'_> {
         // Faults run beside the load, on their own schedule.
         let marks = Arc::new(FaultMarks::default());
         let chaos_stop = self.stop.child();
-        let chaos = backend.map(|b| self.start_faults(b, &base, times, &marks, &chaos_stop));
+        let (finished_tx, finished_rx) = tokio::sync::mpsc::unbounded_channel();
+        let chaos = backend.map(|b| self.start_faults(b, &base, times, &marks, &chaos_stop, finished_tx));
         let producers = workers::start_producers(
             self.scenario,
             &self.plan.producers,
@@ -219,7 +220,7 @@ impl Run<'_> {
         // Measurement, progress and the live stop rules run beside the load until every
         // worker has flushed.
         let monitor = monitor::Monitor::new(self.scenario, specs, self.progress, self.stop.clone());
-        let measurements = self.tracker.spawn(monitor.run(aggregator, rx, clock));
+        let measurements = self.tracker.spawn(monitor.run(aggregator, rx, finished_rx, clock));
 
         // Producers end at the end of the last phase (or on cancel) and drain their deliveries.
         let (producer_outcomes, mut failures) = workers::join(producers).await;
@@ -250,6 +251,7 @@ impl Run<'_> {
         times: Times,
         marks: &Arc<FaultMarks>,
         stop: &Stop,
+        finished: tokio::sync::mpsc::UnboundedSender<FaultOutcome>,
     ) -> JoinHandle<Vec<FaultOutcome>> {
         // `heal --all` must find this run's ledger if aftershock dies mid-fault.
         crate::cluster::registry::remember(self.run_dir);
@@ -264,6 +266,7 @@ impl Run<'_> {
             safety: self.scenario.safety.clone(),
             observe_until: times.stop_at + self.scenario.drain,
             tracker: self.tracker.clone(),
+            finished: Some(finished),
         });
         self.tracker.spawn(run_faults(self.plan.faults.clone(), ctx, stop.clone()))
     }

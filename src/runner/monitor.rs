@@ -4,7 +4,11 @@
 
 use std::time::{Duration, Instant};
 
+use tokio::sync::mpsc::UnboundedReceiver;
+
 use super::progress::{Progress, ProgressView};
+use crate::chaos::outcome::FaultOutcome;
+use crate::chaos::recovery;
 use crate::gate::LiveGate;
 use crate::measure::{Aggregator, Measurements, PhaseSpec, ProcessSample, RunClock, SnapshotReceiver};
 use crate::scenario::Scenario;
@@ -39,11 +43,27 @@ impl Monitor {
     }
 
     /// Runs until every worker has dropped its sender; returns what the aggregator measured.
-    pub async fn run(mut self, mut agg: Aggregator, mut rx: SnapshotReceiver, clock: RunClock) -> Measurements {
+    /// `faults` brings each fault's outcome as its observation ends.
+    pub async fn run(
+        mut self,
+        mut agg: Aggregator,
+        mut rx: SnapshotReceiver,
+        mut faults: UnboundedReceiver<FaultOutcome>,
+        clock: RunClock,
+    ) -> Measurements {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut faults_open = true;
         loop {
             tokio::select! {
+                o = faults.recv(), if faults_open => match o {
+                    Some(o) => {
+                        if let Some(gate) = &mut self.live_gate {
+                            gate.observe_fault(&recovery::record_so_far(&o));
+                        }
+                    }
+                    None => faults_open = false,
+                },
                 s = rx.recv() => match s {
                     Some(s) => {
                         if let Some(gate) = &mut self.live_gate {

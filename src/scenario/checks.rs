@@ -334,6 +334,24 @@ pub(crate) fn validate(
         );
         return None;
     }
+    if abort_on_fail
+        && let Metric::Recovery(figure) = metric
+        && !figure.known_during_the_run()
+    {
+        let live: Vec<String> = RecoveryFigure::ALL
+            .into_iter()
+            .filter(|f| f.known_during_the_run())
+            .map(|f| format!("`{}`", Metric::Recovery(f)))
+            .collect();
+        err(
+            at.key("abort_on_fail"),
+            format!(
+                "`{metric}` is computed from the producers' acks when the run ends, so it cannot stop the run early; the recovery checks that can are {}",
+                live.join(", ")
+            ),
+        );
+        return None;
+    }
     Some(Check { metric, scope: scope?, min, max, abort_on_fail })
 }
 
@@ -528,6 +546,13 @@ mod tests {
                 "checks[0].abort_on_fail: `lost` is only known after the run has drained and been verified, so it cannot stop the run early"
             ]
         );
+        assert_eq!(
+            e(json!({"metric": "recovery.unavailable.max", "max": "5s", "abort_on_fail": true})),
+            [
+                "checks[0].abort_on_fail: `recovery.unavailable.max` is computed from the producers' acks when the run ends, so it cannot stop the run early; the recovery checks that can are `recovery.isr_recovered`, `recovery.node_registered`, `recovery.new_controller`, `recovery.pod_ready`"
+            ]
+        );
+        assert!(one(json!({"metric": "recovery.isr_recovered", "max": "5s", "abort_on_fail": true})).is_ok());
         assert_eq!(
             e(json!({"metric": "e2e.p99"})),
             ["checks[0]: a check needs a bound: `max` or `min` (or both), as a duration like \"50ms\" or \"1.5s\""]

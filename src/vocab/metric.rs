@@ -179,6 +179,19 @@ impl RecoveryFigure {
         r.recovery_value(self).filter(|v| v.is_finite())
     }
 
+    /// True for the figures the chaos engine observes itself, known as soon as the fault's
+    /// observation ends; the others are computed from the producers' acks and the time series
+    /// when the run ends, too late to stop it.
+    pub fn known_during_the_run(self) -> bool {
+        matches!(
+            self,
+            RecoveryFigure::IsrRecovered
+                | RecoveryFigure::NodeRegistered
+                | RecoveryFigure::NewController
+                | RecoveryFigure::PodReady
+        )
+    }
+
     /// The figure whose key (after `recovery.`) is `key`.
     pub fn from_key(key: &str) -> Option<RecoveryFigure> {
         RecoveryFigure::ALL.into_iter().find(|f| f.key() == key)
