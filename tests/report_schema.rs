@@ -120,6 +120,7 @@ fn build_report(outcome: RunOutcome) -> Report {
             sec,
             rss_bytes: (40 + sec) << 20,
             cpu_secs: 0.25 * sec as f64,
+            host_busy_secs: Some(1.5 * sec as f64),
         });
     }
     let m = agg.finish_at(Duration::from_millis(9_250));

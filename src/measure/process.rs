@@ -13,6 +13,11 @@ pub struct ProcessSample {
     pub rss_bytes: u64,
     /// User plus system CPU time used by the whole process so far, seconds.
     pub cpu_secs: f64,
+    /// CPU time every process on the host has used so far (all CPUs, `/proc/stat`), seconds:
+    /// with `cpu_secs`, it tells the generator falling behind from the host's CPU being taken
+    /// by others (a local cluster's JVMs, say). Absent in older reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_busy_secs: Option<f64>,
 }
 
 impl ProcessSample {
@@ -20,8 +25,23 @@ impl ProcessSample {
     pub fn of_self(sec: u64) -> Option<ProcessSample> {
         let status = std::fs::read_to_string("/proc/self/status").ok()?;
         let rss_bytes = vm_rss_bytes(&status)?;
-        Some(ProcessSample { sec, rss_bytes, cpu_secs: cpu_secs_of_self().unwrap_or(0.0) })
+        let host_busy_secs = std::fs::read_to_string("/proc/stat").ok().and_then(|s| host_busy_secs(&s));
+        Some(ProcessSample { sec, rss_bytes, cpu_secs: cpu_secs_of_self().unwrap_or(0.0), host_busy_secs })
     }
+}
+
+/// Busy CPU seconds of the whole host from `/proc/stat`'s `cpu` line: user, nice, system, irq,
+/// softirq and steal (not idle or iowait), in clock ticks of `CLK_TCK`.
+pub fn host_busy_secs(stat: &str) -> Option<f64> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let ticks: Vec<u64> = line.split_whitespace().skip(1).map_while(|v| v.parse().ok()).collect();
+    let at = |i: usize| ticks.get(i).copied().unwrap_or(0);
+    if ticks.len() < 4 {
+        return None;
+    }
+    let busy = at(0) + at(1) + at(2) + at(5) + at(6) + at(7);
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok().flatten().filter(|h| *h > 0).unwrap_or(100);
+    Some(busy as f64 / hz as f64)
 }
 
 /// User plus system CPU seconds of this process (every thread, librdkafka's included).
@@ -128,7 +148,9 @@ mod tests {
     const MIB: u64 = 1024 * 1024;
 
     fn series(f: impl Fn(u64) -> u64, secs: u64) -> Vec<ProcessSample> {
-        (0..secs).map(|sec| ProcessSample { sec, rss_bytes: f(sec), cpu_secs: sec as f64 }).collect()
+        (0..secs)
+            .map(|sec| ProcessSample { sec, rss_bytes: f(sec), cpu_secs: sec as f64, host_busy_secs: None })
+            .collect()
     }
 
     fn limits() -> MemoryLimits {

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use crate::gate::{CheckResult, Status};
-use crate::report::{FaultRecord, PhaseLatency, PhaseStats, RecoveryFigure, Report, RunStatus};
+use crate::report::{FaultRecord, LimitCause, PhaseLatency, PhaseStats, RecoveryFigure, Report, RunStatus};
 use crate::vocab::format::{count, latency_us, percent, rate, secs};
 
 /// A piece of the summary. Text may use `` `code` `` and `**bold**`, nothing else.
@@ -50,8 +50,12 @@ pub fn document(report: &Report, checks: &ChecksOutcome, plots: &[PlotRef]) -> V
     }
     doc.push(Block::Para(environment_line(report)));
     if report.generator.limited {
+        let what = match report.generator.cause {
+            Some(LimitCause::HostCpu) => "other processes took the host's CPU and delayed the sends, not the cluster",
+            _ => "the load generator, not the cluster, limited this run",
+        };
         doc.push(Block::Para(format!(
-            "**Warning**: the load generator, not the cluster, limited this run: {}",
+            "**Warning**: {what}: {}",
             report.generator.reason.as_deref().unwrap_or("see generator in report.json")
         )));
     }

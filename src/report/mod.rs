@@ -358,8 +358,22 @@ pub struct GeneratorCheck {
     pub limited: bool,
     /// Which phases failed the rule and how; `None` when not limited.
     pub reason: Option<String>,
+    /// Why the sends were late, when limited and the CPU use was sampled (absent in older
+    /// reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<LimitCause>,
     /// Largest send gap in the measured phases.
     pub max_send_gap_us: u64,
+}
+
+/// Why a generator-limited run's sends were late ([`generator`]'s rule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitCause {
+    /// aftershock itself fell behind its schedule.
+    Generator,
+    /// Other processes on the host took its CPU (a local cluster's JVMs, say).
+    HostCpu,
 }
 
 /// What the builder needs besides the measurements.
@@ -443,9 +457,9 @@ impl Report {
             ended_at: rfc3339(meta.ended_at),
             duration_secs: secs(m.elapsed),
             scenario: meta.scenario,
+            generator: generator::assess(&phases, &m.process, meta.environment.cpus),
             environment: meta.environment,
             units: Units::default(),
-            generator: generator::assess(&phases),
             phases,
             totals,
             timeseries,

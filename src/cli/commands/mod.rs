@@ -14,6 +14,7 @@ use anyhow::Context as _;
 
 use super::{CapacityArgs, ClusterCommand, HealArgs, Outcome, RunArgs};
 use crate::cluster::{self, LocalCluster, UpOptions};
+use crate::report::LimitCause;
 use crate::scenario::ClusterTarget;
 use crate::smoke::{self, SmokeOptions, TopicSpec};
 
@@ -206,7 +207,11 @@ fn print_run_summary(r: &crate::runner::RunResult) {
         v.sent, v.acked, v.failed, v.consumed, v.lost, v.duplicates, v.reordered, v.unexpected
     );
     if rep.generator.limited {
-        eprintln!("  warning: the run was generator-limited: {}", rep.generator.reason.as_deref().unwrap_or(""));
+        let what = match rep.generator.cause {
+            Some(LimitCause::HostCpu) => "the sends were late because other processes took the host's CPU",
+            _ => "the run was generator-limited",
+        };
+        eprintln!("  warning: {what}: {}", rep.generator.reason.as_deref().unwrap_or(""));
     }
 }
 
