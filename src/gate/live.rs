@@ -291,7 +291,7 @@ mod tests {
         assert!(g.poll(4.0).unwrap().contains("errors in the measured phases was 6, above the max 5"));
 
         let c =
-            check(json!({"metric": "recovery.unavailable.max", "fault": "kill", "max": "10s", "abort_on_fail": true}));
+            check(json!({"metric": "recovery.isr_recovered", "fault": "kill", "max": "10s", "abort_on_fail": true}));
         let mut g = LiveGate::new(&[c], phases()).unwrap();
         let mut f = FaultRecord {
             id: "kill".into(),
@@ -304,8 +304,8 @@ mod tests {
         };
         g.observe_fault(&f);
         assert_eq!(g.poll(9.0), None, "a missing figure never aborts");
-        f.recovery.unavailable_max_secs = Some(12.0);
+        f.recovery.isr_recovered_secs = Some(12.0);
         g.observe_fault(&f);
-        assert!(g.poll(9.5).unwrap().contains("recovery.unavailable.max in fault kill was 12.0 s"));
+        assert!(g.poll(9.5).unwrap().contains("recovery.isr_recovered in fault kill was 12.0 s"));
     }
 }
