@@ -85,6 +85,32 @@ const EXPECTED: &[(&str, &[Line])] = &[
     ),
     ("duplicate-key.json", &[("5:60: producers[0].rate:", &["duplicate key"])]),
     (
+        "fault-never-fires.json",
+        &[
+            (
+                "13:56: faults[0].offset:",
+                &[
+                    "the fault would start at 505s, after its phase `steady` ends at 25s",
+                    "an offset shorter than the phase (20s)",
+                ],
+            ),
+            (
+                "14:39: faults[1].at:",
+                &["the fault would start at 30s, after the load stops at 25s", "expected a time before 25s"],
+            ),
+            (
+                "15:67: faults[2].times:",
+                &["occurrence 4 of 4 would start at 29s, after the load stops at 25s", "expected times at most 3"],
+            ),
+            // Warnings come out among the errors, so that one pass fixes the file.
+            (
+                "16:91: warning: faults[3].duration:",
+                &["would end at 80s", "undoes the fault when the drain ends", "about 30s"],
+            ),
+            ("17:56: faults[4].action:", &["unknown action `explode`"]),
+        ],
+    ),
+    (
         "duplicate-names.json",
         &[
             ("4:58: topics[1].name:", &["duplicate topic name \"t\"", "topics[0]"]),
@@ -299,4 +325,33 @@ fn every_invalid_fixture_is_refused_by_load() {
         let e = aftershock::scenario::load(&path).expect_err(&path.display().to_string());
         assert!(!e.is_empty());
     }
+}
+
+#[test]
+fn a_fault_window_that_outlasts_the_load_is_a_located_warning_and_still_ok() {
+    let path = "tests/fixtures/scenarios/warning/fault-outlasts-load.json";
+    let (code, stdout, stderr) = validate(&[path]);
+    assert_eq!(code, 0, "warnings leave the exit code at 0; stderr:\n{stderr}");
+    assert_eq!(stdout, format!("{path}: ok\n"));
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "one line per warning, got:\n{stderr}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "{path}:13:119: warning: faults[0].duration: the fault window ends at 27s, 2s after the load stops at 25s"
+        )),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[0].ends_with("is undone when its window ends"), "{}", lines[0]);
+    assert!(
+        lines[1].starts_with(&format!("{path}:14:97: warning: faults[1].duration: the fault window would end at 80s, after the load stops at 25s and the drain (5s)")),
+        "{}",
+        lines[1]
+    );
+    assert!(lines[1].contains("undoes the fault when the drain ends"), "{}", lines[1]);
+    assert!(lines[1].contains("(about 30s), so the fault is on for about 10s of its 1m"), "{}", lines[1]);
+    // The library hands the same warnings to `run` and `capacity`, which print them too.
+    let s = aftershock::scenario::load(Path::new(env!("CARGO_MANIFEST_DIR")).join(path).as_path()).unwrap();
+    assert_eq!(s.warnings.len(), 2);
+    assert!(s.warnings.iter().all(|w| w.severity == aftershock::scenario::Severity::Warning));
 }

@@ -55,13 +55,28 @@ pub fn dry_run(s: &Scenario, plan: &RunPlan) -> String {
             FaultAction::Restart => "rolling restart of every node".to_string(),
             a => format!("{} {}", a.name(), o.spec.target.describe()),
         };
+        let (load_end, window_end) = (plan.load_duration(), o.start.saturating_add(o.spec.duration));
+        // The run gives faults `drain` after the load (and the producers' last deliveries),
+        // then undoes what is still on.
+        let cut = load_end.saturating_add(s.drain);
         let window = if o.spec.duration.is_zero() {
             String::new()
+        } else if window_end > cut {
+            format!(
+                ", undone at about {} when the drain ends (its window would end at {})",
+                fmt_offset(cut),
+                fmt_offset(window_end)
+            )
+        } else if window_end > load_end {
+            format!(", undone at {} (in the drain, after the load)", fmt_offset(window_end))
         } else {
-            format!(", undone at {}", fmt_offset(o.start + o.spec.duration))
+            format!(", undone at {}", fmt_offset(window_end))
         };
-        let restart =
-            o.spec.restart_after.map(|r| format!(", restarted at {}", fmt_offset(o.start + r))).unwrap_or_default();
+        let restart = o
+            .spec
+            .restart_after
+            .map(|r| format!(", restarted at {}", fmt_offset(o.start.saturating_add(r))))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
             "  {:>8}  fault {}{}: {what}{restart}{window}",

@@ -16,11 +16,13 @@ pub(in crate::scenario) struct Checker<'a> {
     pub(in crate::scenario) incomplete: bool,
     /// Paths where reading found a problem.
     pub(in crate::scenario) broken: &'a [JsonPath],
+    /// What the file may do but its author likely did not mean; never a reason to refuse it.
+    pub(in crate::scenario) warnings: Vec<Problem>,
 }
 
 impl<'a> Checker<'a> {
     pub(in crate::scenario) fn new(broken: &'a [JsonPath]) -> Checker<'a> {
-        Checker { problems: Vec::new(), incomplete: false, broken }
+        Checker { problems: Vec::new(), incomplete: false, broken, warnings: Vec::new() }
     }
 }
 
@@ -37,6 +39,10 @@ impl Checker<'_> {
 
     pub(in crate::scenario) fn err(&mut self, path: JsonPath, message: impl Into<String>) {
         self.problems.push(Problem::new(path, message));
+    }
+
+    pub(in crate::scenario) fn warn(&mut self, path: JsonPath, message: impl Into<String>) {
+        self.warnings.push(Problem::new(path, message));
     }
 
     /// The value, or `None` with its problem recorded at `path`.

@@ -34,23 +34,34 @@ pub use model::{
     Acks, ClusterTarget, ConfigValue, ConsumerSpec, KeyDist, KeySampler, Phase, ProducerSpec, Rate, ResolveError,
     Scenario, SizeDist, StartFrom, TopicSpec, seeded_rng,
 };
-pub use problem::{Diagnostic, Diagnostics};
+pub use problem::{Diagnostic, Diagnostics, Severity};
 
-/// Reads and validates a scenario file.
+/// Reads and validates a scenario file. Its warnings, if any, are in [`Scenario::warnings`].
 ///
 /// # Errors
-/// Every problem in the file, each with its line, column and field path; a file that cannot
-/// be read gives one problem at 1:1.
+/// Every problem in the file, each with its line, column and field path, and the file's
+/// warnings beside them; a file that cannot be read gives one problem at 1:1.
 pub fn load(path: &Path) -> Result<Scenario, Diagnostics> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        let message = match e.kind() {
-            std::io::ErrorKind::InvalidData => "the file is not UTF-8 text".to_string(),
-            _ => format!("cannot read the file: {e}"),
-        };
-        Diagnostics(vec![Diagnostic { file: file.clone(), line: 1, column: 1, path: "$".into(), message }])
+    let text = read_text(path).map_err(|message| {
+        Diagnostics(vec![Diagnostic {
+            file: file.clone(),
+            line: 1,
+            column: 1,
+            path: "$".into(),
+            message,
+            severity: Severity::Error,
+        }])
     })?;
     parse(&text, &file, Some(path.to_path_buf()))
+}
+
+/// The file's text, or why it cannot be read.
+fn read_text(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidData => "the file is not UTF-8 text".to_string(),
+        _ => format!("cannot read the file: {e}"),
+    })
 }
 
 /// Validates a scenario given as text; `file` names it in diagnostics.
@@ -74,6 +85,7 @@ fn parse(text: &str, file: &str, source: Option<PathBuf>) -> Result<Scenario, Di
                 column: e.column().max(1),
                 path: "$".into(),
                 message: format!("invalid JSON: {msg}"),
+                severity: Severity::Error,
             }]));
         }
     };
@@ -91,41 +103,55 @@ fn parse(text: &str, file: &str, source: Option<PathBuf>) -> Result<Scenario, Di
     let raw = file::read_scenario(&doc, &mut problems);
     let broken: Vec<JsonPath> =
         problems.iter().flat_map(|p| std::iter::once(p.path.clone()).chain(p.meant.clone())).collect();
-    match validate::validate(&raw, &broken, source, doc) {
-        Ok(scenario) if problems.is_empty() => return Ok(scenario),
+    let locate = |p: Problem, severity: Severity| {
+        let pos = index.locate(&p.path, p.on_key);
+        Diagnostic {
+            file: file.to_string(),
+            line: pos.line,
+            column: pos.column,
+            path: p.path.to_string(),
+            // One line per problem, whatever a message quotes.
+            message: p.message.replace(['\n', '\r'], " "),
+            severity,
+        }
+    };
+    let (validated, warnings) = validate::validate(&raw, &broken, source, doc);
+    let warnings = warnings.into_iter().map(|p| locate(p, Severity::Warning));
+    match validated {
+        Ok(mut scenario) if problems.is_empty() => {
+            scenario.warnings = in_file_order(warnings.collect());
+            return Ok(scenario);
+        }
         Ok(_) => {}
         Err(more) => {
             // A problem inside a node that could not be read is a consequence of that one.
             problems.extend(more.into_iter().filter(|p| !broken.iter().any(|b| p.path.starts_with(b))));
         }
     }
-    let mut diags: Vec<Diagnostic> = problems
-        .into_iter()
-        .map(|p| {
-            let pos = index.locate(&p.path, p.on_key);
+    // The warnings go out with the errors, so that one pass over the file fixes everything.
+    let mut diags = in_file_order(problems.into_iter().map(|p| locate(p, Severity::Error)).chain(warnings).collect());
+    if !diags.iter().any(|d| d.severity == Severity::Error) {
+        // Only reachable if validation refused without saying why; never report "ok" then.
+        diags.insert(
+            0,
             Diagnostic {
                 file: file.to_string(),
-                line: pos.line,
-                column: pos.column,
-                path: p.path.to_string(),
-                // One line per problem, whatever a message quotes.
-                message: p.message.replace(['\n', '\r'], " "),
-            }
-        })
-        .collect();
-    diags.sort_by_key(|d| (d.line, d.column));
-    diags.dedup();
-    if diags.is_empty() {
-        // Only reachable if validation refused without saying why; never report "ok" then.
-        diags.push(Diagnostic {
-            file: file.to_string(),
-            line: 1,
-            column: 1,
-            path: "$".into(),
-            message: "internal error: the scenario was refused without a reason".into(),
-        });
+                line: 1,
+                column: 1,
+                path: "$".into(),
+                message: "internal error: the scenario was refused without a reason".into(),
+                severity: Severity::Error,
+            },
+        );
     }
     Err(Diagnostics(diags))
+}
+
+/// By position; at one position errors come first, as they were pushed first.
+fn in_file_order(mut diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    diags.sort_by_key(|d| (d.line, d.column));
+    diags.dedup();
+    diags
 }
 
 #[cfg(test)]

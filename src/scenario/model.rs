@@ -49,6 +49,9 @@ pub struct Scenario {
     /// The file as parsed, for the report. Secrets in it are only references
     /// (`{"env": ...}`, `{"file": ...}`), so it is safe to write out.
     pub raw: serde_json::Value,
+    /// What the file does but likely does not mean (a fault window that outlasts the load),
+    /// located like errors, in file order; the commands that load a file print them.
+    pub warnings: Vec<super::problem::Diagnostic>,
 }
 
 impl Scenario {

@@ -1,11 +1,22 @@
-//! The diagnostics of a scenario file: [`Diagnostic`] as users see it, and [`Problem`], one
-//! before it has a line and column. A leaf of `scenario` (it only needs paths), so that every
+//! The diagnostics of a scenario file: [`Diagnostic`] as users see it (an error, or a warning
+//! that does not stop the file from being used), and [`Problem`], one before it has a line and
+//! column. A leaf of `scenario` (it only needs paths), so that every
 //! step of reading and validating can report problems without importing the module that
 //! drives them.
 
 use std::fmt;
 
 use super::position::JsonPath;
+
+/// How much a diagnostic matters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// The file is refused (exit 2).
+    #[default]
+    Error,
+    /// The file is accepted, but does something its author likely did not mean.
+    Warning,
+}
 
 /// One problem in a scenario file, located by line, column and field path.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -20,16 +31,23 @@ pub struct Diagnostic {
     pub path: String,
     /// What is wrong and what was expected.
     pub message: String,
+    pub severity: Severity,
 }
 
 impl fmt::Display for Diagnostic {
-    /// `FILE:LINE:COL: PATH: MESSAGE`, the form editors and CI logs recognise.
+    /// `FILE:LINE:COL: PATH: MESSAGE`, the form editors and CI logs recognise; a warning has
+    /// `warning: ` before the path, as compilers write it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}: {}", self.file, self.line, self.column, self.path, self.message)
+        let severity = match self.severity {
+            Severity::Error => "",
+            Severity::Warning => "warning: ",
+        };
+        write!(f, "{}:{}:{}: {severity}{}: {}", self.file, self.line, self.column, self.path, self.message)
     }
 }
 
-/// Every problem found in one scenario file, in file order; never empty when returned as an error.
+/// Every problem found in one scenario file, in file order; when returned as an error, it holds
+/// at least one [`Severity::Error`] (and the file's warnings beside them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostics(pub Vec<Diagnostic>);
 
@@ -39,7 +57,12 @@ impl Diagnostics {
         self.0.iter()
     }
 
-    /// Number of problems.
+    /// The errors only, without the warnings.
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.0.iter().filter(|d| d.severity == Severity::Error)
+    }
+
+    /// Number of problems, warnings included.
     pub fn len(&self) -> usize {
         self.0.len()
     }

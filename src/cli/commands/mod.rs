@@ -19,13 +19,17 @@ use crate::scenario::ClusterTarget;
 use crate::smoke::{self, SmokeOptions, TopicSpec};
 
 /// `aftershock validate FILE...`: checks each file without touching a cluster; prints
-/// `FILE: ok` on stdout for each valid file and every problem of the others on stderr.
-/// Returns [`Outcome::BadConfig`] when any file is invalid.
+/// `FILE: ok` on stdout for each valid file (after its warnings, on stderr) and every problem
+/// of the others on stderr. Returns [`Outcome::BadConfig`] when any file is invalid; warnings
+/// alone leave it [`Outcome::Ok`].
 pub(super) fn validate(files: &[PathBuf]) -> Outcome {
     let mut outcome = Outcome::Ok;
     for f in files {
         match crate::scenario::load(f) {
-            Ok(_) => println!("{}: ok", f.display()),
+            Ok(s) => {
+                print_warnings(&s);
+                println!("{}: ok", f.display());
+            }
             Err(diags) => {
                 for d in diags.iter() {
                     eprintln!("{d}");
@@ -35,6 +39,13 @@ pub(super) fn validate(files: &[PathBuf]) -> Outcome {
         }
     }
     outcome
+}
+
+/// A loaded file's warnings on stderr, one line each, located like errors.
+fn print_warnings(s: &crate::scenario::Scenario) {
+    for w in &s.warnings {
+        eprintln!("{w}");
+    }
 }
 
 pub(super) async fn heal_kube(a: HealArgs) -> anyhow::Result<Outcome> {
@@ -86,10 +97,11 @@ pub(super) async fn run(a: RunArgs) -> anyhow::Result<Outcome> {
     let scenario = match crate::scenario::load(&a.scenario) {
         Ok(s) => s,
         Err(diagnostics) => {
-            eprint!("{diagnostics}");
+            eprintln!("{diagnostics}");
             return Ok(Outcome::BadConfig);
         }
     };
+    print_warnings(&scenario);
     if a.dry_run {
         let plan =
             crate::plan::RunPlan::new(&scenario, crate::plan::ProducerIds::new(0)).map_err(crate::Error::from)?;
@@ -132,6 +144,7 @@ pub(super) async fn capacity(a: CapacityArgs) -> anyhow::Result<Outcome> {
             return Ok(Outcome::BadConfig);
         }
     };
+    print_warnings(&scenario);
     let opts = crate::capacity::CapacityOptions {
         out: a.out,
         reports_root: PathBuf::from("reports"),

@@ -1,5 +1,6 @@
-//! `faults`: when each fault starts, what it does to which node, its window and repeats, and
-//! whether the cluster's fault backend (local processes or Kubernetes pods) can inject it.
+//! `faults`: when each fault starts, what it does to which node, its window and repeats,
+//! whether the cluster's fault backend (local processes or Kubernetes pods) can inject it, and
+//! whether it fires while the load runs.
 
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use serde_json::Value;
 use crate::scenario::checker::{Checker, entries, fmt_duration};
 use crate::scenario::fault::{Direction, FaultAction, FaultSpec, FaultStart, Peers, TargetSpec};
 use crate::scenario::file::RawFault;
-use crate::scenario::model::ClusterTarget;
+use crate::scenario::model::{ClusterTarget, Phase};
 use crate::scenario::position::JsonPath;
 
 impl Checker<'_> {
@@ -365,5 +366,307 @@ impl Checker<'_> {
             ),
             _ => {}
         }
+    }
+
+    /// Each fault against the run's timeline: it must start inside its phase (with `phase`) or
+    /// before the load stops (with `at`), and every repeat before the load stops, or it never
+    /// fires under load (one due after the load stops fires, if at all, in the drain, when
+    /// nothing is produced). A window that outlasts the load is allowed, with a warning
+    /// that says when the run undoes it.
+    pub(super) fn fault_timing(
+        &mut self,
+        raw: &[Option<RawFault>],
+        faults: &[Option<FaultSpec>],
+        phases: &[Option<Phase>],
+        drain: Option<Duration>,
+        at: &JsonPath,
+    ) {
+        // Only a whole timeline can be checked; a bad phase or drain has its own problem.
+        let (Some(phases), Some(drain)) = (phases.iter().map(Option::as_ref).collect::<Option<Vec<&Phase>>>(), drain)
+        else {
+            return;
+        };
+        let mut laid = Vec::new();
+        let mut end = 0u128;
+        for p in &phases {
+            laid.push((p.name.as_str(), end, p.duration));
+            end += p.duration.as_nanos();
+        }
+        let Some(last) = phases.last() else { return };
+        let tl = Timeline { phases: laid, end, last: &last.name, drain };
+        for (i, (f, r)) in faults.iter().zip(raw).enumerate() {
+            if let (Some(f), Some(r)) = (f, r) {
+                self.fault_fires(f, r, &at.index(i), &tl);
+            }
+        }
+    }
+
+    /// One fault against the timeline; times in nanoseconds from the start of the load, in
+    /// u128 so that no file can overflow them.
+    fn fault_fires(&mut self, f: &FaultSpec, r: &RawFault, at: &JsonPath, tl: &Timeline) {
+        let first = match &f.start {
+            FaultStart::At(d) => {
+                let start = d.as_nanos();
+                if start >= tl.end {
+                    self.err(
+                        at.key("at"),
+                        format!(
+                            "the fault would start at {}, {} the load stops at {} (the end of the last phase, `{}`): it would never fire under load; expected a time before {}",
+                            offset(start),
+                            past(start, tl.end),
+                            offset(tl.end),
+                            tl.last,
+                            offset(tl.end)
+                        ),
+                    );
+                    return;
+                }
+                start
+            }
+            FaultStart::Phase { phase, offset: o } => {
+                // An unknown phase has its own problem.
+                let Some(&(_, begin, length)) = tl.phases.iter().find(|(n, ..)| n == phase) else { return };
+                let (start, end) = (begin + o.as_nanos(), begin + length.as_nanos());
+                if start >= end {
+                    self.err(
+                        at.key(if r.offset.is_some() { "offset" } else { "phase" }),
+                        format!(
+                            "the fault would start at {}, {} its phase `{phase}` ends at {} (times from the start of the load): expected an offset shorter than the phase ({})",
+                            offset(start),
+                            past(start, end),
+                            offset(end),
+                            fmt_duration(length)
+                        ),
+                    );
+                    return;
+                }
+                start
+            }
+        };
+        let every_d = f.every.unwrap_or_default();
+        let every = every_d.as_nanos();
+        let times = f.times.max(1);
+        let last_start = first + every * u128::from(times - 1);
+        if times > 1 && every > 0 && last_start >= tl.end {
+            // How many occurrences start before the load stops (the first one does).
+            let fit = (tl.end - first).div_ceil(every);
+            let late = first + every * fit;
+            self.err(
+                at.key("times"),
+                format!(
+                    "with every {}, occurrence {} of {times} would start at {}, {} the load stops at {}: it would never fire under load; expected times at most {fit} (or a shorter `every`)",
+                    fmt_duration(every_d),
+                    fit + 1,
+                    offset(late),
+                    past(late, tl.end),
+                    offset(tl.end)
+                ),
+            );
+            return;
+        }
+        let window_end = last_start + f.duration.as_nanos();
+        if window_end > tl.end {
+            let window = if times > 1 {
+                format!("the window of its last occurrence ({times} of {times})")
+            } else {
+                "the fault window".to_string()
+            };
+            let path = if r.duration.is_some() { at.key("duration") } else { at.clone() };
+            let drain = tl.drain.as_nanos();
+            let message = if window_end <= tl.end + drain {
+                format!(
+                    "{window} ends at {}, {} after the load stops at {}: the fault stays on into the drain, after producing has stopped, and is undone when its window ends",
+                    offset(window_end),
+                    offset(window_end - tl.end),
+                    offset(tl.end)
+                )
+            } else {
+                format!(
+                    "{window} would end at {}, after the load stops at {} and the drain ({}) after it: the run does not wait for it and undoes the fault when the drain ends, `drain` after the load stops and the producers' last deliveries are in (about {}), so the fault is on for about {} of its {}",
+                    offset(window_end),
+                    offset(tl.end),
+                    fmt_duration(tl.drain),
+                    offset(tl.end + drain),
+                    offset(tl.end + drain - last_start),
+                    fmt_duration(f.duration)
+                )
+            };
+            self.warn(path, message);
+        }
+    }
+}
+
+/// The run's phases laid out from the start of the load, in nanoseconds.
+struct Timeline<'a> {
+    /// Name, start and length of each phase.
+    phases: Vec<(&'a str, u128, Duration)>,
+    /// When the load stops: the end of the last phase.
+    end: u128,
+    /// The last phase's name.
+    last: &'a str,
+    drain: Duration,
+}
+
+/// A time from the start of the load, as `run --dry-run` prints it (`505s`, `2.500s`).
+fn offset(nanos: u128) -> String {
+    if nanos.is_multiple_of(1_000_000_000) {
+        format!("{}s", nanos / 1_000_000_000)
+    } else {
+        format!("{:.3}s", nanos as f64 / 1e9)
+    }
+}
+
+/// How a start relates to an end it is not before.
+fn past(start: u128, end: u128) -> &'static str {
+    if start == end { "just as" } else { "after" }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::scenario::{Diagnostic, Severity, parse_str};
+
+    /// A local run of 25 s (warmup 5 s, steady 20 s) with a drain of 5 s and `faults`.
+    fn scenario(faults: &str) -> String {
+        format!(
+            r#"{{
+  "name": "timing",
+  "cluster": {{"local": {{"nodes": 3}}}},
+  "topics": [{{"name": "t", "partitions": 3}}],
+  "producers": [{{"name": "p", "topic": "t", "rate": 100}}],
+  "phases": [{{"name": "warmup", "duration": "5s"}}, {{"name": "steady", "duration": "20s"}}],
+  "drain": "5s",
+  "faults": [
+    {faults}
+  ]
+}}"#
+        )
+    }
+
+    fn kill(timing: &str) -> String {
+        format!(r#"{{"name": "k", {timing}, "action": "kill", "target": "random", "duration": "5s"}}"#)
+    }
+
+    fn errors(faults: &str) -> Vec<String> {
+        parse_str(&scenario(faults), "f.json").unwrap_err().iter().map(Diagnostic::to_string).collect()
+    }
+
+    fn warnings(faults: &str) -> Vec<String> {
+        let s = parse_str(&scenario(faults), "f.json").unwrap_or_else(|d| panic!("{d}"));
+        assert!(s.warnings.iter().all(|w| w.severity == Severity::Warning));
+        s.warnings.iter().map(Diagnostic::to_string).collect()
+    }
+
+    #[test]
+    fn a_fault_that_starts_after_its_phase_is_an_error_at_its_offset() {
+        assert_eq!(
+            errors(&kill(r#""phase": "steady", "offset": "500s""#)),
+            [
+                "f.json:9:48: faults[0].offset: the fault would start at 505s, after its phase `steady` ends at 25s (times from the start of the load): expected an offset shorter than the phase (20s)"
+            ]
+        );
+        // A fault due when its phase ends, or in a later phase, fires outside the phase it names.
+        let e = errors(&kill(r#""phase": "warmup", "offset": "5s""#));
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].contains("faults[0].offset: the fault would start at 5s, just as its phase `warmup` ends at 5s"));
+        assert!(
+            errors(&kill(r#""phase": "warmup", "offset": "7s""#))[0].contains("after its phase `warmup` ends at 5s")
+        );
+        assert_eq!(warnings(&kill(r#""phase": "steady", "offset": "14s""#)), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_fault_at_or_after_the_end_of_the_load_is_an_error_at_at() {
+        assert_eq!(
+            errors(&kill(r#""at": "25s""#)),
+            [
+                "f.json:9:25: faults[0].at: the fault would start at 25s, just as the load stops at 25s (the end of the last phase, `steady`): it would never fire under load; expected a time before 25s"
+            ]
+        );
+        assert!(errors(&kill(r#""at": "1h""#))[0].contains("start at 3600s, after the load stops at 25s"));
+        assert_eq!(warnings(&kill(r#""at": "20s""#)), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_repeat_after_the_end_of_the_load_is_an_error_at_times() {
+        let f = r#"{"name": "k", "at": "5s", "every": "10s", "times": 3, "action": "pause", "target": "random", "duration": "2s"}"#;
+        let e = errors(f);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].starts_with("f.json:9:56: faults[0].times: with every 10s, occurrence 3 of 3 would start at 25s, just as the load stops at 25s"), "{}", e[0]);
+        assert!(e[0].contains("expected times at most 2 (or a shorter `every`)"), "{}", e[0]);
+        assert!(parse_str(&scenario(&f.replace("\"times\": 3", "\"times\": 2")), "f.json").is_ok());
+    }
+
+    #[test]
+    fn a_window_into_the_drain_is_a_warning_that_it_ends_there() {
+        assert_eq!(
+            warnings(&kill(r#""phase": "steady", "offset": "17s""#)),
+            [
+                "f.json:9:105: warning: faults[0].duration: the fault window ends at 27s, 2s after the load stops at 25s: the fault stays on into the drain, after producing has stopped, and is undone when its window ends"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_window_past_the_drain_is_a_warning_that_the_drain_cuts_it() {
+        let w = warnings(r#"{"name": "p", "at": "20s", "action": "pause", "target": "random", "duration": "1m"}"#);
+        assert_eq!(
+            w,
+            [
+                "f.json:9:83: warning: faults[0].duration: the fault window would end at 80s, after the load stops at 25s and the drain (5s) after it: the run does not wait for it and undoes the fault when the drain ends, `drain` after the load stops and the producers' last deliveries are in (about 30s), so the fault is on for about 10s of its 1m"
+            ]
+        );
+        // The last occurrence of a repeating fault is the one that can outlast the load.
+        let w = warnings(
+            r#"{"name": "p", "at": "8s", "every": "10s", "times": 2, "action": "pause", "target": "random", "duration": "9s"}"#,
+        );
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("faults[0].duration: the window of its last occurrence (2 of 2) ends at 27s"),
+            "{}",
+            w[0]
+        );
+    }
+
+    #[test]
+    fn a_rolling_restart_without_a_window_never_outlasts_the_load() {
+        let f = r#"{"name": "r", "phase": "steady", "offset": "19s", "action": "restart"}"#;
+        assert_eq!(warnings(f), Vec::<String>::new());
+    }
+
+    #[test]
+    fn errors_and_warnings_come_out_together_in_file_order() {
+        let faults = [
+            r#"{"name": "late", "at": "20s", "action": "pause", "target": "random", "duration": "1m"}"#,
+            &kill(r#""phase": "steady", "offset": "500s""#).replace("\"k\"", "\"never\""),
+            r#"{"name": "bad", "at": "5s", "action": "explode", "target": "random", "duration": "1s"}"#,
+        ]
+        .join(",\n    ");
+        let d = parse_str(&scenario(&faults), "f.json").unwrap_err();
+        let got: Vec<(usize, Severity, &str)> = d.iter().map(|d| (d.line, d.severity, d.path.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                (9, Severity::Warning, "faults[0].duration"),
+                (10, Severity::Error, "faults[1].offset"),
+                (11, Severity::Error, "faults[2].action"),
+            ]
+        );
+        assert_eq!(d.errors().count(), 2);
+    }
+
+    #[test]
+    fn huge_times_are_problems_not_overflows() {
+        const HUGE: &str = "18446744073709551615s";
+        let e = errors(&kill(&format!(r#""phase": "steady", "offset": "{HUGE}""#)));
+        assert!(e[0].contains("faults[0].offset: the fault would start at 18446744073709551620s"), "{e:?}");
+        let f = format!(
+            r#"{{"name": "k", "at": "5s", "every": "{HUGE}", "times": 4294967295, "action": "pause", "target": "random", "duration": "1s"}}"#
+        );
+        let e = errors(&f);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].contains("faults[0].times: with every 584542046090years"), "{e:?}");
+        assert!(e[0].contains("occurrence 2 of 4294967295 would start at 18446744073709551620s"), "{e:?}");
+        let f = format!(r#"{{"name": "k", "at": "5s", "action": "pause", "target": "random", "duration": "{HUGE}"}}"#);
+        assert!(warnings(&f)[0].contains("so the fault is on for about 25s of its"), "{:?}", warnings(&f));
     }
 }

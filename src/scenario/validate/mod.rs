@@ -36,27 +36,30 @@ use crate::vocab::units::Rate;
 /// a field missing there was dropped, not left out, so it gets no default and no second report.
 /// `source` and `doc` are carried into the result unchanged.
 ///
-/// # Errors
-/// Every problem found. The list can be empty when `raw` has entries that could not be read
-/// at all: their problems were recorded while reading.
+/// Returns the scenario or every problem found, and beside either the warnings: what the file
+/// may do but likely does not mean (the caller locates and prints them; they never refuse it).
+/// The problem list can be empty when `raw` has entries that could not be read at all: their
+/// problems were recorded while reading.
 pub(crate) fn validate(
     raw: &RawScenario,
     broken: &[JsonPath],
     source: Option<PathBuf>,
     doc: Value,
-) -> Result<Scenario, Vec<Problem>> {
+) -> (Result<Scenario, Vec<Problem>>, Vec<Problem>) {
     let mut c = Checker::new(broken);
     let sections = Sections::check(&mut c, raw);
     sections.check_across(&mut c, raw);
+    let warnings = std::mem::take(&mut c.warnings);
 
     // Reading problems mean some values were dropped: no scenario, even if nothing else is wrong.
     if !c.problems.is_empty() || c.incomplete || !c.broken.is_empty() {
-        return Err(c.problems);
+        return (Err(c.problems), warnings);
     }
     // Every `None` in the sections comes with a recorded problem; this only guards against a slip.
-    sections.into_scenario(raw, source, doc).ok_or_else(|| {
+    let scenario = sections.into_scenario(raw, source, doc).ok_or_else(|| {
         vec![Problem::new(JsonPath::root(), "internal error: incomplete scenario without a reported problem")]
-    })
+    });
+    (scenario, warnings)
 }
 
 /// Every section as validated; `None` where the section, an entry or a field had a problem.
@@ -112,8 +115,8 @@ impl Sections {
     }
 
     /// What spans sections: unique names, at least one client, a measured phase, declared
-    /// topics, ramps within the run, numeric rates for a capacity search, and enough replicas
-    /// for acks=all.
+    /// topics, ramps within the run, numeric rates for a capacity search, faults that fire
+    /// while the load runs, and enough replicas for acks=all.
     fn check_across(&self, c: &mut Checker, raw: &RawScenario) {
         let root = JsonPath::root();
         let (topics_at, producers_at, consumers_at, phases_at) =
@@ -141,6 +144,7 @@ impl Sections {
         }
         c.topic_references(raw, &topics_at, &producers_at, &consumers_at);
         self.ramps_and_rates(c, raw, &producers_at);
+        c.fault_timing(&raw.faults, &self.faults, &self.phases, self.drain, &root.key("faults"));
         c.replication_for_acks_all(raw, self.cluster.as_ref(), &self.topics, &self.producers, &topics_at);
     }
 
@@ -192,6 +196,8 @@ impl Sections {
             capacity: self.capacity?,
             source,
             raw: doc,
+            // Located and filled in by the caller, which knows the file's positions.
+            warnings: Vec::new(),
         })
     }
 }
