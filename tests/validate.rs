@@ -355,3 +355,74 @@ fn a_fault_window_that_outlasts_the_load_is_a_located_warning_and_still_ok() {
     assert_eq!(s.warnings.len(), 2);
     assert!(s.warnings.iter().all(|w| w.severity == aftershock::scenario::Severity::Warning));
 }
+
+#[test]
+fn a_scenario_file_over_16_mib_is_refused_before_it_is_read() {
+    let dir = std::env::temp_dir().join(format!("aftershock-validate-size-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Sparse: 200 MB of nothing on disk, so that the test is fast and reading it whole would show.
+    let big = dir.join("big.json");
+    std::fs::File::create(&big).unwrap().set_len(200_000_000).unwrap();
+    // Exactly at the limit is still read (and then refused for what it holds).
+    let at_limit = dir.join("at-limit.json");
+    std::fs::File::create(&at_limit).unwrap().set_len(aftershock::scenario::MAX_FILE_SIZE).unwrap();
+    let (big_s, limit_s) = (big.display().to_string(), at_limit.display().to_string());
+
+    let started = std::time::Instant::now();
+    let (code, stdout, stderr) = validate(&[&big_s]);
+    assert_eq!((code, stdout.as_str()), (2, ""), "{stderr}");
+    assert_eq!(
+        stderr,
+        format!(
+            "{big_s}:1:1: $: the file is 200000000 bytes (190.7 MiB), over the limit of 16MiB for a scenario file (a scenario is a few KiB of JSON): is this the right file?\n"
+        )
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "refused from its size, not read");
+
+    let (code, _, stderr) = validate(&[&limit_s]);
+    assert_eq!(code, 2);
+    assert!(!stderr.contains("over the limit"), "{stderr}");
+    assert!(stderr.contains("invalid JSON"), "{stderr}");
+
+    // `run` refuses it the same way, before anything else.
+    let out = Command::new(env!("CARGO_BIN_EXE_aftershock"))
+        .args(["run", "--dry-run", &big_s])
+        .output()
+        .expect("run aftershock");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("over the limit of 16MiB"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_pipe_is_read_no_further_than_the_limit() {
+    use std::io::Write as _;
+    // `/dev/stdin` has no size up front: the reader stops one byte past the limit.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aftershock"))
+        .args(["validate", "/dev/stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run aftershock");
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        let block = vec![b' '; 1 << 20];
+        // 20 MiB of spaces; the writes past what is read fail once aftershock closes the pipe.
+        for _ in 0..20 {
+            if stdin.write_all(&block).is_err() {
+                break;
+            }
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with(
+            "/dev/stdin:1:1: $: the file is more than 16777216 bytes (it was read up to there), over the limit of 16MiB"
+        ),
+        "{stderr}"
+    );
+}

@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 use position::{JsonPath, PositionIndex};
 use problem::Problem;
 
+use crate::vocab::units::format_size;
 pub use crate::vocab::units::{parse_duration, parse_rate, parse_size};
 pub use model::{
     Acks, ClusterTarget, ConfigValue, ConsumerSpec, KeyDist, KeySampler, Phase, ProducerSpec, Rate, ResolveError,
@@ -36,11 +37,17 @@ pub use model::{
 };
 pub use problem::{Diagnostic, Diagnostics, Severity};
 
+/// The largest scenario file aftershock reads. A scenario is a few KiB of JSON; a file far
+/// larger is the wrong file (a log, a dump), and would otherwise be read whole into memory,
+/// then parsed into a second, larger copy.
+pub const MAX_FILE_SIZE: u64 = 16 << 20;
+
 /// Reads and validates a scenario file. Its warnings, if any, are in [`Scenario::warnings`].
 ///
 /// # Errors
 /// Every problem in the file, each with its line, column and field path, and the file's
-/// warnings beside them; a file that cannot be read gives one problem at 1:1.
+/// warnings beside them; a file that cannot be read, or is over [`MAX_FILE_SIZE`], gives one
+/// problem at 1:1.
 pub fn load(path: &Path) -> Result<Scenario, Diagnostics> {
     let file = path.display().to_string();
     let text = read_text(path).map_err(|message| {
@@ -56,12 +63,29 @@ pub fn load(path: &Path) -> Result<Scenario, Diagnostics> {
     parse(&text, &file, Some(path.to_path_buf()))
 }
 
-/// The file's text, or why it cannot be read.
+/// The file's text. Its size is checked before anything is read; a pipe (`/dev/stdin`, a
+/// process substitution) has no size up front, so every file is also read no further than one
+/// byte past the limit.
 fn read_text(path: &Path) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::InvalidData => "the file is not UTF-8 text".to_string(),
-        _ => format!("cannot read the file: {e}"),
-    })
+    use std::io::Read as _;
+    let cannot = |e: std::io::Error| format!("cannot read the file: {e}");
+    let too_large = |size: String| {
+        format!(
+            "the file is {size}, over the limit of {} for a scenario file (a scenario is a few KiB of JSON): is this the right file?",
+            format_size(MAX_FILE_SIZE)
+        )
+    };
+    let f = std::fs::File::open(path).map_err(cannot)?;
+    let len = f.metadata().map_err(cannot)?.len();
+    if len > MAX_FILE_SIZE {
+        return Err(too_large(format!("{len} bytes ({:.1} MiB)", len as f64 / (1u64 << 20) as f64)));
+    }
+    let mut bytes = Vec::new();
+    f.take(MAX_FILE_SIZE + 1).read_to_end(&mut bytes).map_err(cannot)?;
+    if bytes.len() as u64 > MAX_FILE_SIZE {
+        return Err(too_large(format!("more than {} bytes (it was read up to there)", MAX_FILE_SIZE)));
+    }
+    String::from_utf8(bytes).map_err(|_| "the file is not UTF-8 text".to_string())
 }
 
 /// Validates a scenario given as text; `file` names it in diagnostics.
