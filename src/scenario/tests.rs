@@ -657,3 +657,15 @@ fn a_running_cluster_without_dir_is_left_to_whoever_connects() {
         ClusterTarget::Running { dir: Some(std::path::PathBuf::from("/tmp/c")) }
     );
 }
+
+/// Durations past any real run are refused where they are written, not summed into an
+/// overflow (two phases of u64::MAX seconds panicked `validate`).
+#[test]
+fn absurd_durations_are_errors_not_overflows() {
+    let text = r#"{"name": "huge", "cluster": {"local": {"nodes": 3}}, "topics": [{"name": "t", "partitions": 1}],
+ "producers": [{"name": "p", "topic": "t", "rate": 10}],
+ "phases": [{"name": "a", "duration": "18446744073709551615s"}, {"name": "b", "duration": "18446744073709551615s"}]}"#;
+    let e = errors(text);
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(e.iter().all(|m| m.contains("longer than the longest duration aftershock takes")), "{e:?}");
+}

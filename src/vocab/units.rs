@@ -45,9 +45,17 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if !t.is_empty() && t.chars().all(|c| c.is_ascii_digit()) {
         return Err(format!("`{s}` has no unit: write a duration like \"{t}s\" or \"{t}ms\""));
     }
-    humantime::parse_duration(t)
-        .map_err(|e| format!("`{s}` is not a duration like \"30s\", \"2m\", \"1h\" or \"500ms\" ({e})"))
+    let d = humantime::parse_duration(t)
+        .map_err(|e| format!("`{s}` is not a duration like \"30s\", \"2m\", \"1h\" or \"500ms\" ({e})"))?;
+    if d > MAX_DURATION {
+        return Err(format!("`{s}` is longer than the longest duration aftershock takes (10 years)"));
+    }
+    Ok(d)
 }
+
+/// The longest duration a scenario may name. Sums of phases, offsets and repeats are then far
+/// from overflowing the run's clock arithmetic.
+pub const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
 /// Parses a byte size like `100B`, `1KiB` (1024), `1KB` (1000), `1.5MiB`, or a bare number of bytes.
 ///
@@ -149,6 +157,8 @@ mod tests {
         assert!(parse_duration("soon").unwrap_err().contains("not a duration"));
         assert!(parse_duration("-5s").is_err());
         assert!(parse_duration("").is_err());
+        assert!(parse_duration("3650days").is_ok());
+        assert!(parse_duration("18446744073709551615s").unwrap_err().contains("longest duration"));
     }
 
     #[test]
