@@ -78,7 +78,7 @@ const EXPECTED: &[(&str, &[Line])] = &[
         "bad-size.json",
         &[
             ("6:67: producers[0].message_size:", &["`1KiBB` is not a size", "1KiB"]),
-            ("7:67: producers[1].message_size:", &["8B is out of range", "16B", "16MiB"]),
+            ("7:67: producers[1].message_size:", &["8B is out of range", "32B", "16MiB"]),
             ("8:67: producers[2].message_size:", &["32MiB is out of range"]),
             ("8:90: producers[2].batch_size:", &["batch_size 0B is out of range"]),
         ],

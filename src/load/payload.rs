@@ -134,4 +134,9 @@ mod tests {
         assert_eq!(decode(b"hello"), None);
         assert_eq!(decode(&[0u8; 64]), None);
     }
+
+    #[test]
+    fn the_smallest_message_a_scenario_allows_holds_the_header() {
+        assert_eq!(crate::scenario::defaults::MIN_MESSAGE_SIZE, HEADER_LEN);
+    }
 }

@@ -12,8 +12,9 @@ pub const MAX_NODES: usize = 64;
 pub const MAX_INSTANCES: i64 = 1024;
 /// Payload size of each message.
 pub const MESSAGE_SIZE: usize = 1024;
-/// Smallest payload: producer id, sequence number and timestamp take 16 bytes.
-pub const MIN_MESSAGE_SIZE: usize = 16;
+/// Smallest payload: every payload starts with a 32-byte header (magic, producer id, sequence
+/// number, intended and actual send times; `load::payload::HEADER_LEN`).
+pub const MIN_MESSAGE_SIZE: usize = 32;
 /// Largest payload.
 pub const MAX_MESSAGE_SIZE: usize = 16 << 20;
 /// librdkafka's own `message.max.bytes` default, which payloads must fit unless raised.

@@ -307,8 +307,8 @@ pub struct ProducerSpec {
     pub rate: Rate,
     /// Time from the start of the run over which the rate climbs linearly from 0 to `rate`.
     pub ramp: Duration,
-    /// Payload size of each message; at least 16 bytes, as every payload starts with the
-    /// producer id, a sequence number and a timestamp.
+    /// Payload size of each message; at least 32 bytes, as every payload starts with a header
+    /// of the producer id, a sequence number and timestamps.
     pub message_size: SizeDist,
     /// How message keys are chosen.
     pub keys: KeyDist,

@@ -233,7 +233,7 @@ fn reports_every_problem_with_its_position() {
         [
             "f.json:4:67: topics[0].replication_factor: replication_factor 3 is above the local cluster's 2 nodes",
             "f.json:6:41: producers[0].rate: `-5`: a rate must be above 0 messages per second, got -5; use \"max\" for a closed loop",
-            "f.json:6:63: producers[0].message_size: message size 8B is out of range: it must be between 16B and 16MiB",
+            "f.json:6:63: producers[0].message_size: message size 8B is out of range: it must be between 32B and 16MiB",
             "f.json:7:28: producers[1].topic: topic \"u\" is not declared in topics: add it there (with \"reuse\": true to use a topic that already exists on the cluster); did you mean \"t\"?",
             "f.json:7:90: producers[1].keys.zipf.exponent: exponent must be above 0, got 0",
             "f.json:9:45: phases[0].duration: a phase must be longer than 0s",
@@ -448,7 +448,7 @@ fn the_documented_example_is_valid() {
     // What the document says the defaults come to.
     let p = &s.producers[0];
     assert_eq!(p.rate.per_instance(p.instances), Rate::PerSec(2500.0));
-    assert_eq!(p.message_size, SizeDist::Normal { mean: 1024, stddev: 256, min: 16, max: 2048 });
+    assert_eq!(p.message_size, SizeDist::Normal { mean: 1024, stddev: 256, min: 32, max: 2048 });
     assert!(p.idempotence && p.acks == Acks::All && p.batch_size == 65536);
     assert_eq!(s.topics[0].replication_factor, 3);
     assert_eq!(s.consumers[0].group, "aftershock-orders-hot-keys-billing");

@@ -656,17 +656,23 @@ mod tests {
 
     #[test]
     fn huge_times_are_problems_not_overflows() {
-        const HUGE: &str = "18446744073709551615s";
-        let e = errors(&kill(&format!(r#""phase": "steady", "offset": "{HUGE}""#)));
-        assert!(e[0].contains("faults[0].offset: the fault would start at 18446744073709551620s"), "{e:?}");
+        // The longest duration a scenario takes; anything longer is refused where written.
+        const LONG: &str = "3650days";
+        let e = errors(&kill(r#""phase": "steady", "offset": "18446744073709551615s""#));
+        assert!(
+            e[0].contains("faults[0].offset: `18446744073709551615s` is longer than the longest duration"),
+            "{e:?}"
+        );
+        let e = errors(&kill(&format!(r#""phase": "steady", "offset": "{LONG}""#)));
+        assert!(e[0].contains("faults[0].offset: the fault would start at 315360005s"), "{e:?}");
         let f = format!(
-            r#"{{"name": "k", "at": "5s", "every": "{HUGE}", "times": 4294967295, "action": "pause", "target": "random", "duration": "1s"}}"#
+            r#"{{"name": "k", "at": "5s", "every": "{LONG}", "times": 4294967295, "action": "pause", "target": "random", "duration": "1s"}}"#
         );
         let e = errors(&f);
         assert_eq!(e.len(), 1, "{e:?}");
-        assert!(e[0].contains("faults[0].times: with every 584542046090years"), "{e:?}");
-        assert!(e[0].contains("occurrence 2 of 4294967295 would start at 18446744073709551620s"), "{e:?}");
-        let f = format!(r#"{{"name": "k", "at": "5s", "action": "pause", "target": "random", "duration": "{HUGE}"}}"#);
+        assert!(e[0].contains("faults[0].times: with every 9years 11months"), "{e:?}");
+        assert!(e[0].contains("occurrence 2 of 4294967295 would start at 315360005s"), "{e:?}");
+        let f = format!(r#"{{"name": "k", "at": "5s", "action": "pause", "target": "random", "duration": "{LONG}"}}"#);
         assert!(warnings(&f)[0].contains("so the fault is on for about 25s of its"), "{:?}", warnings(&f));
     }
 }
