@@ -117,14 +117,15 @@ fn passing_checks_exit_0_with_a_table_and_junit() {
     let o = aftershock(&["report", path(&d), "--junit", xml.to_str().unwrap()]);
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
-    assert!(out.starts_with("checks: 9 passed\n"), "{out}");
-    assert!(out.contains("pass    recovery.unavailable.max  fault kill-leader     max 15.0 s     2.40 s"), "{out}");
+    assert!(out.starts_with("checks: 13 passed\n"), "{out}");
+    assert!(out.contains("pass    recovery.unavailable.max   fault kill-leader     max 15.0 s     2.40 s"), "{out}");
+    assert!(out.contains("pass    recovery.lag.max           fault kill-leader     max 1000       800"), "{out}");
     for f in ["summary.md", "index.html", "plots/latency.svg", "plots/latency.png", "plots/recovery.png"] {
         assert!(d.path().join(f).exists(), "{f} not rendered");
     }
     let (cases, failures, skipped, root) = junit(&xml);
-    assert_eq!((cases, failures, skipped), (9, 0, 0));
-    assert_eq!(attr(&root, "tests"), "9");
+    assert_eq!((cases, failures, skipped), (13, 0, 0));
+    assert_eq!(attr(&root, "tests"), "13");
     assert_eq!(attr(&root, "failures"), "0");
 }
 
@@ -214,6 +215,27 @@ fn gate_semantics() {
     // Both bounds, inclusive.
     let res = eval(json!([{"metric": "produce.p99", "phase": "steady", "min": "7715us", "max": "7715us"}]));
     assert_eq!(res[0].status, Status::Pass, "{:?}", res[0]);
+    // The rebalance, the peak lag and the partitions' mean unavailability, per fault: the
+    // pause had no rebalance, which fails the gate as no data, with the reason.
+    let res = eval(json!([
+        {"metric": "recovery.rebalance", "max": "3s"},
+        {"metric": "recovery.lag.max", "max": 500},
+        {"metric": "recovery.unavailable.mean", "fault": "kill-leader", "min": "0.5s", "max": "1s"}
+    ]));
+    let got: Vec<(&str, String, Option<f64>, Status)> =
+        res.iter().map(|r| (r.scope.as_str(), r.check.metric.name(), r.value, r.status)).collect();
+    assert_eq!(
+        got,
+        [
+            ("fault kill-leader", "recovery.rebalance".into(), Some(3.1), Status::Fail),
+            ("fault pause-follower", "recovery.rebalance".into(), None, Status::NoData),
+            ("fault kill-leader", "recovery.lag.max".into(), Some(800.0), Status::Fail),
+            ("fault pause-follower", "recovery.lag.max".into(), Some(90.0), Status::Pass),
+            ("fault kill-leader", "recovery.unavailable.mean".into(), Some(0.858), Status::Pass),
+        ]
+    );
+    assert!(res[1].explain().contains("no consumer group rebalance followed the fault"), "{}", res[1].explain());
+    assert_eq!(res[2].explain(), "recovery.lag.max in fault kill-leader was 800, above the max 500");
     let res = eval(json!([{"metric": "error_rate", "phase": "faults", "max": "0.01%"}]));
     assert_eq!(res[0].status, Status::Fail);
     assert!(

@@ -217,7 +217,10 @@ fn two_faults_report() -> Report {
             {"metric": "lost", "max": 0},
             {"metric": "duplicates", "max": 50},
             {"metric": "recovery.unavailable.max", "fault": "kill-leader", "max": "15s"},
-            {"metric": "recovery.p99_recovered", "max": "10s"}
+            {"metric": "recovery.p99_recovered", "max": "10s"},
+            {"metric": "recovery.rebalance", "fault": "kill-leader", "max": "10s"},
+            {"metric": "recovery.unavailable.mean", "max": "2s"},
+            {"metric": "recovery.lag.max", "fault": "kill-leader", "max": 1000}
         ]
     });
     let meta = RunMeta {
@@ -230,6 +233,7 @@ fn two_faults_report() -> Report {
         environment,
     };
     let mut report = Report::build(meta, &m, totals).unwrap();
+    let partitions = |secs: [f64; 6]| secs.iter().enumerate().map(|(p, s)| (p.to_string(), *s)).collect();
     report.faults = vec![
         FaultRecord {
             id: "kill-leader".into(),
@@ -248,6 +252,10 @@ fn two_faults_report() -> Report {
                 new_controller_secs: None,
                 max_latency_us: Some(2_415_103),
                 p99_latency_us: Some(2_351_103),
+                // Node 2 led partitions 0 and 3; the others only waited for their batches.
+                unavailable_by_partition: partitions([2.4, 0.12, 0.09, 2.35, 0.11, 0.08]),
+                rebalance_secs: Some(3.1),
+                peak_lag: Some(800),
                 notes: vec!["new controller: the killed node (2) was not the active controller".into()],
                 ..Recovery::default()
             },
@@ -261,7 +269,7 @@ fn two_faults_report() -> Report {
             end_secs: PAUSE.1,
             recovery: Recovery {
                 first_error_secs: None,
-                unavailable_max_secs: Some(0.0),
+                unavailable_max_secs: Some(0.42),
                 p99_recovered_secs: Some(7.5),
                 throughput_recovered_secs: Some(4.0),
                 isr_recovered_secs: Some(9.0),
@@ -269,8 +277,13 @@ fn two_faults_report() -> Report {
                 new_controller_secs: None,
                 max_latency_us: Some(452_351),
                 p99_latency_us: Some(371_199),
+                // acks=all writes wait for the paused follower until it leaves the ISR.
+                unavailable_by_partition: partitions([0.18, 0.42, 0.21, 0.3, 0.25, 0.19]),
+                rebalance_secs: None,
+                peak_lag: Some(90),
                 notes: vec![
                     "first error: no delivery failed".into(),
+                    "no consumer group rebalance followed the fault".into(),
                     "node registered: a paused node stays registered".into(),
                     "new controller: the paused node (3) was not the active controller".into(),
                 ],
@@ -343,7 +356,7 @@ fn fixture_matches_its_builder() {
     // And its embedded scenario is a valid scenario file.
     let text = serde_json::to_string_pretty(&built.scenario).unwrap();
     let s = aftershock::scenario::parse_str(&text, "embedded.json").unwrap_or_else(|d| panic!("{d}"));
-    assert_eq!(s.checks.len(), 8);
+    assert_eq!(s.checks.len(), 11);
 }
 
 #[test]
@@ -390,8 +403,11 @@ fn golden_summaries() {
     golden("two-faults-summary.md", &text);
     for needle in [
         "# aftershock report: orders-two-faults",
-        "**All checks passed**: 9 passed.",
+        "**All checks passed**: 13 passed.",
         "| `kill-leader` | kill node 2 (the leader of orders/0) | 45.0 s to 55.0 s (10.0 s) |",
+        "| `kill-leader` | 2.40 s | 0.86 s | 2.40 s | 0.12 s | 0.09 s | 2.35 s | 0.11 s | 0.08 s |",
+        "| ✅ pass | `recovery.rebalance` | fault kill-leader | max 10.0 s | 3.10 s |",
+        "| ✅ pass | `recovery.lag.max` | fault kill-leader | max 1000 | 800 |",
         "- `kill-leader`: new controller: the killed node (2) was not the active controller",
         "![Latency over time](plots/latency.png)",
     ] {
@@ -471,6 +487,7 @@ const ORANGE: [u8; 3] = [255, 127, 14];
 const BLUE: [u8; 3] = [31, 119, 180];
 const GREEN: [u8; 3] = [44, 160, 44];
 const RED: [u8; 3] = [214, 39, 40];
+const OLIVE: [u8; 3] = [188, 189, 34];
 /// The fault band: amber at 22% over white.
 const BAND: [u8; 3] = [255, 236, 212];
 
@@ -523,20 +540,29 @@ fn plots_are_drawn_not_just_written() {
     // Bars of several figures in the palette colors.
     assert!(rec.count_near(BLUE, 5, rec.all()) > 500, "first-error bar");
     assert!(rec.count_near(ORANGE, 5, rec.all()) > 500, "unavailable bar");
+    assert!(rec.count_near(OLIVE, 5, rec.all()) > 500, "rebalance bar");
 }
 
 #[test]
-fn a_run_without_faults_says_so() {
-    let (_, out) = rendered("sample");
-    let rec = Image::load(&out.plots.iter().find(|p| p.name == "recovery").unwrap().png);
-    // The note sits in the middle; no bars anywhere.
-    let grey_text = rec.count_near([110, 110, 110], 40, (440, 200, 840, 320));
-    assert!(grey_text > 200, "no 'no faults in this run' note: {grey_text}");
-    assert_eq!(rec.count_near(BLUE, 5, rec.all()), 0, "no bars without faults");
-    let svg = std::fs::read_to_string(&out.plots.iter().find(|p| p.name == "recovery").unwrap().svg).unwrap();
-    assert!(svg.contains("no faults in this run"));
-    let lat = Image::load(&out.plots.iter().find(|p| p.name == "latency").unwrap().png);
-    assert_eq!(lat.count_near(BAND, 3, lat.all()), 0, "no fault bands without faults");
+fn each_partitions_unavailability_is_marked_on_the_recovery_plot() {
+    let (_, out) = rendered("two-faults");
+    let with = Image::load(&out.plots.iter().find(|p| p.name == "recovery").unwrap().png);
+    let mut r = two_faults();
+    for f in &mut r.faults {
+        f.recovery.unavailable_by_partition.clear();
+    }
+    let (_, out) = render_into("two-faults-no-partitions", &r);
+    let without = Image::load(&out.plots.iter().find(|p| p.name == "recovery").unwrap().png);
+    // The chart, left of the legend: one black tick per partition and fault.
+    let chart = (110, 40, 1280 - 215, 470);
+    let (a, b) = (with.dark(chart), without.dark(chart));
+    assert!(a > b + 300, "no partition ticks: {a} dark pixels with them, {b} without");
+    let text = std::fs::read_to_string(&out.summary).unwrap();
+    assert!(!text.contains("Unavailability per partition"), "{text}");
+    assert!(
+        text.contains("| ⚠️ NO DATA | `recovery.unavailable.mean` | fault kill-leader | max 2.00 s | - (no per-partition unavailability in this report) |"),
+        "{text}"
+    );
 }
 
 /// Headless Chromium, as Debian installs it.
@@ -578,7 +604,7 @@ fn index_html_is_self_contained_and_renders_in_chromium() {
             "--disable-component-update",
             "--disable-sync",
             "--hide-scrollbars",
-            "--window-size=1400,2600",
+            "--window-size=1400,3400",
         ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .arg(format!("--screenshot={}", shot.display()))
@@ -587,7 +613,7 @@ fn index_html_is_self_contained_and_renders_in_chromium() {
         .expect("chromium runs");
     assert!(status.status.success() && shot.exists(), "chromium failed: {}", String::from_utf8_lossy(&status.stderr));
     let img = Image::load(&shot);
-    assert_eq!((img.w, img.h), (1400, 2600));
+    assert_eq!((img.w, img.h), (1400, 3400));
     // Text and tables at the top, the (inline) latency plot further down: its p99 orange and
     // the fault bands only exist if the images were decoded.
     assert!(img.dark((0, 0, 1400, 300)) > 2000, "no heading text");
@@ -613,7 +639,8 @@ fn degenerate_reports_still_render() {
     let out = render::render(&r, &checks(&r), dir.path()).unwrap();
     assert_eq!(out.plots.len(), 4);
     let text = std::fs::read_to_string(&out.summary).unwrap();
-    assert!(text.contains("| `kill-controller` | n/a | n/a | n/a | n/a | n/a | n/a | n/a |"), "{text}");
+    assert!(text.contains("| `kill-controller` | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a |"), "{text}");
+    assert!(!text.contains("Unavailability per partition"), "no per-partition table without figures: {text}");
     let rec = Image::load(&out.plots.iter().find(|p| p.name == "recovery").unwrap().png);
     assert!(rec.dark((300, 0, 980, 40)) > 300, "the recovery plot still has its title");
 }

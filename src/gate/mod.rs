@@ -24,7 +24,7 @@ pub mod live;
 use std::fmt::Write as _;
 
 use crate::measure::LatencySummary;
-use crate::report::{FaultRecord, PhaseLatency, PhaseStats, Report};
+use crate::report::{FaultRecord, PhaseLatency, PhaseStats, RecoveryFigure, Report};
 use crate::scenario::checks::{Check, Metric, Scope, ScopeKind, Stat};
 
 pub use live::{LiveGate, SETTLE_SECS};
@@ -149,7 +149,13 @@ pub fn measure(report: &Report, metric: Metric, scope: &Scope) -> Vec<(String, R
                 .into_iter()
                 .map(|f| {
                     let v = figure.of(&f.recovery).map(|value| Measured { value, samples: 1 }).ok_or_else(|| {
-                        if f.recovery.notes.is_empty() {
+                        // The notes say why the longest is missing, not why the mean is when
+                        // the report has no per-partition figures at all (an older report).
+                        let no_partitions =
+                            f.recovery.unavailable_by_partition.is_empty() && f.recovery.unavailable_max_secs.is_some();
+                        if figure == RecoveryFigure::UnavailableMean && no_partitions {
+                            "no per-partition unavailability in this report".to_string()
+                        } else if f.recovery.notes.is_empty() {
                             "not measured in this run".to_string()
                         } else {
                             f.recovery.notes.join("; ")
@@ -390,4 +396,73 @@ pub fn markdown_table(results: &[CheckResult]) -> String {
 /// Escapes what would break a Markdown table cell.
 pub fn md_escape(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::report::Recovery;
+
+    /// The render tests' two-fault run, with recovery figures of this test's own.
+    fn report(kill: Recovery, pause: Recovery) -> Report {
+        let mut r = Report::from_json(include_str!("../../tests/fixtures/reports/two-faults-report.json")).unwrap();
+        r.faults[0].recovery = kill;
+        r.faults[1].recovery = pause;
+        r
+    }
+
+    fn checks(list: serde_json::Value) -> Vec<Check> {
+        let doc = json!({"faults": [{"name": "kill-leader"}, {"name": "pause-follower"}], "checks": list});
+        crate::scenario::checks::from_scenario_value(&doc).unwrap()
+    }
+
+    #[test]
+    fn recovery_checks_read_the_rebalance_the_peak_lag_and_the_partitions() {
+        let kill = Recovery {
+            unavailable_max_secs: Some(3.0),
+            unavailable_by_partition: [("0", 3.0), ("1", 0.5), ("2", 0.25)].map(|(p, s)| (p.into(), s)).into(),
+            rebalance_secs: Some(4.25),
+            peak_lag: Some(12_000),
+            ..Recovery::default()
+        };
+        // A report from before the per-partition figures: the longest, but no mean.
+        let pause = Recovery {
+            unavailable_max_secs: Some(0.5),
+            notes: vec!["no consumer group rebalance followed the fault".into()],
+            ..Recovery::default()
+        };
+        let r = report(kill, pause);
+        let results = evaluate(
+            &checks(json!([
+                {"metric": "recovery.rebalance", "max": "3s"},
+                {"metric": "recovery.lag.max", "fault": "kill-leader", "max": 20000},
+                {"metric": "recovery.unavailable.mean", "max": "1s"}
+            ])),
+            &r,
+        );
+        let got: Vec<(&str, Option<f64>, Status)> =
+            results.iter().map(|x| (x.scope.as_str(), x.value, x.status)).collect();
+        assert_eq!(
+            got,
+            [
+                ("fault kill-leader", Some(4.25), Status::Fail),
+                ("fault pause-follower", None, Status::NoData),
+                ("fault kill-leader", Some(12_000.0), Status::Pass),
+                ("fault kill-leader", Some(1.25), Status::Fail),
+                ("fault pause-follower", None, Status::NoData),
+            ]
+        );
+        assert_eq!(results[0].explain(), "recovery.rebalance in fault kill-leader was 4.25 s, above the max 3.00 s");
+        assert_eq!(
+            results[1].explain(),
+            "recovery.rebalance in fault pause-follower: no data (no consumer group rebalance followed the fault)"
+        );
+        assert_eq!(results[2].explain(), "recovery.lag.max in fault kill-leader was 12000, within max 20000");
+        assert_eq!(
+            results[4].explain(),
+            "recovery.unavailable.mean in fault pause-follower: no data (no per-partition unavailability in this report)"
+        );
+    }
 }

@@ -5,7 +5,8 @@
 //!   second axis;
 //! - `percentiles`: the latency distribution of each phase on an HDR-style percentile axis
 //!   (0% to 99.999%), decoded from the report's histograms;
-//! - `recovery`: the recovery times of each fault (or a note that there were none).
+//! - `recovery`: the recovery times of each fault, each partition's unavailability marked on
+//!   the longest's bar (or a note that there were no faults).
 //!
 //! Fault windows are shaded and labelled on the time plots, phase boundaries are marked.
 //!
@@ -44,8 +45,10 @@ const TEAL: RGBColor = RGBColor(23, 190, 207);
 /// Fault windows: a light amber band with a darker label.
 const FAULT_FILL: RGBColor = RGBColor(255, 170, 60);
 const FAULT_TEXT: RGBColor = RGBColor(150, 70, 0);
-/// One color per phase (and per recovery figure), in order.
+/// One color per phase, in order.
 const PALETTE: [RGBColor; 10] = [BLUE_, ORANGE, GREEN_, RED_, PURPLE, BROWN, PINK, GREY, OLIVE, TEAL];
+/// One color per recovery figure, in order: the palette without grey, which says `n/a` there.
+const BARS: [RGBColor; 9] = [BLUE_, ORANGE, GREEN_, RED_, PURPLE, BROWN, PINK, OLIVE, TEAL];
 
 /// One rendered plot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -636,7 +639,13 @@ fn recovery<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Report) 
     }
     let (area, legend_area) = with_legend(&root);
     let figures = RecoveryFigure::times_for(faults);
-    let top = faults.iter().flat_map(|f| figures.iter().filter_map(|g| g.of(&f.recovery))).fold(0.0, f64::max);
+    let partitions = |f: &FaultRecord| -> Vec<f64> {
+        f.recovery.partitions().into_iter().map(|(_, v)| v).filter(|v| v.is_finite() && *v >= 0.0).collect()
+    };
+    let top = faults
+        .iter()
+        .flat_map(|f| figures.iter().filter_map(|g| g.of(&f.recovery)).chain(partitions(f)))
+        .fold(0.0, f64::max);
     let y_hi = if top > 0.0 { top * 1.15 } else { 10.0 };
     let n = faults.len() as f64;
     let keys: Vec<f64> = (0..faults.len()).map(|i| i as f64 + 0.5).collect();
@@ -673,7 +682,7 @@ fn recovery<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Report) 
         plotters::style::text_anchor::VPos::Bottom,
     );
     for (k, fig) in figures.iter().enumerate() {
-        let color = PALETTE[k % PALETTE.len()];
+        let color = BARS[k % BARS.len()];
         let x0 = |i: usize| i as f64 + 0.08 + slot * k as f64;
         chart
             .draw_series(faults.iter().enumerate().filter_map(|(i, f)| {
@@ -691,8 +700,24 @@ fn recovery<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, report: &Report) 
                 EmptyElement::at((x, y)) + Text::new(text, (0, -3), font(12).color(c).pos(anchor))
             }))
             .map_err(e)?;
-        let label = if *fig == RecoveryFigure::UnavailableMax { "unavailable (longest gap)" } else { fig.label() };
+        let label = match fig {
+            RecoveryFigure::UnavailableMax => "unavailable (longest gap)",
+            RecoveryFigure::Rebalance => "rebalance (length)",
+            f => f.label(),
+        };
         legend.push((label.to_string(), Mark::Bar(color)));
+        // Each partition's unavailability as a tick across the longest's bar: how many
+        // partitions the fault took away, and for how long, beside the worst of them.
+        if *fig == RecoveryFigure::UnavailableMax && faults.iter().any(|f| !partitions(f).is_empty()) {
+            chart
+                .draw_series(faults.iter().enumerate().flat_map(|(i, f)| {
+                    partitions(f).into_iter().map(move |v| {
+                        PathElement::new(vec![(x0(i), v), (x0(i) + slot * 0.9, v)], BLACK.stroke_width(2))
+                    })
+                }))
+                .map_err(e)?;
+            legend.push(("a partition's unavailability".to_string(), Mark::Line(BLACK, 1)));
+        }
     }
     legend.push(("n/a: not measured".to_string(), Mark::Bar(WHITE)));
     draw_legend(&legend_area, 16, &legend)?;

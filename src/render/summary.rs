@@ -91,9 +91,15 @@ pub fn document(report: &Report, checks: &ChecksOutcome, plots: &[PlotRef]) -> V
     } else {
         doc.push(Block::Table(faults_table(&report.faults)));
         doc.push(Block::Para(
-            "Recovery: times count from each fault's start, except unavailable, the longest stretch without any acknowledgement; n/a: not measured (see the notes).".into(),
+            "Recovery: times count from each fault's start, except two lengths: unavailable, the longest stretch without any acknowledgement, and rebalance, from the consumer group's partitions revoked to assigned again; n/a: not measured (see the notes).".into(),
         ));
         doc.push(Block::Table(recovery_table(&report.faults)));
+        if let Some(t) = partition_table(report) {
+            doc.push(Block::Para(
+                "Unavailability per partition of the first producer's topic: the longest time after the fault without an acknowledgement, or until the first acknowledgement of a message sent after it, whichever is longer; n/a: not acknowledged again before the run ended.".into(),
+            ));
+            doc.push(Block::Table(t));
+        }
         let notes: Vec<String> = report
             .faults
             .iter()
@@ -257,9 +263,9 @@ fn phase_latency(r: &Report) -> Table {
     Table { header: header.map(String::from).to_vec(), right, rows }
 }
 
-/// What each fault did and the latency during it.
+/// What each fault did, and the latency and the consumer lag during it.
 fn faults_table(faults: &[FaultRecord]) -> Table {
-    let header = ["fault", "what", "window", "max latency", "p99 latency"].map(String::from).to_vec();
+    let header = ["fault", "what", "window", "max latency", "p99 latency", "peak lag"].map(String::from).to_vec();
     let lat = |v: Option<f64>| v.map_or("n/a".to_string(), latency_us);
     let rows = faults
         .iter()
@@ -270,10 +276,52 @@ fn faults_table(faults: &[FaultRecord]) -> Table {
                 format!("{} to {} ({})", secs(f.start_secs), secs(f.end_secs), secs(f.duration_secs())),
                 lat(RecoveryFigure::LatencyMax.of(&f.recovery)),
                 lat(RecoveryFigure::LatencyP99.of(&f.recovery)),
+                RecoveryFigure::LagMax.of(&f.recovery).map_or("n/a".to_string(), count),
             ]
         })
         .collect();
-    Table { header, right: vec![false, false, false, true, true], rows }
+    Table { header, right: vec![false, false, false, true, true, true], rows }
+}
+
+/// Each fault's unavailability per partition, with the longest and the mean; `None` when no
+/// fault has per-partition figures (none was measured, or the report predates them).
+fn partition_table(report: &Report) -> Option<Table> {
+    let faults = &report.faults;
+    if faults.iter().all(|f| f.recovery.unavailable_by_partition.is_empty()) {
+        return None;
+    }
+    // Every partition of the topic, also one no fault has a figure for, when the report
+    // knows the topic; else the partitions any fault has.
+    let topic = report.scenario.pointer("/producers/0/topic").and_then(|t| t.as_str());
+    let known = report.environment.cluster.topics.iter().find(|t| Some(t.name.as_str()) == topic).map(|t| t.partitions);
+    let mut partitions: Vec<String> = (0..known.unwrap_or(0)).map(|p| p.to_string()).collect();
+    for f in faults {
+        for (p, _) in f.recovery.partitions() {
+            if !partitions.iter().any(|q| q == p) {
+                partitions.push(p.to_string());
+            }
+        }
+    }
+    partitions.sort_by_key(|p| (p.parse::<u64>().unwrap_or(u64::MAX), p.clone()));
+    let mut header = vec!["fault".to_string(), "longest".to_string(), "mean".to_string()];
+    header.extend(partitions.iter().map(|p| format!("partition {p}")));
+    let na = |v: Option<f64>| v.map_or("n/a".to_string(), secs);
+    let rows = faults
+        .iter()
+        .map(|f| {
+            let by = &f.recovery.unavailable_by_partition;
+            let mut row = vec![
+                format!("`{}`", f.id),
+                na(RecoveryFigure::UnavailableMax.of(&f.recovery)),
+                na(RecoveryFigure::UnavailableMean.of(&f.recovery)),
+            ];
+            row.extend(partitions.iter().map(|p| na(by.get(p).copied().filter(|v| v.is_finite()))));
+            row
+        })
+        .collect();
+    let mut right = vec![true; header.len()];
+    right[0] = false;
+    Some(Table { header, right, rows })
 }
 
 /// The recovery times of each fault.

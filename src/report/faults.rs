@@ -96,15 +96,41 @@ impl RecoveryValues for Recovery {
         match figure {
             RecoveryFigure::FirstError => self.first_error_secs,
             RecoveryFigure::UnavailableMax => self.unavailable_max_secs,
+            RecoveryFigure::UnavailableMean => self.unavailable_mean_secs(),
             RecoveryFigure::P99Recovered => self.p99_recovered_secs,
             RecoveryFigure::ThroughputRecovered => self.throughput_recovered_secs,
             RecoveryFigure::IsrRecovered => self.isr_recovered_secs,
             RecoveryFigure::NodeRegistered => self.node_registered_secs,
             RecoveryFigure::NewController => self.new_controller_secs,
             RecoveryFigure::PodReady => self.pod_ready_secs,
+            RecoveryFigure::Rebalance => self.rebalance_secs,
             RecoveryFigure::LatencyMax => self.max_latency_us.map(|v| v as f64),
             RecoveryFigure::LatencyP99 => self.p99_latency_us.map(|v| v as f64),
+            RecoveryFigure::LagMax => self.peak_lag.map(|v| v as f64),
         }
+    }
+}
+
+impl Recovery {
+    /// The mean of [`unavailable_by_partition`](Self::unavailable_by_partition), rounded to
+    /// milliseconds. `None` whenever the longest is (a partition never acknowledged again is
+    /// missing from the map, and a mean without it would flatter the fault), and for reports
+    /// written before the per-partition figures existed.
+    pub fn unavailable_mean_secs(&self) -> Option<f64> {
+        self.unavailable_max_secs?;
+        let n = self.unavailable_by_partition.len();
+        (n > 0).then(|| {
+            let mean = self.unavailable_by_partition.values().sum::<f64>() / n as f64;
+            (mean * 1000.0).round() / 1000.0
+        })
+    }
+
+    /// The per-partition unavailability in partition order (`2` before `10`; a key that is no
+    /// number, which aftershock never writes, after the numbers).
+    pub fn partitions(&self) -> Vec<(&str, f64)> {
+        let mut v: Vec<(&str, f64)> = self.unavailable_by_partition.iter().map(|(p, s)| (p.as_str(), *s)).collect();
+        v.sort_by_key(|(p, _)| (p.parse::<u64>().unwrap_or(u64::MAX), p.to_string()));
+        v
     }
 }
 
@@ -152,6 +178,35 @@ mod tests {
         assert_eq!(RecoveryFigure::UnavailableMax.of(&r), Some(4.5));
         assert_eq!(RecoveryFigure::LatencyMax.of(&r), Some(1200.0));
         assert_eq!(RecoveryFigure::FirstError.of(&r), None);
+        assert_eq!(RecoveryFigure::UnavailableMean.of(&r), None, "no per-partition figures");
+        let r = Recovery {
+            unavailable_max_secs: Some(4.5),
+            unavailable_by_partition: [("0", 4.5), ("1", 0.25), ("10", 0.5)].map(|(p, s)| (p.to_string(), s)).into(),
+            rebalance_secs: Some(0.4),
+            peak_lag: Some(812),
+            ..Recovery::default()
+        };
+        assert_eq!(RecoveryFigure::Rebalance.of(&r), Some(0.4));
+        assert_eq!(RecoveryFigure::LagMax.of(&r), Some(812.0));
+        assert_eq!(RecoveryFigure::UnavailableMean.of(&r), Some(1.75));
+        // A partition never acknowledged again leaves the longest unknown, and the mean too.
+        let partial = Recovery { unavailable_max_secs: None, ..r.clone() };
+        assert_eq!(RecoveryFigure::UnavailableMean.of(&partial), None);
+        let mut r = r;
+        r.unavailable_by_partition.insert("2".into(), 1.0);
+        r.unavailable_by_partition.insert("x".into(), 1.0);
+        let order: Vec<&str> = r.partitions().into_iter().map(|(p, _)| p).collect();
+        assert_eq!(order, ["0", "1", "2", "10", "x"]);
+    }
+
+    #[test]
+    fn figures_name_fields_of_the_record() {
+        let fields = serde_json::to_value(Recovery::default()).unwrap();
+        for f in RecoveryFigure::ALL {
+            if let Some(field) = f.report_field() {
+                assert!(fields.get(field).is_some(), "{f:?} names {field}, which the record lacks");
+            }
+        }
     }
 
     #[test]

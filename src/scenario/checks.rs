@@ -143,6 +143,7 @@ impl Metric {
             Metric::Errors | Metric::LagMax | Metric::Verification(_) => Unit::Count,
             Metric::ErrorRate => Unit::Ratio,
             Metric::Recovery(f) if f.is_latency() => Unit::Micros,
+            Metric::Recovery(f) if f.is_count() => Unit::Count,
             Metric::Recovery(_) => Unit::Secs,
         }
     }
@@ -370,7 +371,9 @@ fn metric_of(name: Option<&str>, at: &JsonPath, broken: &[JsonPath], problems: &
             Some(m) => Some(m),
             None => {
                 let names: Vec<String> = Metric::all().into_iter().map(Metric::name).collect();
-                let hint = match closest(name, &names) {
+                // report.json names some figures otherwise than checks do (`peak_lag`).
+                let field = name.strip_prefix("recovery.").and_then(RecoveryFigure::from_report_field);
+                let hint = match field.map(|f| Metric::Recovery(f).name()).as_deref().or(closest(name, &names)) {
                     Some(s) => format!("; did you mean `{s}`?"),
                     None => "; see docs/ci.md for the list (latency: produce|e2e|send_gap . p50|p90|p99|p999|max|mean; throughput.min, throughput.mean, errors, error_rate, lag.max; lost, duplicates, reordered, unexpected, unresolved; recovery.*)".into(),
                 };
@@ -513,6 +516,67 @@ mod tests {
         assert_eq!(c.max, Some(0.01));
         let c = one(json!({"metric": "recovery.latency.p99", "max": "2s", "min": "1ms"})).unwrap();
         assert_eq!((c.scope, c.min, c.max), (Scope::Run, Some(1000.0), Some(2_000_000.0)));
+    }
+
+    #[test]
+    fn rebalance_lag_and_partition_metrics_validate_like_the_others() {
+        let c = one(json!({"metric": "recovery.rebalance", "fault": "kill-leader", "max": "10s"})).unwrap();
+        assert_eq!(c.metric, Metric::Recovery(RecoveryFigure::Rebalance));
+        assert_eq!((c.scope.clone(), c.max), (Scope::Fault("kill-leader".into()), Some(10.0)));
+        assert_eq!(c.to_string(), "recovery.rebalance [fault kill-leader] max 10.0 s");
+        let c = one(json!({"metric": "recovery.lag.max", "max": 5000})).unwrap();
+        assert_eq!((c.metric.unit(), c.max), (Unit::Count, Some(5000.0)));
+        assert_eq!(c.to_string(), "recovery.lag.max max 5000");
+        let c = one(json!({"metric": "recovery.unavailable.mean", "max": "2s"})).unwrap();
+        assert_eq!((c.metric.unit(), c.max), (Unit::Secs, Some(2.0)));
+
+        let e = |v| one(v).unwrap_err();
+        assert_eq!(
+            e(json!({"metric": "recovery.lag.max", "max": "5k"})),
+            ["checks[0].max: \"5k\" is not a bound for this metric: expected a whole number like 0"]
+        );
+        assert_eq!(
+            e(json!({"metric": "recovery.rebalance", "max": 10})),
+            ["checks[0].max: 10 has no unit: write \"10s\""]
+        );
+        assert_eq!(
+            e(json!({"metric": "recovery.rebalance", "phase": "steady", "max": "1s"})),
+            [
+                "checks[0].phase: `recovery.rebalance` is a fault metric: name the fault with `fault`, or leave it out to check every fault"
+            ]
+        );
+        // All three are computed when the run ends, from the acks, the time series and the
+        // group's rebalances: too late to stop it.
+        for metric in ["recovery.rebalance", "recovery.lag.max", "recovery.unavailable.mean"] {
+            let bound = if metric == "recovery.lag.max" { json!(10) } else { json!("1s") };
+            let errs = e(json!({"metric": metric, "max": bound, "abort_on_fail": true}));
+            assert!(errs[0].contains("cannot stop the run early"), "{errs:?}");
+        }
+        assert_eq!(
+            e(json!({"metric": "recovery.peak_lag", "max": 10})),
+            ["checks[0].metric: unknown metric `recovery.peak_lag`; did you mean `recovery.lag.max`?"]
+        );
+        assert_eq!(
+            e(json!({"metric": "recovery.rebalanse", "max": "1s"})),
+            ["checks[0].metric: unknown metric `recovery.rebalanse`; did you mean `recovery.rebalance`?"]
+        );
+    }
+
+    /// The scenario schema offers exactly the metrics the reader accepts, so an editor's
+    /// completion never suggests a name `validate` refuses, nor misses a new one.
+    #[test]
+    fn the_scenario_schema_lists_every_metric() {
+        let schema: Value = serde_json::from_str(include_str!("../../schemas/scenario.schema.json")).unwrap();
+        let mut listed: Vec<&str> = schema["$defs"]["check"]["properties"]["metric"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        listed.sort_unstable();
+        let mut known: Vec<String> = Metric::all().into_iter().map(Metric::name).collect();
+        known.sort_unstable();
+        assert_eq!(listed, known);
     }
 
     #[test]

@@ -78,21 +78,28 @@ impl VerificationCount {
 pub enum RecoveryFigure {
     FirstError,
     UnavailableMax,
+    /// The mean of the partitions' unavailability: how much of the topic the fault took
+    /// away, where `UnavailableMax` is its worst partition.
+    UnavailableMean,
     P99Recovered,
     ThroughputRecovered,
     IsrRecovered,
     NodeRegistered,
     NewController,
     PodReady,
+    /// How long the consumer group's first rebalance after the fault took (a length).
+    Rebalance,
     LatencyMax,
     LatencyP99,
+    /// The highest consumer lag from the fault until 30 s after it, in messages.
+    LagMax,
 }
 
 /// Where recovery figures are read from. The report's per-fault record implements it, so that
 /// this leaf names the figures without depending on the report's types.
 pub trait RecoveryValues {
-    /// The figure's recorded value in its unit (seconds, or microseconds for latencies), finite
-    /// or not; `None` when it was not measured.
+    /// The figure's recorded value in its unit (seconds, microseconds for latencies, messages
+    /// for lag), finite or not; `None` when it was not measured.
     fn recovery_value(&self, figure: RecoveryFigure) -> Option<f64>;
 }
 
@@ -104,21 +111,26 @@ pub trait FaultTargets {
 
 impl RecoveryFigure {
     /// Every figure, in display order.
-    pub const ALL: [RecoveryFigure; 10] = [
+    pub const ALL: [RecoveryFigure; 13] = [
         RecoveryFigure::FirstError,
         RecoveryFigure::UnavailableMax,
+        RecoveryFigure::UnavailableMean,
         RecoveryFigure::P99Recovered,
         RecoveryFigure::ThroughputRecovered,
         RecoveryFigure::IsrRecovered,
         RecoveryFigure::NodeRegistered,
         RecoveryFigure::NewController,
         RecoveryFigure::PodReady,
+        RecoveryFigure::Rebalance,
         RecoveryFigure::LatencyMax,
         RecoveryFigure::LatencyP99,
+        RecoveryFigure::LagMax,
     ];
 
-    /// The figures that are times in seconds (the rest are latencies in microseconds).
-    pub const TIMES: [RecoveryFigure; 8] = [
+    /// The recovery times in seconds that the recovery table and plot show, in their order.
+    /// The partitions' mean unavailability goes with the per-partition figures instead, the
+    /// latencies and the lag with what happened during the fault.
+    pub const TIMES: [RecoveryFigure; 9] = [
         RecoveryFigure::FirstError,
         RecoveryFigure::UnavailableMax,
         RecoveryFigure::P99Recovered,
@@ -127,6 +139,7 @@ impl RecoveryFigure {
         RecoveryFigure::NodeRegistered,
         RecoveryFigure::NewController,
         RecoveryFigure::PodReady,
+        RecoveryFigure::Rebalance,
     ];
 
     /// The time figures worth showing for these faults: pod readiness only when a fault hit
@@ -141,14 +154,17 @@ impl RecoveryFigure {
         match self {
             RecoveryFigure::FirstError => "first_error",
             RecoveryFigure::UnavailableMax => "unavailable.max",
+            RecoveryFigure::UnavailableMean => "unavailable.mean",
             RecoveryFigure::P99Recovered => "p99_recovered",
             RecoveryFigure::ThroughputRecovered => "throughput_recovered",
             RecoveryFigure::IsrRecovered => "isr_recovered",
             RecoveryFigure::NodeRegistered => "node_registered",
             RecoveryFigure::NewController => "new_controller",
             RecoveryFigure::PodReady => "pod_ready",
+            RecoveryFigure::Rebalance => "rebalance",
             RecoveryFigure::LatencyMax => "latency.max",
             RecoveryFigure::LatencyP99 => "latency.p99",
+            RecoveryFigure::LagMax => "lag.max",
         }
     }
 
@@ -157,24 +173,64 @@ impl RecoveryFigure {
         match self {
             RecoveryFigure::FirstError => "first error",
             RecoveryFigure::UnavailableMax => "unavailable (longest)",
+            RecoveryFigure::UnavailableMean => "unavailable (partition mean)",
             RecoveryFigure::P99Recovered => "p99 recovered",
             RecoveryFigure::ThroughputRecovered => "throughput recovered",
             RecoveryFigure::IsrRecovered => "ISR complete",
             RecoveryFigure::NodeRegistered => "node registered",
             RecoveryFigure::NewController => "new controller",
             RecoveryFigure::PodReady => "pod Ready",
+            RecoveryFigure::Rebalance => "rebalance",
             RecoveryFigure::LatencyMax => "max latency",
             RecoveryFigure::LatencyP99 => "p99 latency",
+            RecoveryFigure::LagMax => "peak lag",
         }
     }
 
-    /// True for latencies (microseconds); false for times (seconds).
+    /// The field of report.json's recovery record the figure is read from (`None`: computed
+    /// from other fields). Named in messages, since the two names differ (`peak_lag` is
+    /// `recovery.lag.max`).
+    pub fn report_field(self) -> Option<&'static str> {
+        Some(match self {
+            RecoveryFigure::FirstError => "first_error_secs",
+            RecoveryFigure::UnavailableMax => "unavailable_max_secs",
+            RecoveryFigure::UnavailableMean => return None,
+            RecoveryFigure::P99Recovered => "p99_recovered_secs",
+            RecoveryFigure::ThroughputRecovered => "throughput_recovered_secs",
+            RecoveryFigure::IsrRecovered => "isr_recovered_secs",
+            RecoveryFigure::NodeRegistered => "node_registered_secs",
+            RecoveryFigure::NewController => "new_controller_secs",
+            RecoveryFigure::PodReady => "pod_ready_secs",
+            RecoveryFigure::Rebalance => "rebalance_secs",
+            RecoveryFigure::LatencyMax => "max_latency_us",
+            RecoveryFigure::LatencyP99 => "p99_latency_us",
+            RecoveryFigure::LagMax => "peak_lag",
+        })
+    }
+
+    /// The figure a report.json field name stands for, with or without its unit
+    /// (`peak_lag`, `rebalance_secs`, `rebalance`), for a check that names the field.
+    pub fn from_report_field(name: &str) -> Option<RecoveryFigure> {
+        RecoveryFigure::ALL.into_iter().find(|f| {
+            f.report_field().is_some_and(|field| {
+                field == name || field.strip_suffix("_secs").or(field.strip_suffix("_us")) == Some(name)
+            })
+        })
+    }
+
+    /// True for latencies (microseconds).
     pub fn is_latency(self) -> bool {
         matches!(self, RecoveryFigure::LatencyMax | RecoveryFigure::LatencyP99)
     }
 
-    /// The figure's value in its unit (seconds, or microseconds for latencies); `None` when it
-    /// was not measured or is not a finite number.
+    /// True for counts of messages (the lag); the figures that are neither this nor a
+    /// latency are times in seconds.
+    pub fn is_count(self) -> bool {
+        matches!(self, RecoveryFigure::LagMax)
+    }
+
+    /// The figure's value in its unit (seconds, microseconds for latencies, messages for
+    /// lag); `None` when it was not measured or is not a finite number.
     pub fn of(self, r: &impl RecoveryValues) -> Option<f64> {
         r.recovery_value(self).filter(|v| v.is_finite())
     }
@@ -207,7 +263,17 @@ mod tests {
         for f in RecoveryFigure::ALL {
             assert_eq!(RecoveryFigure::from_key(f.key()), Some(f));
         }
-        assert!(RecoveryFigure::TIMES.iter().all(|f| !f.is_latency()));
+        assert!(RecoveryFigure::TIMES.iter().all(|f| !f.is_latency() && !f.is_count()));
+        assert!(RecoveryFigure::ALL.iter().all(|f| !(f.is_latency() && f.is_count())));
+        // The names of the scenario format, as docs/ci.md lists them.
+        assert_eq!(RecoveryFigure::from_key("rebalance"), Some(RecoveryFigure::Rebalance));
+        assert_eq!(RecoveryFigure::from_key("lag.max"), Some(RecoveryFigure::LagMax));
+        assert_eq!(RecoveryFigure::from_key("unavailable.mean"), Some(RecoveryFigure::UnavailableMean));
+        assert_eq!(RecoveryFigure::from_key("peak_lag"), None);
+        assert_eq!(RecoveryFigure::from_report_field("peak_lag"), Some(RecoveryFigure::LagMax));
+        assert_eq!(RecoveryFigure::from_report_field("rebalance_secs"), Some(RecoveryFigure::Rebalance));
+        assert_eq!(RecoveryFigure::from_report_field("max_latency"), Some(RecoveryFigure::LatencyMax));
+        assert_eq!(RecoveryFigure::from_report_field("unavailable_by_partition"), None);
     }
 
     /// Values keyed by figure, standing in for the report's record.
