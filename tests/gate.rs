@@ -376,6 +376,36 @@ fn compare_refuses_other_scenarios_and_warns_about_environments() {
     );
     assert!(err.contains("CPUs 2 (baseline) vs 8 (current)"), "{err}");
     assert!(stdout(&o).contains("> ⚠️ the runs differ in environment: Kafka"), "{}", stdout(&o));
+
+    // Client settings that moved (a librdkafka default, the cluster's client settings) are
+    // warned about; the bootstrap list, new on every local cluster, is not.
+    let retuned = variant(|r| {
+        let p = &mut r.clients.producers[0];
+        p.settings.insert("batch.num.messages".into(), "1000".into());
+        p.settings.insert("bootstrap.servers".into(), "127.0.0.1:40001".into());
+        r.clients.consumers[0].settings.insert("socket.nagle.disable".into(), "true".into());
+    });
+    let o = aftershock(&["compare", path(&base), path(&retuned)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("the runs differ in the librdkafka settings of producer `checkout` (baseline vs current): batch.num.messages 10000 vs 1000"),
+        "{err}"
+    );
+    assert!(err.contains("consumer `billing` (baseline vs current): socket.nagle.disable unset vs true"), "{err}");
+    assert!(!err.contains("bootstrap.servers"), "{err}");
+    // A baseline from before clients were recorded: nothing to compare, no warning.
+    let old = {
+        let mut v = serde_json::to_value(two_faults()).unwrap();
+        v["schema_version"] = json!(1);
+        v.as_object_mut().unwrap().remove("clients");
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("report.json"), v.to_string()).unwrap();
+        d
+    };
+    let o = aftershock(&["compare", path(&old), path(&retuned)]);
+    assert_eq!(code(&o), 0, "an old baseline still compares: {}", stderr(&o));
+    assert!(!stderr(&o).contains("librdkafka settings"), "{}", stderr(&o));
 }
 
 #[test]

@@ -20,7 +20,8 @@ use aftershock::measure::{
 use aftershock::render::summary::ChecksOutcome;
 use aftershock::render::{self, HTML_FILE, PLOTS_DIR, SUMMARY_FILE};
 use aftershock::report::{
-    BrokerInfo, ClusterInfo, Environment, FaultRecord, FaultTarget, Recovery, Report, RunMeta, RunOutcome, TopicInfo,
+    BrokerInfo, ClientSettings, Clients, ClusterInfo, Environment, FaultRecord, FaultTarget, Recovery, Report, RunMeta,
+    RunOutcome, TopicInfo,
 };
 use serde_json::json;
 
@@ -233,6 +234,7 @@ fn two_faults_report() -> Report {
         environment,
     };
     let mut report = Report::build(meta, &m, totals).unwrap();
+    report.clients = clients();
     let partitions = |secs: [f64; 6]| secs.iter().enumerate().map(|(p, s)| (p.to_string(), *s)).collect();
     report.faults = vec![
         FaultRecord {
@@ -292,6 +294,58 @@ fn two_faults_report() -> Report {
         },
     ];
     report
+}
+
+/// The clients of the synthetic run, as a run with the scenario's defaults records them
+/// (librdkafka 2.12's defaults; a shortened list).
+fn clients() -> Clients {
+    let settings = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    Clients {
+        producers: vec![ClientSettings {
+            name: "checkout".into(),
+            settings: settings(&[
+                ("acks", "-1"),
+                ("batch.num.messages", "10000"),
+                ("batch.size", "65536"),
+                ("bootstrap.servers", "127.0.0.1:39001,127.0.0.1:39003,127.0.0.1:39005"),
+                ("compression.type", "none"),
+                ("enable.idempotence", "true"),
+                ("linger.ms", "5"),
+                ("max.in.flight", "5"),
+                ("message.timeout.ms", "300000"),
+                ("queue.buffering.max.kbytes", "65536"),
+                ("retries", "2147483647"),
+            ]),
+            defaults: ["batch.num.messages", "max.in.flight", "message.timeout.ms", "retries"]
+                .map(String::from)
+                .to_vec(),
+        }],
+        consumers: vec![ClientSettings {
+            name: "billing".into(),
+            settings: settings(&[
+                ("auto.offset.reset", "largest"),
+                ("bootstrap.servers", "127.0.0.1:39001,127.0.0.1:39003,127.0.0.1:39005"),
+                ("fetch.max.bytes", "52428800"),
+                ("fetch.min.bytes", "1"),
+                ("fetch.queue.backoff.ms", "10"),
+                ("fetch.wait.max.ms", "500"),
+                ("group.id", "aftershock-orders-two-faults-billing"),
+                ("isolation.level", "read_committed"),
+                ("max.partition.fetch.bytes", "1048576"),
+                ("queued.max.messages.kbytes", "16384"),
+                ("statistics.interval.ms", "1000"),
+            ]),
+            defaults: [
+                "fetch.max.bytes",
+                "fetch.min.bytes",
+                "fetch.wait.max.ms",
+                "isolation.level",
+                "max.partition.fetch.bytes",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }],
+    }
 }
 
 fn two_faults_path() -> PathBuf {
@@ -408,6 +462,9 @@ fn golden_summaries() {
         "| `kill-leader` | 2.40 s | 0.86 s | 2.40 s | 0.12 s | 0.09 s | 2.35 s | 0.11 s | 0.08 s |",
         "| ✅ pass | `recovery.rebalance` | fault kill-leader | max 10.0 s | 3.10 s |",
         "| ✅ pass | `recovery.lag.max` | fault kill-leader | max 1000 | 800 |",
+        "| producer | linger | batch size | batch messages | acks | idempotence | compression | in flight |",
+        "| `checkout` | 5 ms | 65536 | 10000 | all | true | none | 5 |",
+        "| `billing` | 1 | 500 ms | 52428800 | 1048576 | latest | read_committed |",
         "- `kill-leader`: new controller: the killed node (2) was not the active controller",
         "![Latency over time](plots/latency.png)",
     ] {
@@ -563,6 +620,39 @@ fn each_partitions_unavailability_is_marked_on_the_recovery_plot() {
         text.contains("| ⚠️ NO DATA | `recovery.unavailable.mean` | fault kill-leader | max 2.00 s | - (no per-partition unavailability in this report) |"),
         "{text}"
     );
+}
+
+#[test]
+fn a_version_1_report_renders_without_clients() {
+    let mut v = serde_json::to_value(two_faults()).unwrap();
+    v["schema_version"] = json!(1);
+    v.as_object_mut().unwrap().remove("clients");
+    let r = Report::from_json(&v.to_string()).unwrap();
+    let (dir, out) = render_into("two-faults-v1", &r);
+    let text = std::fs::read_to_string(&out.summary).unwrap();
+    assert!(
+        text.contains(
+            "The clients' settings are not in this report (schema version 1: they are recorded from version 2 on)."
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("| producer |"), "{text}");
+    let html = std::fs::read_to_string(dir.join(HTML_FILE)).unwrap();
+    assert!(html.contains("(schema version 1)"), "the page says which version it read");
+}
+
+#[test]
+fn a_run_without_faults_says_so() {
+    let (_, out) = rendered("sample");
+    let rec = Image::load(&out.plots.iter().find(|p| p.name == "recovery").unwrap().png);
+    // The note sits in the middle; no bars anywhere.
+    let grey_text = rec.count_near([110, 110, 110], 40, (440, 200, 840, 320));
+    assert!(grey_text > 200, "no 'no faults in this run' note: {grey_text}");
+    assert_eq!(rec.count_near(BLUE, 5, rec.all()), 0, "no bars without faults");
+    let svg = std::fs::read_to_string(&out.plots.iter().find(|p| p.name == "recovery").unwrap().svg).unwrap();
+    assert!(svg.contains("no faults in this run"));
+    let lat = Image::load(&out.plots.iter().find(|p| p.name == "latency").unwrap().png);
+    assert_eq!(lat.count_near(BAND, 3, lat.all()), 0, "no fault bands without faults");
 }
 
 /// Headless Chromium, as Debian installs it.

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 use aftershock::measure::{
     Aggregator, ConsumeLedger, PhaseSpec, ProduceLedger, Recorder, RunClock, WorkerId, channel, verify,
 };
-use aftershock::report::{BrokerInfo, ClusterInfo, Environment, Report, RunMeta, RunOutcome, RunStatus, TopicInfo};
+use aftershock::report::{
+    BrokerInfo, ClientSettings, Clients, ClusterInfo, Environment, Report, RunMeta, RunOutcome, RunStatus, TopicInfo,
+};
 use serde_json::{Value, json};
 
 fn root() -> PathBuf {
@@ -156,7 +158,42 @@ fn build_report(outcome: RunOutcome) -> Report {
         outcome,
         environment,
     };
-    Report::build(meta, &m, verification).unwrap()
+    let mut report = Report::build(meta, &m, verification).unwrap();
+    report.clients = clients();
+    report
+}
+
+/// The clients' settings as a run records them (a shortened list), one secret among them.
+fn clients() -> Clients {
+    let settings = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    Clients {
+        producers: vec![ClientSettings {
+            name: "orders".into(),
+            settings: settings(&[
+                ("acks", "-1"),
+                ("batch.num.messages", "10000"),
+                ("batch.size", "65536"),
+                ("bootstrap.servers", "127.0.0.1:39001,127.0.0.1:39003,127.0.0.1:39005"),
+                ("compression.type", "none"),
+                ("enable.idempotence", "true"),
+                ("linger.ms", "5"),
+                ("max.in.flight", "5"),
+                ("sasl.password", "<redacted>"),
+            ]),
+            defaults: vec!["batch.num.messages".into(), "max.in.flight".into()],
+        }],
+        consumers: vec![ClientSettings {
+            name: "orders-group".into(),
+            settings: settings(&[
+                ("auto.offset.reset", "largest"),
+                ("fetch.max.bytes", "52428800"),
+                ("fetch.min.bytes", "1"),
+                ("fetch.wait.max.ms", "500"),
+                ("group.id", "aftershock-sample-orders-group"),
+            ]),
+            defaults: vec!["fetch.max.bytes".into(), "fetch.min.bytes".into(), "fetch.wait.max.ms".into()],
+        }],
+    }
 }
 
 fn sample() -> Report {
@@ -210,7 +247,15 @@ fn broken_reports_fail_validation() {
         ("unknown field", Box::new(|v| v["extra"] = json!(1))),
         ("negative count", Box::new(|v| v["timeseries"][0]["sent"] = json!(-1))),
         ("string count", Box::new(|v| v["verification"]["lost"] = json!("0"))),
-        ("other schema version", Box::new(|v| v["schema_version"] = json!(2))),
+        ("other schema version", Box::new(|v| v["schema_version"] = json!(3))),
+        ("the previous schema version", Box::new(|v| v["schema_version"] = json!(1))),
+        ("clients missing", Box::new(|v| drop(v.as_object_mut().unwrap().remove("clients")))),
+        ("unknown client field", Box::new(|v| v["clients"]["producers"][0]["instances"] = json!(2))),
+        ("a setting that is no string", Box::new(|v| v["clients"]["producers"][0]["settings"]["linger.ms"] = json!(5))),
+        (
+            "a client without defaults",
+            Box::new(|v| drop(v["clients"]["consumers"][0].as_object_mut().unwrap().remove("defaults"))),
+        ),
         ("other units", Box::new(|v| v["units"]["latency"] = json!("milliseconds"))),
         ("other encoding", Box::new(|v| v["histograms"]["encoding"] = json!("hdrhistogram-v2-base64"))),
         ("bad timestamp", Box::new(|v| v["started_at"] = json!("2026-05-01 12:00:00"))),
@@ -333,4 +378,30 @@ fn faults_are_optional_and_closed() {
             assert!(Report::from_json(&b.to_string()).is_err(), "{what}: the reader accepted it");
         }
     }
+}
+
+#[test]
+fn clients_carry_settings_and_version_1_reports_still_load() {
+    let r = sample();
+    let v = serde_json::to_value(&r).unwrap();
+    assert_eq!(v["schema_version"], 2);
+    assert_eq!(v["clients"]["producers"][0]["settings"]["linger.ms"], "5");
+    assert_eq!(v["clients"]["producers"][0]["settings"]["sasl.password"], "<redacted>");
+    assert_eq!(v["clients"]["consumers"][0]["settings"]["fetch.wait.max.ms"], "500");
+
+    // A report as aftershock wrote them before version 2: no `clients`. It no longer matches
+    // the schema (which describes what this aftershock writes), but it still loads, so that
+    // `compare` takes an old baseline and `report` re-renders an old run.
+    let mut old = v.clone();
+    old["schema_version"] = json!(1);
+    old.as_object_mut().unwrap().remove("clients");
+    assert!(!violations(&old).is_empty());
+    let back = Report::from_json(&old.to_string()).unwrap();
+    assert_eq!(back.schema_version, 1);
+    assert!(back.clients.is_empty());
+    assert_eq!(back.verification, r.verification);
+    // Inside `clients`, the reader refuses an unknown field as it does anywhere else.
+    let mut bad = v.clone();
+    bad["clients"]["producers"][0]["surprise"] = json!(true);
+    assert!(Report::from_json(&bad.to_string()).is_err());
 }

@@ -100,6 +100,38 @@ async fn runs_on_a_real_cluster_count_rate_and_anomalies() {
     let path = run_dir.join("report.json");
     validate_against_schema(&path);
     assert_eq!(&Report::load(&path).expect("report loads"), rep);
+    // The clients' librdkafka settings as in force: the scenario's defaults (linger 5 ms,
+    // batch 64 KiB, acks all with idempotence), librdkafka's adjustment (5 requests in flight
+    // under idempotence), aftershock's consumer settings and librdkafka's defaults.
+    let file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(file["schema_version"], 2);
+    let producer = &file["clients"]["producers"][0];
+    assert_eq!(producer["name"], "p", "{producer}");
+    for (key, want) in [
+        ("linger.ms", "5"),
+        ("batch.size", "65536"),
+        ("acks", "-1"),
+        ("enable.idempotence", "true"),
+        ("compression.type", "none"),
+        ("max.in.flight", "5"),
+    ] {
+        assert_eq!(producer["settings"][key], want, "{key}: {producer}");
+    }
+    assert!(producer["settings"]["batch.num.messages"].is_string(), "librdkafka's default: {producer}");
+    assert!(producer["defaults"].as_array().unwrap().contains(&json!("batch.num.messages")), "{producer}");
+    assert!(!producer["defaults"].as_array().unwrap().contains(&json!("linger.ms")), "{producer}");
+    let consumer = &file["clients"]["consumers"][0];
+    assert_eq!(consumer["name"], "c", "{consumer}");
+    assert_eq!(consumer["settings"]["fetch.queue.backoff.ms"], "10", "aftershock's own: {consumer}");
+    for key in
+        ["fetch.min.bytes", "fetch.wait.max.ms", "fetch.max.bytes", "max.partition.fetch.bytes", "isolation.level"]
+    {
+        assert!(consumer["settings"][key].is_string(), "{key}: {consumer}");
+    }
+    let checks = aftershock::gate::checks_of(rep).map(|c| aftershock::gate::evaluate(&c, rep));
+    let rendered = aftershock::render::render(rep, &checks, &run_dir).expect("renders");
+    let summary = std::fs::read_to_string(&rendered.summary).unwrap();
+    assert!(summary.contains("| `p` | 5 ms | 65536 |"), "the producer's settings in the summary:\n{summary}");
 
     // 2. A planted anomaly: during the run, a second producer re-sends messages of the run
     //    with their numbers (a producer reusing ids). The verifier must count them as duplicates.

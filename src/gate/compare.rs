@@ -4,8 +4,9 @@
 //! # Rules
 //! - **Same scenario.** Runs of different scenarios (another name, or the same name with other
 //!   load, phases or faults; `description`, `$schema` and `checks` may differ) are refused
-//!   unless forced. Differences of environment (versions, host, CPUs, cluster shape) are
-//!   warned about: they often explain a change.
+//!   unless forced. Differences of environment (versions, host, CPUs, cluster shape) and of
+//!   the clients' librdkafka settings (a default that moved with librdkafka, the cluster's
+//!   client settings) are warned about: they often explain a change.
 //! - **Gated metrics.** A metric is gated when a tolerance applies to it: the defaults
 //!   ([`DEFAULT_TOLERANCES`]) or `--max-regression METRIC=PCT`. A gated metric regresses when
 //!   it got worse by more than its tolerance (higher for latencies, errors and recovery
@@ -23,7 +24,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use super::{Measured, md_escape, measure};
-use crate::report::{Environment, FaultRecord, RecoveryFigure, Report};
+use crate::report::{ClientSettings, Environment, FaultRecord, RecoveryFigure, Report};
 use crate::scenario::checks::{Metric, Scope, Stat, Unit, VerificationCount};
 use crate::vocab::format;
 use crate::vocab::latency::LatencyKind;
@@ -333,6 +334,7 @@ fn run_warnings(baseline: &Report, current: &Report, opts: &CompareOptions) -> R
         warnings.push(format!("the runs are of different scenarios ({diff}); compared anyway (--force)"));
     }
     warnings.extend(environment_differences(baseline, current));
+    warnings.extend(client_differences(baseline, current));
     for (which, r) in [("baseline", baseline), ("current", current)] {
         if let Some(why) = &r.abort_reason {
             warnings.push(format!("the {which} run was aborted: {why}"));
@@ -475,6 +477,44 @@ fn environment_differences(a: &Report, b: &Report) -> Vec<String> {
             .join(" ")
     };
     diff("topics", topics(x), topics(y));
+    out
+}
+
+/// Settings that differ between the runs' clients of one name, one message per client. Only
+/// when both runs record them (schema version 2 on); `bootstrap.servers` is left out, since a
+/// local cluster gets new ports every run and the environment names the cluster.
+fn client_differences(a: &Report, b: &Report) -> Vec<String> {
+    if a.clients.is_empty() || b.clients.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let roles: [(&str, &[ClientSettings], &[ClientSettings]); 2] = [
+        ("producer", &a.clients.producers, &b.clients.producers),
+        ("consumer", &a.clients.consumers, &b.clients.consumers),
+    ];
+    for (role, xs, ys) in roles {
+        for x in xs {
+            let Some(y) = ys.iter().find(|y| y.name == x.name) else { continue };
+            let mut keys: Vec<&String> = x.settings.keys().chain(y.settings.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            let differing: Vec<String> = keys
+                .into_iter()
+                .filter(|k| k.as_str() != "bootstrap.servers")
+                .filter_map(|k| {
+                    let (p, q) = (x.get(k), y.get(k));
+                    (p != q).then(|| format!("{k} {} vs {}", p.unwrap_or("unset"), q.unwrap_or("unset")))
+                })
+                .collect();
+            if !differing.is_empty() {
+                out.push(format!(
+                    "the runs differ in the librdkafka settings of {role} `{}` (baseline vs current): {}",
+                    x.name,
+                    differing.join(", ")
+                ));
+            }
+        }
+    }
     out
 }
 

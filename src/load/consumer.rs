@@ -13,6 +13,7 @@ use rdkafka::statistics::Statistics;
 use tokio_util::sync::CancellationToken;
 
 use super::payload::{self, PayloadBuilder};
+use super::settings::{self, Effective, Role};
 use crate::error::{Error, Result};
 use crate::measure::{ConsumeLedger, Recorder, RunClock};
 
@@ -99,6 +100,8 @@ pub struct ConsumerOutcome {
     pub corrupted: u64,
     /// Highest total lag this instance saw.
     pub max_lag: u64,
+    /// The librdkafka settings the instance ran with, secrets redacted.
+    pub settings: Effective,
 }
 
 struct Ctx {
@@ -156,6 +159,7 @@ pub fn run_consumer(
         .config
         .create_with_context(Ctx { lag: AtomicI64::new(-1), progress: progress.clone(), clock })
         .map_err(Error::kafka(format!("creating consumer {}[{}]", plan.name, plan.instance)))?;
+    let settings = settings::of_client(consumer.client(), &plan.config, Role::Consumer);
     consumer
         .subscribe(&[&plan.topic])
         .map_err(Error::kafka(format!("subscribing consumer {} to {}", plan.name, plan.topic)))?;
@@ -201,5 +205,13 @@ pub fn run_consumer(
         }
     }
     recorder.flush();
-    Ok(ConsumerOutcome { name: plan.name, instance: plan.instance, topic: plan.topic, ledger, corrupted, max_lag })
+    Ok(ConsumerOutcome {
+        name: plan.name,
+        instance: plan.instance,
+        topic: plan.topic,
+        ledger,
+        corrupted,
+        max_lag,
+        settings,
+    })
 }

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::ack_stamp::{Stamp, producer_with_ack_stamps};
 use super::payload::{self, Header, PayloadBuilder};
 use super::schedule::Schedule;
+use super::settings::{self, Effective, Role};
 use crate::error::{Error, Result};
 use crate::measure::fault_acks::{FaultAcks, FaultMarks};
 use crate::measure::{HotClock, ProduceLedger, Recorder, RunClock, SeqBitmap};
@@ -62,6 +63,8 @@ pub struct ProducerOutcome {
     pub fault_acks: FaultAcks,
     /// Per fault: run-clock ns of the first failed delivery after its injection.
     pub first_errors: HashMap<u32, u64>,
+    /// The librdkafka settings the instance ran with, secrets redacted.
+    pub settings: Effective,
 }
 
 /// How long the sending thread waits before retrying when librdkafka's local queue is full.
@@ -468,6 +471,7 @@ pub fn run_producer(
     let producer: BaseProducer<Ctx> =
         producer_with_ack_stamps(&plan.config, stamp_clock(clock), Ctx { book: Mutex::new(acks) })
             .map_err(Error::kafka(format!("creating producer {}[{}]", plan.name, plan.instance)))?;
+    let settings = settings::of_client(producer.client(), &plan.config, Role::Producer);
     let mut source = MessageSource::new(&plan, clock, payloads);
     let mut sends = SendBook::new(recorder, plan.producer_id);
     let stop_reports = AtomicBool::new(false);
@@ -504,6 +508,7 @@ pub fn run_producer(
         in_flight_at_end,
         fault_acks,
         first_errors,
+        settings,
     })
 }
 

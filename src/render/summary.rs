@@ -1,12 +1,15 @@
-//! The summary of a report for people: per-phase tables, each fault with its recovery
-//! figures, the verification counts and the checks. Built once as a small document model
-//! ([`Block`]s) and written as Markdown (`summary.md`) or HTML (inside `index.html`), so the
-//! two always say the same thing.
+//! The summary of a report for people: per-phase tables, the clients' settings, each fault
+//! with its recovery figures, the verification counts and the checks. Built once as a small
+//! document model ([`Block`]s) and written as Markdown (`summary.md`) or HTML (inside
+//! `index.html`), so the two always say the same thing.
 
 use std::fmt::Write as _;
 
 use crate::gate::{CheckResult, Status};
-use crate::report::{FaultRecord, LimitCause, PhaseLatency, PhaseStats, RecoveryFigure, Report, RunStatus};
+use crate::report::clients::{CONSUMER_SUMMARY, PRODUCER_SUMMARY, SummaryColumn};
+use crate::report::{
+    ClientSettings, FaultRecord, LimitCause, PhaseLatency, PhaseStats, RecoveryFigure, Report, RunStatus,
+};
 use crate::vocab::format::{count, latency_us, percent, rate, secs};
 
 /// A piece of the summary. Text may use `` `code` `` and `**bold**`, nothing else.
@@ -84,6 +87,9 @@ pub fn document(report: &Report, checks: &ChecksOutcome, plots: &[PlotRef]) -> V
             .into(),
     ));
     doc.push(Block::Table(phase_latency(report)));
+
+    doc.push(Block::Heading(2, "Clients".into()));
+    clients(report, &mut doc);
 
     doc.push(Block::Heading(2, "Faults".into()));
     if report.faults.is_empty() {
@@ -322,6 +328,43 @@ fn partition_table(report: &Report) -> Option<Table> {
     let mut right = vec![true; header.len()];
     right[0] = false;
     Some(Table { header, right, rows })
+}
+
+/// The clients' settings: a table of producers and one of consumers, with what shapes
+/// latency and batching; the rest is in report.json.
+fn clients(report: &Report, doc: &mut Vec<Block>) {
+    let c = &report.clients;
+    if c.is_empty() {
+        doc.push(Block::Para(format!(
+            "The clients' settings are not in this report (schema version {}: they are recorded from version 2 on).",
+            report.schema_version
+        )));
+        return;
+    }
+    doc.push(Block::Para(
+        "librdkafka settings in force, as each client reported them (librdkafka's defaults included); every setting is in report.json under `clients`.".into(),
+    ));
+    let table = |role: &str, list: &[ClientSettings], columns: &[SummaryColumn]| {
+        let mut header = vec![role.to_string()];
+        header.extend(columns.iter().map(|(_, h, _)| h.to_string()));
+        let rows = list
+            .iter()
+            .map(|s| {
+                let mut row = vec![format!("`{}`", s.name)];
+                row.extend(columns.iter().map(|(k, _, _)| s.display(k)));
+                row
+            })
+            .collect();
+        let mut right = vec![false];
+        right.extend(columns.iter().map(|(_, _, number)| *number));
+        Table { header, right, rows }
+    };
+    if !c.producers.is_empty() {
+        doc.push(Block::Table(table("producer", &c.producers, &PRODUCER_SUMMARY)));
+    }
+    if !c.consumers.is_empty() {
+        doc.push(Block::Table(table("consumer", &c.consumers, &CONSUMER_SUMMARY)));
+    }
 }
 
 /// The recovery times of each fault.

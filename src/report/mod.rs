@@ -5,7 +5,14 @@
 //! comparisons all read [`Report`], never the measurements. `schemas/report.schema.json`
 //! describes it precisely and `tests/report_schema.rs` checks the two agree. Any change to
 //! the shape bumps [`SCHEMA_VERSION`]; every struct denies unknown fields on reading, so an
-//! old reader refuses a newer report instead of misreading it.
+//! old reader refuses a newer report instead of misreading it. Older versions, back to
+//! [`OLDEST_READABLE_VERSION`], still load, what they lack empty (so that `compare` takes a
+//! baseline from before the change and `report` re-renders an old run):
+//!
+//! | version | what changed |
+//! |---|---|
+//! | 1 | the first |
+//! | 2 | `clients`: each producer's and consumer's librdkafka settings |
 //!
 //! Units are stated in the report itself ([`Units`]): latencies in microseconds, rates in
 //! messages per second, times in seconds since the run start.
@@ -15,8 +22,10 @@
 //! JUnit XML) and [`crate::gate`] (the checks, and [`compare`](crate::gate::compare) against
 //! a baseline). This module imports neither.
 //!
-//! [`faults`] defines the faults section, [`generator`] the generator's self-check.
+//! [`faults`] defines the faults section, [`clients`] the clients' settings, [`generator`]
+//! the generator's self-check.
 
+pub mod clients;
 pub mod faults;
 pub mod generator;
 
@@ -29,10 +38,13 @@ use serde::{Deserialize, Serialize};
 use crate::measure::histogram::{self, HistogramError, LatencyHistogram, LatencySummary, round_to};
 use crate::measure::{Counters, LatencySet, Measurements, ProcessSample, Verification};
 use crate::vocab::latency::LatencyKind;
+pub use clients::{ClientSettings, Clients};
 pub use faults::{FaultRecord, FaultTarget, Recovery, RecoveryFigure};
 
 /// Version of the report format written by this aftershock.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
+/// The oldest version this aftershock still reads (see the module docs for the differences).
+pub const OLDEST_READABLE_VERSION: u32 = 1;
 /// File name of the report inside a run's output dir.
 pub const REPORT_FILE: &str = "report.json";
 /// The histogram encoding named in [`Histograms::encoding`].
@@ -55,8 +67,10 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
-    /// The report was written by an aftershock with another schema version.
-    #[error("{path} has report schema_version {found}, but this aftershock reads version {SCHEMA_VERSION} only")]
+    /// The report was written by an aftershock with a schema version this one cannot read.
+    #[error(
+        "{path} has report schema_version {found}, but this aftershock reads versions {OLDEST_READABLE_VERSION} to {SCHEMA_VERSION}"
+    )]
     Version { path: PathBuf, found: String },
     /// A histogram could not be encoded or decoded.
     #[error(transparent)]
@@ -90,7 +104,7 @@ pub enum RunOutcome {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Report {
-    /// [`SCHEMA_VERSION`] of the writer.
+    /// [`SCHEMA_VERSION`] of the writer (an older one for a report read from an older file).
     pub schema_version: u32,
     pub aftershock_version: String,
     pub status: RunStatus,
@@ -107,6 +121,10 @@ pub struct Report {
     /// The scenario as run.
     pub scenario: serde_json::Value,
     pub environment: Environment,
+    /// Each producer's and consumer's librdkafka settings as in force; empty in reports of
+    /// schema version 1.
+    #[serde(default)]
+    pub clients: Clients,
     pub units: Units,
     /// Every planned phase in order, including warm-up and phases an abort never reached.
     pub phases: Vec<PhaseStats>,
@@ -459,6 +477,7 @@ impl Report {
             scenario: meta.scenario,
             generator: generator::assess(&phases, &m.process, meta.environment.cpus),
             environment: meta.environment,
+            clients: Clients::default(),
             units: Units::default(),
             phases,
             totals,
@@ -494,11 +513,13 @@ impl Report {
         Ok(path)
     }
 
-    /// Reads a report written by [`write_atomic`](Self::write_atomic).
+    /// Reads a report written by [`write_atomic`](Self::write_atomic), by this aftershock or
+    /// an older one (see the module docs).
     ///
     /// # Errors
-    /// [`Error::Read`] when the file cannot be read, [`Error::Version`] when it has another
-    /// schema version, [`Error::Parse`] (with line and column) when it does not match this one.
+    /// [`Error::Read`] when the file cannot be read, [`Error::Version`] when it has a schema
+    /// version this aftershock does not read, [`Error::Parse`] (with line and column) when it
+    /// does not match its version.
     pub fn load(path: &Path) -> Result<Report, Error> {
         let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
         Report::from_json(&text).map_err(|e| match e {
@@ -520,8 +541,9 @@ impl Report {
         }
         let parse = |source| Error::Parse { path: PathBuf::new(), source };
         let v: Versioned = serde_json::from_str(text).map_err(parse)?;
+        let readable = u64::from(OLDEST_READABLE_VERSION)..=u64::from(SCHEMA_VERSION);
         match v.schema_version {
-            Some(serde_json::Value::Number(n)) if n.as_u64() == Some(u64::from(SCHEMA_VERSION)) => {}
+            Some(serde_json::Value::Number(n)) if n.as_u64().is_some_and(|n| readable.contains(&n)) => {}
             Some(other) => return Err(Error::Version { path: PathBuf::new(), found: other.to_string() }),
             None => return Err(Error::Version { path: PathBuf::new(), found: "(missing)".into() }),
         }
@@ -727,22 +749,46 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let r = Report::build(meta(RunOutcome::Completed), &measurements(), Verification::default()).unwrap();
         let mut v = serde_json::to_value(&r).unwrap();
-        v["schema_version"] = serde_json::json!(2);
+        v["schema_version"] = serde_json::json!(SCHEMA_VERSION + 1);
         v["new_field"] = serde_json::json!(true);
-        let p = dir.path().join("v2.json");
+        let p = dir.path().join("next.json");
         std::fs::write(&p, v.to_string()).unwrap();
         let err = Report::load(&p).unwrap_err();
-        assert!(matches!(&err, Error::Version { found, .. } if found == "2"), "{err}");
+        assert!(matches!(&err, Error::Version { found, .. } if *found == (SCHEMA_VERSION + 1).to_string()), "{err}");
+        assert!(err.to_string().contains("reads versions 1 to 2"), "{err}");
+        v["schema_version"] = serde_json::json!(0);
+        std::fs::write(&p, v.to_string()).unwrap();
+        assert!(matches!(Report::load(&p).unwrap_err(), Error::Version { .. }));
 
-        v["schema_version"] = serde_json::json!(1);
+        v["schema_version"] = serde_json::json!(SCHEMA_VERSION);
         std::fs::write(&p, v.to_string()).unwrap();
         let err = Report::load(&p).unwrap_err();
         assert!(matches!(err, Error::Parse { .. }) && err.to_string().contains("new_field"), "{err}");
 
-        std::fs::write(&p, "{\"schema_version\": 1").unwrap();
+        std::fs::write(&p, "{\"schema_version\": 2").unwrap();
         assert!(matches!(Report::load(&p).unwrap_err(), Error::Parse { .. }));
         assert!(matches!(Report::load(&dir.path().join("missing.json")).unwrap_err(), Error::Read { .. }));
         assert!(matches!(Report::from_json("{}").unwrap_err(), Error::Version { .. }));
+    }
+
+    #[test]
+    fn version_1_reports_still_load_without_clients() {
+        let mut r = Report::build(meta(RunOutcome::Completed), &measurements(), Verification::default()).unwrap();
+        r.clients.producers.push(ClientSettings {
+            name: "p".into(),
+            settings: [("linger.ms".to_string(), "5".to_string())].into(),
+            defaults: vec![],
+        });
+        let mut v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["schema_version"], 2);
+        assert_eq!(v["clients"]["producers"][0]["settings"]["linger.ms"], "5");
+        // A report as aftershock wrote them before version 2.
+        v["schema_version"] = serde_json::json!(1);
+        v.as_object_mut().unwrap().remove("clients");
+        let old = Report::from_json(&v.to_string()).unwrap();
+        assert_eq!(old.schema_version, 1, "the version read is the file's");
+        assert!(old.clients.is_empty());
+        assert_eq!(old.phases, r.phases);
     }
 
     #[test]

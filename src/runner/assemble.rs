@@ -1,5 +1,6 @@
 //! The end of a run: the ledger verdict over every producer and consumer, the cluster as it
-//! was, the recovery figures of each fault, and the report that holds them.
+//! was, the clients' settings, the recovery figures of each fault, and the report that holds
+//! them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::SystemTime;
@@ -12,10 +13,11 @@ use crate::chaos::task::blocking;
 use crate::error::{Error, Result};
 use crate::load::consumer::ConsumerOutcome;
 use crate::load::producer::ProducerOutcome;
+use crate::load::settings::Effective;
 use crate::measure::fault_acks::FaultAcks;
 use crate::measure::{ConsumeLedger, Measurements, Verification, verify};
 use crate::plan::RunPlan;
-use crate::report::{ClusterInfo, Environment, Report, RunMeta, RunOutcome};
+use crate::report::{ClientSettings, Clients, ClusterInfo, Environment, Report, RunMeta, RunOutcome};
 use crate::scenario::Scenario;
 
 /// What the report is made of.
@@ -61,7 +63,40 @@ pub fn report(p: Parts<'_>) -> Result<Report> {
     let mut report = Report::build(meta, p.measurements, verification)
         .map_err(|e| Error::Report { context: "building the report".into(), source: Box::new(e) })?;
     report.faults = fault_records(&p, &report);
+    report.clients = clients(p.scenario, p.producers, p.consumers);
     Ok(report)
+}
+
+/// Each producer's and consumer's settings, in scenario order, from its first instance that
+/// ran (its instances share one configuration). One none of whose instances came back is left
+/// out: its worker failed, and the report says so in its abort reason.
+fn clients(scenario: &Scenario, producers: &[ProducerOutcome], consumers: &[ConsumerOutcome]) -> Clients {
+    fn first<'a>(found: impl Iterator<Item = (u32, &'a Effective)>) -> Option<&'a Effective> {
+        found.min_by_key(|(instance, _)| *instance).map(|(_, e)| e)
+    }
+    let record = |name: &str, e: &Effective| ClientSettings {
+        name: name.to_string(),
+        settings: e.values.clone(),
+        defaults: e.defaults.clone(),
+    };
+    Clients {
+        producers: scenario
+            .producers
+            .iter()
+            .filter_map(|s| {
+                let found = producers.iter().filter(|o| o.name == s.name).map(|o| (o.instance, &o.settings));
+                first(found).map(|e| record(&s.name, e))
+            })
+            .collect(),
+        consumers: scenario
+            .consumers
+            .iter()
+            .filter_map(|s| {
+                let found = consumers.iter().filter(|o| o.name == s.name).map(|o| (o.instance, &o.settings));
+                first(found).map(|e| record(&s.name, e))
+            })
+            .collect(),
+    }
 }
 
 /// Each fault's recovery figures, from what the producers and consumers saw.
