@@ -359,6 +359,8 @@ async fn watch_partition<F: std::future::Future<Output = std::process::Output>>(
 async fn kafka_on_a_real_kubernetes_node() {
     assert!(nix::unistd::geteuid().is_root(), "the real-node test needs root (network, cgroups, mounts)");
     let started = Instant::now();
+    let now = std::process::Command::new("date").arg("-u").output().map(|o| o.stdout).unwrap_or_default();
+    kube_node::say(format!("[kube-node] test started {}", String::from_utf8_lossy(&now).trim()));
     let overcommit = || std::fs::read_to_string("/proc/sys/vm/overcommit_memory").unwrap();
     let overcommit_before = overcommit();
     let mut node = KubeNode::start(Path::new(env!("CARGO_BIN_EXE_aftershock"))).await;
@@ -375,13 +377,16 @@ async fn kafka_on_a_real_kubernetes_node() {
     // the pod IP its external listener advertises.
     let bootstrap = format!("{cluster_ip}:9094");
     wait_brokers(&bootstrap, 3, Duration::from_secs(120)).await;
-    println!("[kube-node] Kafka up, 3 brokers registered, {:.1} s after start", started.elapsed().as_secs_f64());
+    kube_node::say(format!(
+        "[kube-node] Kafka up, 3 brokers registered, {:.1} s after start",
+        started.elapsed().as_secs_f64()
+    ));
 
     bind_shipped_role(&admin, AFTERSHOCK.0).await;
     let kubeconfig = node.cp.kubeconfig(AFTERSHOCK);
     let work = tempfile::tempdir().unwrap();
     let pods: Api<Pod> = Api::namespaced(admin.clone(), NS);
-    let step = |what: &str| println!("[kube-node] {:.1} s: {what}", started.elapsed().as_secs_f64());
+    let step = |what: &str| kube_node::say(format!("[kube-node] {:.1} s: {what}", started.elapsed().as_secs_f64()));
 
     step("policy, connections kept");
     // 1. A NetworkPolicy partition of one broker from the others, as kube-router enforces
@@ -400,7 +405,7 @@ async fn kafka_on_a_real_kubernetes_node() {
     let (out, seen) = watch_partition(&admin, &bootstrap, victim, &victim_ip, false, run_file(&file, &run_dir)).await;
     node.check_alive();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    println!("[kube-node] policy, connections kept: {seen:?}");
+    kube_node::say(format!("[kube-node] policy, connections kept: {seen:?}"));
     assert!(seen.rules_after.is_some(), "kube-router made rules for the policy: {seen:?}");
     assert_eq!(seen.new_connection_to_victim, Some(false), "kube-router refuses new connections to the cut-off pod");
     assert_eq!(seen.new_connection_elsewhere, Some(true), "and only to it");
@@ -420,18 +425,18 @@ async fn kafka_on_a_real_kubernetes_node() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let r = report(&run_dir);
     let f = &r["faults"][0];
-    println!("enforced partition on the real node: {f:#}\n[kube-node] enforced partition: {seen:?}");
+    kube_node::say(format!("enforced partition on the real node: {f:#}\n[kube-node] enforced partition: {seen:?}"));
     let notes = f["recovery"]["notes"].to_string();
     assert!(!notes.contains("no visible effect"), "{notes}");
     let unregistered = seen.unregistered.expect("Kafka never showed the cut-off broker unregistered");
     let out_of_isr = seen.out_of_isr.expect("Kafka never showed the cut-off broker out of the ISRs");
-    println!(
+    kube_node::say(format!(
         "[kube-node] enforced partition: rules {:?} after the policy, broker {victim} fenced {:.1} s and out of every ISR {:.1} s after the cut; unavailable (max) {} s",
         seen.rules_after,
         unregistered.as_secs_f64(),
         out_of_isr.as_secs_f64(),
         f["recovery"]["unavailable_max_secs"]
-    );
+    ));
     assert!(unregistered < Duration::from_secs(15), "fenced after {unregistered:?}");
     assert_eq!(r["verification"]["lost"], 0, "{:#}", r["verification"]);
     assert!(r["verification"]["acked"].as_u64().unwrap() > 0, "{:#}", r["verification"]);
@@ -452,7 +457,7 @@ async fn kafka_on_a_real_kubernetes_node() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let r = report(&run_dir);
     let f = &r["faults"][0];
-    println!("client cut on the real node: {f:#}\n[kube-node] client cut: {seen:?}");
+    kube_node::say(format!("client cut on the real node: {f:#}\n[kube-node] client cut: {seen:?}"));
     assert_eq!(seen.unregistered, None, "a broker cut from clients only stays registered: {seen:?}");
     assert_eq!(seen.new_connection_to_victim, Some(true), "its peers still reach it");
     let unavailable = f["recovery"]["unavailable_max_secs"].as_f64().unwrap_or(f64::INFINITY);
@@ -473,7 +478,7 @@ async fn kafka_on_a_real_kubernetes_node() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let r = report(&run_dir);
     let f = &r["faults"][0];
-    println!("one-way cut on the real node: {f:#}\n[kube-node] one-way cut: {seen:?}");
+    kube_node::say(format!("one-way cut on the real node: {f:#}\n[kube-node] one-way cut: {seen:?}"));
     assert_eq!(seen.new_connection_to_victim, Some(false), "new connections in are refused: {seen:?}");
     assert_eq!(seen.unregistered, None, "{seen:?}");
     let notes = f["recovery"]["notes"].to_string();
@@ -489,7 +494,7 @@ async fn kafka_on_a_real_kubernetes_node() {
     let run_dir = work.path().join("unenforced-run");
     let (out, seen) = watch_partition(&admin, &bootstrap, victim, &victim_ip, true, run_file(&file, &run_dir)).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    println!("[kube-node] policy, no engine: {seen:?}");
+    kube_node::say(format!("[kube-node] policy, no engine: {seen:?}"));
     assert_eq!(seen.rules_after, None, "{seen:?}");
     assert_eq!(seen.new_connection_to_victim, Some(true), "nothing refuses connections without an engine");
     assert_eq!(seen.unregistered, None, "{seen:?}");
@@ -524,12 +529,12 @@ async fn kafka_on_a_real_kubernetes_node() {
         assert_ne!(now[id], uids[id], "pod {} was recreated", pod_name(id as i32));
     }
     assert_eq!(r["verification"]["lost"], 0, "{:#}", r["verification"]);
-    println!(
+    kube_node::say(format!(
         "[kube-node] graceful stop: pod Ready {} s, unavailable (max) {} s; rolling restart: {} s in all",
         stop["recovery"]["pod_ready_secs"],
         stop["recovery"]["unavailable_max_secs"],
         roll["end_secs"].as_f64().unwrap() - roll["start_secs"].as_f64().unwrap()
-    );
+    ));
 
     step("forbidden");
     // 6. Without `delete` on pods, on the real node too: Forbidden before any load, exit 2.
@@ -604,7 +609,7 @@ async fn kafka_on_a_real_kubernetes_node() {
     let bridge = std::process::Command::new("ip").args(["link", "show", kube_node::BRIDGE]).output().unwrap();
     assert!(!bridge.status.success(), "the bridge is gone");
     assert!(!kube_node::node_dir().exists(), "the node's dir is gone");
-    println!("[kube-node] whole test {:.1} s", started.elapsed().as_secs_f64());
+    kube_node::say(format!("[kube-node] whole test {:.1} s", started.elapsed().as_secs_f64()));
 }
 
 async fn pod_uids(pods: &Api<Pod>) -> Vec<Option<String>> {
@@ -665,9 +670,9 @@ async fn run_shipped_job(node: &mut KubeNode, admin: &Client, reports_volume: &P
     let ready = f["recovery"]["pod_ready_secs"].as_f64().unwrap_or_else(|| panic!("no pod_ready: {f:#}"));
     let unavailable = f["recovery"]["unavailable_max_secs"].as_f64().unwrap_or_else(|| panic!("{f:#}"));
     let isr = f["recovery"]["isr_recovered_secs"].as_f64().unwrap_or_else(|| panic!("{f:#}"));
-    println!(
+    kube_node::say(format!(
         "[kube-node] leader-pod kill (the in-cluster Job): pod Ready {ready:.1} s, unavailable (max) {unavailable:.2} s, ISR recovered {isr:.1} s"
-    );
+    ));
     assert!(ready > 2.0, "a recreated JVM broker is not Ready in {ready} s");
     assert!(unavailable > 0.0, "killing a partition leader makes it unavailable for a while: {f:#}");
     assert_eq!(r["verification"]["lost"], 0, "{:#}", r["verification"]);

@@ -86,6 +86,18 @@ fn restore_sysctls() {
     let _ = std::fs::remove_file(saved_sysctls());
 }
 
+/// Prints a line of the test's progress or figures, and appends it to
+/// `target/tmp/kube-node.log`: a passing test's output is captured, and CI's figures should
+/// outlive it.
+pub fn say(line: String) {
+    use std::io::Write as _;
+    println!("{line}");
+    let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join("kube-node.log");
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
+        let _ = writeln!(f, "{line}");
+    }
+}
+
 /// The node's fixed dir: one node per machine at a time.
 pub fn node_dir() -> PathBuf {
     std::env::temp_dir().join("aftershock-kube-node")
@@ -129,7 +141,7 @@ pub fn build_images(aftershock_bin: &Path) -> BTreeMap<String, (String, PathBuf)
         .env("AFTERSHOCK_BIN", aftershock_bin)
         .env("KAFKA_VERSION", aftershock::cluster::dist::DEFAULT_KAFKA_VERSION)
         .stderr(Stdio::inherit()));
-    println!("[kube-node] images ready in {:.1} s", started.elapsed().as_secs_f64());
+    say(format!("[kube-node] images ready in {:.1} s", started.elapsed().as_secs_f64()));
     out.lines()
         .filter_map(|l| l.strip_prefix("image "))
         .map(|l| {
@@ -291,7 +303,7 @@ impl KubeNode {
         node.wait_node_ready().await;
         // kube-router identifies its node at start, so it starts once the node is registered.
         node.start_policy_engine(&admin_kubeconfig);
-        println!("[kube-node] node Ready in {:.1} s (dir {})", started.elapsed().as_secs_f64(), node.dir.display());
+        say(format!("[kube-node] node Ready in {:.1} s (dir {})", started.elapsed().as_secs_f64(), node.dir.display()));
         node
     }
 
@@ -403,7 +415,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             .arg(self.containerd_socket())
             .args(["-n", "k8s.io", "images", "ls", "-q"]));
         assert!(listed.lines().any(|l| l == reference), "importing {} gave {out}; images: {listed}", archive.display());
-        println!("[kube-node] imported {reference} in {:.1} s", started.elapsed().as_secs_f64());
+        say(format!("[kube-node] imported {reference} in {:.1} s", started.elapsed().as_secs_f64()));
     }
 
     fn start_kubelet(&mut self, kubeconfig: &Path) {
