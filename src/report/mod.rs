@@ -521,8 +521,8 @@ impl Report {
     /// version this aftershock does not read, [`Error::Parse`] (with line and column) when it
     /// does not match its version.
     pub fn load(path: &Path) -> Result<Report, Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
-        Report::from_json(&text).map_err(|e| match e {
+        let bytes = std::fs::read(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+        Report::from_slice(&bytes).map_err(|e| match e {
             Error::Parse { source, .. } => Error::Parse { path: path.to_path_buf(), source },
             Error::Version { found, .. } => Error::Version { path: path.to_path_buf(), found },
             e => e,
@@ -535,19 +535,29 @@ impl Report {
     /// # Errors
     /// As [`load`](Self::load), with an empty path.
     pub fn from_json(text: &str) -> Result<Report, Error> {
+        Report::from_slice(text.as_bytes())
+    }
+
+    /// Parses the bytes of a report.json as [`load`](Self::load) reads them (what `report` and
+    /// `compare` load, and what `fuzz/` feeds arbitrary bytes to); bytes that are not UTF-8
+    /// are a parse error with their position.
+    ///
+    /// # Errors
+    /// As [`load`](Self::load), with an empty path.
+    pub fn from_slice(bytes: &[u8]) -> Result<Report, Error> {
         #[derive(Deserialize)]
         struct Versioned {
             schema_version: Option<serde_json::Value>,
         }
         let parse = |source| Error::Parse { path: PathBuf::new(), source };
-        let v: Versioned = serde_json::from_str(text).map_err(parse)?;
+        let v: Versioned = serde_json::from_slice(bytes).map_err(parse)?;
         let readable = u64::from(OLDEST_READABLE_VERSION)..=u64::from(SCHEMA_VERSION);
         match v.schema_version {
             Some(serde_json::Value::Number(n)) if n.as_u64().is_some_and(|n| readable.contains(&n)) => {}
             Some(other) => return Err(Error::Version { path: PathBuf::new(), found: other.to_string() }),
             None => return Err(Error::Version { path: PathBuf::new(), found: "(missing)".into() }),
         }
-        serde_json::from_str(text).map_err(parse)
+        serde_json::from_slice(bytes).map_err(parse)
     }
 
     /// The statistics of the phase named `name`.
@@ -769,6 +779,10 @@ mod tests {
         assert!(matches!(Report::load(&p).unwrap_err(), Error::Parse { .. }));
         assert!(matches!(Report::load(&dir.path().join("missing.json")).unwrap_err(), Error::Read { .. }));
         assert!(matches!(Report::from_json("{}").unwrap_err(), Error::Version { .. }));
+        let not_utf8 = b"{\"schema_version\": 1, \"run_id\": \"\xff\"}";
+        assert!(matches!(Report::from_slice(not_utf8).unwrap_err(), Error::Parse { .. }));
+        std::fs::write(&p, not_utf8).unwrap();
+        assert!(matches!(Report::load(&p).unwrap_err(), Error::Parse { path, .. } if path == p));
     }
 
     #[test]

@@ -50,23 +50,25 @@ pub const MAX_FILE_SIZE: u64 = 16 << 20;
 /// problem at 1:1.
 pub fn load(path: &Path) -> Result<Scenario, Diagnostics> {
     let file = path.display().to_string();
-    let text = read_text(path).map_err(|message| {
-        Diagnostics(vec![Diagnostic {
-            file: file.clone(),
-            line: 1,
-            column: 1,
-            path: "$".into(),
-            message,
-            severity: Severity::Error,
-        }])
-    })?;
-    parse(&text, &file, Some(path.to_path_buf()))
+    let bytes = read_bytes(path).map_err(|message| at_start(&file, message))?;
+    parse_utf8(&bytes, &file, Some(path.to_path_buf()))
 }
 
-/// The file's text. Its size is checked before anything is read; a pipe (`/dev/stdin`, a
+/// Validates a scenario given as the bytes of a file, exactly as [`load`] does once it has
+/// read them (`aftershock validate`, and what `fuzz/` feeds arbitrary bytes to); `file`
+/// names it in diagnostics. Its warnings, if any, are in [`Scenario::warnings`].
+///
+/// # Errors
+/// Every problem in the bytes, each with its line, column and field path, and the warnings
+/// beside them; bytes that are not UTF-8 give one problem at 1:1.
+pub fn parse_bytes(bytes: &[u8], file: &str) -> Result<Scenario, Diagnostics> {
+    parse_utf8(bytes, file, None)
+}
+
+/// The file's bytes. Its size is checked before anything is read; a pipe (`/dev/stdin`, a
 /// process substitution) has no size up front, so every file is also read no further than one
 /// byte past the limit.
-fn read_text(path: &Path) -> Result<String, String> {
+fn read_bytes(path: &Path) -> Result<Vec<u8>, String> {
     use std::io::Read as _;
     let cannot = |e: std::io::Error| format!("cannot read the file: {e}");
     let too_large = |size: String| {
@@ -85,7 +87,24 @@ fn read_text(path: &Path) -> Result<String, String> {
     if bytes.len() as u64 > MAX_FILE_SIZE {
         return Err(too_large(format!("more than {} bytes (it was read up to there)", MAX_FILE_SIZE)));
     }
-    String::from_utf8(bytes).map_err(|_| "the file is not UTF-8 text".to_string())
+    Ok(bytes)
+}
+
+fn parse_utf8(bytes: &[u8], file: &str, source: Option<PathBuf>) -> Result<Scenario, Diagnostics> {
+    let text = std::str::from_utf8(bytes).map_err(|_| at_start(file, "the file is not UTF-8 text".into()))?;
+    parse(text, file, source)
+}
+
+/// One problem with the file as a whole, reported at 1:1.
+fn at_start(file: &str, message: String) -> Diagnostics {
+    Diagnostics(vec![Diagnostic {
+        file: file.to_string(),
+        line: 1,
+        column: 1,
+        path: "$".into(),
+        message,
+        severity: Severity::Error,
+    }])
 }
 
 /// Validates a scenario given as text; `file` names it in diagnostics.

@@ -279,6 +279,19 @@ fn unreadable_files_are_one_problem() {
 }
 
 #[test]
+fn bytes_that_are_not_utf8_are_one_problem() {
+    let e = parse_bytes(b"{\"name\": \"\xff\"}", "b.json").unwrap_err();
+    assert_eq!(e.to_string(), "b.json:1:1: $: the file is not UTF-8 text");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.json");
+    std::fs::write(&path, b"\xfe\xff").unwrap();
+    let e = load(&path).unwrap_err();
+    assert_eq!(e.to_string(), format!("{}:1:1: $: the file is not UTF-8 text", path.display()));
+    let ok = std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/quickstart.json")).unwrap();
+    assert_eq!(parse_bytes(&ok, "q.json").unwrap().name, "quickstart");
+}
+
+#[test]
 fn shipped_scenarios_load() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
     let mut n = 0;
