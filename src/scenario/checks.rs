@@ -326,34 +326,34 @@ pub(crate) fn validate(
         return None;
     }
     let abort_on_fail = raw.abort_on_fail.unwrap_or(false);
-    if abort_on_fail && metric.scope_kind() == ScopeKind::Run {
-        err(
-            at.key("abort_on_fail"),
-            format!(
-                "`{metric}` is only known after the run has drained and been verified, so it cannot stop the run early"
-            ),
-        );
-        return None;
-    }
-    if abort_on_fail
-        && let Metric::Recovery(figure) = metric
-        && !figure.known_during_the_run()
-    {
-        let live: Vec<String> = RecoveryFigure::ALL
-            .into_iter()
-            .filter(|f| f.known_during_the_run())
-            .map(|f| format!("`{}`", Metric::Recovery(f)))
-            .collect();
-        err(
-            at.key("abort_on_fail"),
-            format!(
-                "`{metric}` is computed from the producers' acks when the run ends, so it cannot stop the run early; the recovery checks that can are {}",
-                live.join(", ")
-            ),
-        );
+    if abort_on_fail && let Some(why) = cannot_stop_early(metric) {
+        err(at.key("abort_on_fail"), why);
         return None;
     }
     Some(Check { metric, scope: scope?, min, max, abort_on_fail })
+}
+
+/// Why a check on `metric` cannot stop a run early (`abort_on_fail`), if it cannot: it is
+/// only known once the run has ended.
+fn cannot_stop_early(metric: Metric) -> Option<String> {
+    if metric.scope_kind() == ScopeKind::Run {
+        return Some(format!(
+            "`{metric}` is only known after the run has drained and been verified, so it cannot stop the run early"
+        ));
+    }
+    let Metric::Recovery(figure) = metric else { return None };
+    if figure.known_during_the_run() {
+        return None;
+    }
+    let live: Vec<String> = RecoveryFigure::ALL
+        .into_iter()
+        .filter(|f| f.known_during_the_run())
+        .map(|f| format!("`{}`", Metric::Recovery(f)))
+        .collect();
+    Some(format!(
+        "`{metric}` is computed from the producers' acks when the run ends, so it cannot stop the run early; the recovery checks that can are {}",
+        live.join(", ")
+    ))
 }
 
 /// The check's metric, by name, with a suggestion for a misspelt one.
