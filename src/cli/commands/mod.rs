@@ -48,6 +48,21 @@ fn print_warnings(s: &crate::scenario::Scenario) {
     }
 }
 
+/// The scenario `run` and `capacity` start from: its problems printed and `None` when it is
+/// invalid (the caller exits with [`Outcome::BadConfig`]), its warnings printed otherwise.
+fn load_for_run(path: &std::path::Path) -> Option<crate::scenario::Scenario> {
+    match crate::scenario::load(path) {
+        Ok(s) => {
+            print_warnings(&s);
+            Some(s)
+        }
+        Err(diagnostics) => {
+            eprintln!("{diagnostics}");
+            None
+        }
+    }
+}
+
 pub(super) async fn heal_kube(a: HealArgs) -> anyhow::Result<Outcome> {
     let ns = a.kubernetes.unwrap_or_default();
     let client = crate::chaos::kube::client(a.kubeconfig.as_deref(), a.context.as_deref()).await?;
@@ -94,14 +109,7 @@ pub(super) fn heal(a: HealArgs) -> anyhow::Result<Outcome> {
 }
 
 pub(super) async fn run(a: RunArgs) -> anyhow::Result<Outcome> {
-    let scenario = match crate::scenario::load(&a.scenario) {
-        Ok(s) => s,
-        Err(diagnostics) => {
-            eprintln!("{diagnostics}");
-            return Ok(Outcome::BadConfig);
-        }
-    };
-    print_warnings(&scenario);
+    let Some(scenario) = load_for_run(&a.scenario) else { return Ok(Outcome::BadConfig) };
     if a.dry_run {
         let plan =
             crate::plan::RunPlan::new(&scenario, crate::plan::ProducerIds::new(0)).map_err(crate::Error::from)?;
@@ -137,14 +145,7 @@ pub(super) async fn run(a: RunArgs) -> anyhow::Result<Outcome> {
 
 pub(super) async fn capacity(a: CapacityArgs) -> anyhow::Result<Outcome> {
     use crate::scenario::capacity::NodeDown;
-    let scenario = match crate::scenario::load(&a.scenario) {
-        Ok(s) => s,
-        Err(diagnostics) => {
-            eprintln!("{diagnostics}");
-            return Ok(Outcome::BadConfig);
-        }
-    };
-    print_warnings(&scenario);
+    let Some(scenario) = load_for_run(&a.scenario) else { return Ok(Outcome::BadConfig) };
     let opts = crate::capacity::CapacityOptions {
         out: a.out,
         reports_root: PathBuf::from("reports"),
